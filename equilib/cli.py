@@ -1,0 +1,92 @@
+"""Command line: ``python -m equilib <command>`` (or the ``equilib`` script)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+
+def _info(args: argparse.Namespace) -> None:
+    import torch
+
+    from . import __version__
+    from .paths import cache_dir, data_dir, resolve_device
+
+    print(f"equilib {__version__}")
+    print(f"torch {torch.__version__}; device 'auto' -> {resolve_device('auto')}")
+    print(f"data directory  : {data_dir()}  (set EQUILIB_DATA_DIR)")
+    print(f"cache directory : {cache_dir()}  (set EQUILIB_CACHE_DIR)")
+
+
+def _nbody_data(args: argparse.Namespace) -> None:
+    from . import nbody
+
+    for dim in args.dims:
+        data = nbody.make_dataset(dim, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed,
+                                  cache_dir=args.cache_dir, device=args.device, steps=args.steps,
+                                  force_law=args.force_law)
+        for split, path in data.paths.items():
+            print(f"n={dim} {split:5s} {len(data[split]):6d} trajectories  {path}")
+
+
+def _nbody_sweep(args: argparse.Namespace) -> None:
+    from .experiments import nbody_sweep
+    from .figures import nbody_table
+
+    lr = args.lr if len(args.lr) > 1 else args.lr[0]
+    if isinstance(lr, list):
+        if len(lr) != len(args.models):
+            raise SystemExit(f"--lr takes one rate or one per model ({len(args.models)}), got {len(lr)}")
+        lr = dict(zip(args.models, lr))
+    runs = nbody_sweep(args.dims, args.models, args.seeds, args.n_train, epochs=args.epochs, lr=lr,
+                       batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val,
+                       n_test=args.n_test, device=args.device, results=args.results, cache_dir=args.cache_dir,
+                       force=args.force, steps=args.steps)
+    print(nbody_table(runs).to_string())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="equilib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("info", help="versions, device, data and cache directories")
+    p.set_defaults(func=_info)
+
+    def nbody_common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dims", type=int, nargs="+", default=[2, 3, 4, 6, 8], help="dimensions n")
+        p.add_argument("--n-val", type=int, default=1000)
+        p.add_argument("--n-test", type=int, default=1000)
+        p.add_argument("--steps", type=int, default=10_000, help="Euler steps between input and target")
+        p.add_argument("--cache-dir", default=None, help="generated-data cache (default $EQUILIB_CACHE_DIR)")
+        p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("nbody-data", help="simulate (or find in the cache) the N-body data sets; print their paths")
+    nbody_common(p)
+    p.add_argument("--n-train", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force-law", default="dimension", choices=["dimension", "nri"])
+    p.set_defaults(func=_nbody_data)
+
+    p = sub.add_parser("nbody-sweep", help="train GNN/EGNN over dims x models x seeds x sizes into a run store")
+    nbody_common(p)
+    p.add_argument("--models", nargs="+", default=["gnn", "egnn"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--n-train", type=int, nargs="+", default=[10_000])
+    p.add_argument("--epochs", type=int, default=10_000)
+    p.add_argument("--lr", type=float, nargs="+", default=[5e-4], help="one rate, or one per model")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--eval-every", type=int, default=10)
+    p.add_argument("--results", default="results", help="run store directory")
+    p.add_argument("--force", action="store_true", help="rerun configurations already in the store")
+    p.set_defaults(func=_nbody_sweep)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ValueError as exc:  # bad parameters: say which, without a traceback
+        print(f"equilib {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

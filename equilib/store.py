@@ -1,0 +1,115 @@
+"""The run store: every finished run, with its configuration, metrics and learning curve.
+
+Layout under a results directory::
+
+    <results>/<experiment>/runs/<run_id>.parquet    one row per run
+    <results>/<experiment>/curves/<run_id>.parquet  its learning curve
+    <results>/<experiment>/checkpoints/<run_id>.pt  while a run is in progress (not committed)
+
+``pandas.read_parquet(<results>/<experiment>/runs)`` reads every run in one
+call. The run id is a hash of the configuration, so the same configuration is
+found and skipped (how a killed sweep resumes and how the book renders without
+training). Each file is written to a temporary name and renamed into place, so
+several processes can write at once and a killed process loses at most the run
+it was in.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .cache import atomic_write, params_key
+
+RUN_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("experiment", pa.string()), ("model", pa.string()), ("group", pa.string()),
+    ("variant", pa.string()), ("dim", pa.int64()), ("n_train", pa.int64()), ("seed", pa.int64()),
+    ("epochs", pa.int64()), ("lr", pa.float64()), ("batch_size", pa.int64()), ("eval_every", pa.int64()),
+    ("status", pa.string()), ("epochs_done", pa.int64()),
+    ("best_test", pa.float64()), ("best_test_epoch", pa.int64()), ("best_val", pa.float64()),
+    ("best_val_epoch", pa.int64()), ("test_at_best_val", pa.float64()), ("final_test", pa.float64()),
+    ("params", pa.int64()), ("device", pa.string()), ("wall_time", pa.float64()),
+    ("code_version", pa.string()), ("created", pa.string()), ("config", pa.string()),
+])
+CURVE_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()), ("val", pa.float64()),
+    ("test", pa.float64()),
+])
+KEY_FIELDS = ("experiment", "model", "group", "variant", "dim", "n_train", "seed", "epochs", "lr", "batch_size",
+              "eval_every")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The git commit of the package (with ``+dirty`` for local changes), else its version."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+        return f"{__version__}+{sha}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def run_id(config: dict[str, Any]) -> str:
+    """The identity of a run: a hash of its whole configuration."""
+    return params_key(config)
+
+
+class RunStore:
+    """All runs of one experiment under ``root/experiment``."""
+
+    def __init__(self, root: str | os.PathLike, experiment: str) -> None:
+        self.root = Path(root) / experiment
+        self.experiment = experiment
+        self.runs_dir = self.root / "runs"
+        self.curves_dir = self.root / "curves"
+        self.checkpoints_dir = self.root / "checkpoints"
+
+    def has(self, config: dict[str, Any]) -> bool:
+        return (self.runs_dir / f"{run_id(config)}.parquet").exists()
+
+    def checkpoint(self, config: dict[str, Any]) -> Path:
+        return self.checkpoints_dir / f"{run_id(config)}.pt"
+
+    def record(self, config: dict[str, Any], summary: dict[str, Any], curve: list[dict], **extra: Any) -> str:
+        """Write one finished (or diverged) run; returns its id. The curve is written first."""
+        missing = [k for k in KEY_FIELDS if k not in config]
+        if missing:
+            raise ValueError(f"run configuration lacks {missing}")
+        rid = run_id(config)
+        row = {k: config[k] for k in KEY_FIELDS}
+        row.update({k: summary.get(k) for k in RUN_SCHEMA.names if k in summary})
+        row.update(extra)
+        row.update(run_id=rid, code_version=code_version(), created=datetime.now(timezone.utc).isoformat(),
+                   config=json.dumps(config, sort_keys=True, default=str))
+        curve_rows = [{"run_id": rid, **point} for point in curve]
+        table = pa.Table.from_pylist([{k: row.get(k) for k in RUN_SCHEMA.names}], schema=RUN_SCHEMA)
+        curve_table = pa.Table.from_pylist(curve_rows, schema=CURVE_SCHEMA)
+        atomic_write(self.curves_dir / f"{rid}.parquet", lambda tmp: pq.write_table(curve_table, tmp))
+        atomic_write(self.runs_dir / f"{rid}.parquet", lambda tmp: pq.write_table(table, tmp))
+        self.checkpoint(config).unlink(missing_ok=True)
+        return rid
+
+    def runs(self) -> pd.DataFrame:
+        """Every recorded run, one row each (empty, with the columns, when there are none)."""
+        if not any(self.runs_dir.glob("*.parquet")):
+            return RUN_SCHEMA.empty_table().to_pandas()
+        return pd.read_parquet(self.runs_dir)
+
+    def curves(self) -> pd.DataFrame:
+        """Every learning curve, joined to nothing: filter by ``run_id``."""
+        if not any(self.curves_dir.glob("*.parquet")):
+            return CURVE_SCHEMA.empty_table().to_pandas()
+        return pd.read_parquet(self.curves_dir)

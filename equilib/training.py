@@ -1,0 +1,197 @@
+"""One training loop for both experiments.
+
+A :class:`Task` says how to compute the loss on a batch and the metric on a
+split (lower is better: MSE for N-body, error rate for MNIST). :func:`train`
+keeps every split on the device, shuffles with its own seeded generator,
+evaluates every ``eval_every`` epochs, records both summary protocols (the
+paper's best test metric, and the test metric at the best validation epoch),
+checkpoints atomically so that a killed run resumes where it stopped, and
+stops a run whose loss stops being finite instead of crashing its sweep.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .cache import atomic_write
+from .paths import resolve_device
+
+Tensors = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; the defaults are the paper's N-body protocol."""
+
+    epochs: int = 10_000
+    lr: float = 5e-4
+    batch_size: int = 128
+    eval_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+
+
+class Task(Protocol):
+    """What the trainer needs to know about a learning problem."""
+
+    def loss(self, model: nn.Module, batch: Tensors) -> torch.Tensor: ...
+
+    def metric(self, model: nn.Module, data: Tensors) -> float: ...
+
+
+class RegressionTask:
+    """N-body: inputs ``(x0, v0, charges)``, target final positions; loss and metric are the MSE."""
+
+    eval_batch = 4096
+
+    def loss(self, model: nn.Module, batch: Tensors) -> torch.Tensor:
+        x, v, c, target = batch
+        return F.mse_loss(model(x, v, c), target)
+
+    @torch.no_grad()
+    def metric(self, model: nn.Module, data: Tensors) -> float:
+        total, count = 0.0, 0
+        n = data[0].shape[0]
+        for s in range(0, n, self.eval_batch):
+            x, v, c, target = (t[s : s + self.eval_batch] for t in data)
+            total += F.mse_loss(model(x, v, c), target, reduction="sum").item()
+            count += target.numel()
+        return total / count
+
+
+class ClassificationTask:
+    """Images: inputs ``(images,)``, target labels; loss is cross-entropy, metric the error rate."""
+
+    eval_batch = 1024
+
+    def loss(self, model: nn.Module, batch: Tensors) -> torch.Tensor:
+        images, labels = batch
+        return F.cross_entropy(model(images), labels)
+
+    @torch.no_grad()
+    def metric(self, model: nn.Module, data: Tensors) -> float:
+        wrong, n = 0, data[0].shape[0]
+        for s in range(0, n, self.eval_batch):
+            images, labels = (t[s : s + self.eval_batch] for t in data)
+            wrong += (model(images).argmax(-1) != labels).sum().item()
+        return wrong / n
+
+
+@dataclass
+class RunResult:
+    """What a run leaves behind: both summary protocols, the learning curve, and how it ended."""
+
+    status: str = "running"  # "finished" or "diverged"
+    epochs_done: int = 0
+    best_test: float = math.inf
+    best_test_epoch: int = -1
+    best_val: float = math.inf
+    best_val_epoch: int = -1
+    test_at_best_val: float = math.inf
+    final_test: float = math.inf
+    curve: list[dict] = field(default_factory=list)
+    wall_time: float = 0.0
+    device: str = ""
+
+    def observe(self, epoch: int, train_loss: float, val: float, test: float) -> None:
+        self.curve.append({"epoch": epoch, "train_loss": train_loss, "val": val, "test": test})
+        self.final_test = test
+        if test < self.best_test:
+            self.best_test, self.best_test_epoch = test, epoch
+        if val < self.best_val:
+            self.best_val, self.best_val_epoch, self.test_at_best_val = val, epoch, test
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "curve"}
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+def train(
+    build: Callable[[], nn.Module],
+    task: Task,
+    data: dict[str, Tensors],
+    config: TrainConfig,
+    *,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> tuple[nn.Module, RunResult]:
+    """Train ``build()`` (built under ``config.seed``) on ``data['train']``, watching ``val`` and ``test``."""
+    missing = {"train", "val", "test"} - set(data)
+    if missing:
+        raise ValueError(f"data needs the splits train, val and test; missing {sorted(missing)}")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    shuffle = torch.Generator().manual_seed(config.seed + 1)
+    splits = {k: tuple(t.to(device) for t in v) for k, v in data.items()}
+    result = RunResult(device=_device_name(device))
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["config"] == asdict(config):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            shuffle.set_state(state["shuffle"])
+            result = state["result"]
+            result.device = _device_name(device)
+    n_train = splits["train"][0].shape[0]
+    start = time.perf_counter() - result.wall_time
+    bar = tqdm(total=config.epochs, initial=result.epochs_done, desc=desc, unit="epoch", disable=not progress,
+               leave=False)
+    last_loss = math.nan
+    for epoch in range(result.epochs_done + 1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(n_train, generator=shuffle).to(device)
+        total = torch.zeros((), device=device)
+        for s in range(0, n_train, config.batch_size):
+            idx = order[s : s + config.batch_size]
+            loss = task.loss(model, tuple(t[idx] for t in splits["train"]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * idx.numel()
+        if epoch % config.eval_every and epoch != config.epochs:
+            continue
+        last_loss = total.item() / n_train  # the only host sync of an epoch, and only on evaluation epochs
+        if not math.isfinite(last_loss):
+            result.status = "diverged"
+            break
+        model.eval()
+        val, test = task.metric(model, splits["val"]), task.metric(model, splits["test"])
+        result.observe(epoch, last_loss, val, test)
+        result.epochs_done = epoch
+        result.wall_time = time.perf_counter() - start
+        bar.update(epoch - bar.n)
+        bar.set_postfix(loss=f"{last_loss:.3g}", val=f"{val:.3g}", test=f"{test:.3g}")
+        if checkpoint is not None and epoch != config.epochs:
+            state = {"config": asdict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "shuffle": shuffle.get_state(), "result": result}
+            atomic_write(checkpoint, lambda tmp: torch.save(state, tmp))
+    bar.close()
+    if result.status == "running":
+        result.status = "finished"
+    result.wall_time = time.perf_counter() - start
+    model.eval()
+    return model, result

@@ -1,0 +1,66 @@
+"""The package, its CLI, its settings and the book's configuration."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from equilib import paths
+from equilib.cli import main
+
+from conftest import ROOT
+
+
+def test_package_imports_and_has_a_version():
+    import equilib
+
+    assert equilib.__version__.count(".") == 2
+
+
+def test_cli_help_lists_commands():
+    out = subprocess.run([sys.executable, "-m", "equilib", "--help"], capture_output=True, text=True, check=True)
+    for command in ("info", "nbody-data", "nbody-sweep"):
+        assert command in out.stdout
+
+
+def test_cli_reports_bad_values_without_traceback(capsys, tmp_path):
+    code = main(["nbody-sweep", "--dims", "0", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "dims" in err and "[0]" in err and "Traceback" not in err
+
+
+def test_data_and_cache_directories_follow_argument_then_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "d"))
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "c"))
+    assert paths.data_dir() == tmp_path / "d"
+    assert paths.cache_dir() == tmp_path / "c"
+    assert paths.data_dir(tmp_path / "x") == tmp_path / "x"
+    monkeypatch.delenv(paths.DATA_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert paths.data_dir() == tmp_path / "xdg" / "equilib" / "data"
+
+
+def test_device_resolution_rejects_unknown_devices():
+    assert paths.resolve_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="'tpu7'"):
+        paths.resolve_device("tpu7")
+
+
+def test_book_configuration_is_valid():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert config["execute"]["execute_notebooks"] in {"force", "cache", "auto"}
+    assert toc["format"] == "jb-book"
+    files = [toc["root"]] + [c["file"] for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}])
+                             for c in part["chapters"]]
+    for f in files:
+        assert any((ROOT / f"{f}{ext}").exists() for ext in (".md", ".ipynb", ".py")), f"{f} in _toc.yml is missing"
+    from sphinx_external_toc.parsing import parse_toc_yaml
+
+    parse_toc_yaml(ROOT / "_toc.yml")  # raises on a malformed table of contents
+
+
+def test_nothing_generated_is_tracked():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    bad = [f for f in tracked if f.startswith(("_build/", ".venv/")) or "__pycache__" in f or f.endswith(".ipynb")]
+    assert not bad

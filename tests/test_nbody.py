@@ -1,0 +1,176 @@
+"""The N-body simulator: symmetry, agreement with a plain implementation, energy, caching."""
+import math
+
+import pytest
+import torch
+
+from equilib import nbody
+
+from conftest import random_orthogonal
+
+# A horizon of 500 steps (t = 0.5) is short enough that chaos has not amplified
+# float64 rounding above ~1e-12, so symmetry errors show at the 1e-9 level.
+HORIZON = 500
+
+
+@pytest.mark.parametrize("dim", [2, 3, 5, 7])
+def test_simulator_is_E_n_equivariant(dim):
+    g = torch.Generator().manual_seed(dim)
+    x, v, c = nbody.initial_state(64, dim, seed=dim)
+    q = random_orthogonal(dim, reflect=True, generator=g)
+    t = torch.randn(dim, generator=g, dtype=torch.float64) * 3
+    xT, vT = nbody.simulate(x, v, c, steps=HORIZON)
+    xT2, vT2 = nbody.simulate(x @ q.T + t, v @ q.T, c, steps=HORIZON)
+    assert torch.allclose(xT2, xT @ q.T + t, atol=1e-9, rtol=0)
+    assert torch.allclose(vT2, vT @ q.T, atol=1e-9, rtol=0)
+    # and the motion is not trivial: particles really moved and interacted
+    assert (xT - x - v * HORIZON * 1e-3).abs().max() > 1e-3
+
+
+def _reference_step(x, v, c, dt, p, cap):
+    """One trajectory, one particle pair at a time, in plain Python floats.
+
+    The capped law, written from its definition: the true force outside the core
+    radius r_c where |F| reaches ``cap``, a force growing linearly from 0 inside it.
+    """
+    n, d = len(x), len(x[0])
+    force = [[0.0] * d for _ in range(n)]
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            diff = [x[i][k] - x[j][k] for k in range(d)]
+            r = math.sqrt(sum(e * e for e in diff))
+            rc = (1 / cap if p == 1 else cap ** (-1 / (p - 1))) if cap is not None else 0.0
+            mag = r ** (1 - p) if r >= rc else rc ** (1 - p) * r / rc
+            for k in range(d):
+                force[i][k] += c[i] * c[j] * mag * diff[k] / r
+    v = [[v[i][k] + dt * force[i][k] for k in range(d)] for i in range(n)]
+    x = [[x[i][k] + dt * v[i][k] for k in range(d)] for i in range(n)]
+    return x, v
+
+
+@pytest.mark.parametrize("dim,law,cap", [(2, "dimension", 100.0), (3, "nri", 100.0), (5, "dimension", 2.0),
+                                         (4, "dimension", None)])
+def test_simulator_agrees_with_one_trajectory_reference(dim, law, cap):
+    x, v, c = nbody.initial_state(3, dim, seed=1)
+    steps = 200
+    xT, vT = nbody.simulate(x, v, c, steps=steps, force_law=law, max_force=cap)
+    p = dim if law == "dimension" else 3
+    for b in range(3):
+        xr, vr, cr = x[b].tolist(), v[b].tolist(), c[b].tolist()
+        for _ in range(steps):
+            xr, vr = _reference_step(xr, vr, cr, 1e-3, p, cap)
+        assert torch.allclose(xT[b], torch.tensor(xr, dtype=torch.float64), atol=1e-10, rtol=1e-10)
+        assert torch.allclose(vT[b], torch.tensor(vr, dtype=torch.float64), atol=1e-9, rtol=1e-9)
+
+
+def _head_on_pair(dim):
+    """Two opposite charges aimed at each other: a close encounter for certain."""
+    x = torch.zeros(1, 2, dim, dtype=torch.float64)
+    x[0, 0, 0], x[0, 1, 0] = -0.5, 0.5
+    v = torch.zeros_like(x)
+    v[0, 0, 0], v[0, 1, 0] = 0.5, -0.5
+    v[0, 0, 1 % dim] += 1e-3  # a tiny impact parameter
+    return x, v, torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("dim", [3, 6])
+def test_force_cap_keeps_energy_through_a_close_encounter(dim):
+    # Symplectic Euler's energy wobbles *during* the encounter (it conserves a
+    # nearby Hamiltonian); what matters is that it comes back once they separate.
+    x, v, c = _head_on_pair(dim)
+    e0 = nbody.energy(x, v, c, max_force=100.0)
+    x, v = nbody.simulate(x, v, c, steps=2000, max_force=100.0)
+    assert (x[0, 0] - x[0, 1]).norm() > 0.5  # they met, passed through each other and separated
+    assert (nbody.energy(x, v, c, max_force=100.0) - e0).abs().item() < 1e-2
+
+
+@pytest.mark.parametrize("dim", [3, 6])
+def test_without_the_cap_a_close_encounter_breaks_energy(dim):
+    x, v, c = _head_on_pair(dim)
+    e0 = nbody.energy(x, v, c, max_force=None)
+    x, v = nbody.simulate(x, v, c, steps=2000, max_force=None)
+    e1 = nbody.energy(x, v, c, max_force=None)
+    assert (e1 - e0).abs().item() > 1.0
+
+
+def test_energy_is_conserved_on_typical_trajectories():
+    x, v, c = nbody.initial_state(200, 3, seed=3)
+    e0 = nbody.energy(x, v, c)
+    x, v = nbody.simulate(x, v, c, steps=2000)
+    rel = ((nbody.energy(x, v, c) - e0).abs() / (e0.abs() + 1)).median()
+    assert rel < 1e-3
+
+
+@pytest.mark.parametrize("option", [{"box": 0.5}, {"clip_component": 0.05}])
+def test_symmetry_breaking_options_break_the_symmetry(option):
+    dim = 3
+    g = torch.Generator().manual_seed(0)
+    x, v, c = nbody.initial_state(64, dim, seed=4)
+    q = random_orthogonal(dim, reflect=False, generator=g)
+    xT, _ = nbody.simulate(x, v, c, steps=HORIZON, **option)
+    xT2, _ = nbody.simulate(x @ q.T, v @ q.T, c, steps=HORIZON, **option)
+    assert (xT2 - xT @ q.T).abs().max() > 1e-2
+    assert not nbody.Physics(dim=dim, **option).symmetric
+
+
+def test_walls_keep_particles_in_the_box():
+    x, v, c = nbody.initial_state(32, 2, seed=5)
+    xT, _ = nbody.simulate(0.3 * x, v, c, steps=3000, box=1.0)
+    assert xT.abs().max() <= 1.0 + 1e-12
+
+
+def test_initial_state_matches_nri_and_is_nested():
+    x, v, c = nbody.initial_state(5000, 4, seed=0)
+    assert torch.allclose(v.norm(dim=-1), torch.full((5000, 5), 0.5, dtype=torch.float64))
+    assert abs(x.mean().item()) < 0.02 and abs(x.std().item() - 1) < 0.02
+    assert set(c.unique().tolist()) == {-1.0, 1.0} and abs(c.mean().item()) < 0.03
+    x2, v2, c2 = nbody.initial_state(37, 4, seed=0)
+    assert torch.equal(x2, x[:37]) and torch.equal(v2, v[:37]) and torch.equal(c2, c[:37])
+    xt, _, _ = nbody.initial_state(37, 4, seed=0, split="test")
+    assert not torch.equal(xt, x2)
+
+
+def test_dataset_is_bit_identical_whatever_the_chunk_and_cached(tmp_path, monkeypatch):
+    kw = dict(n_train=40, n_val=10, n_test=10, seed=7, steps=300, progress=False)
+    a = nbody.make_dataset(3, cache_dir=tmp_path / "a", chunk=7, **kw)
+    b = nbody.make_dataset(3, cache_dir=tmp_path / "b", chunk=1000, **kw)
+    for split in nbody.SPLITS:
+        for ta, tb in zip(a[split].tensors(), b[split].tensors()):
+            assert torch.equal(ta, tb)
+    # a second call loads from disk and never simulates
+    monkeypatch.setattr(nbody, "simulate", lambda *a, **k: pytest.fail("simulated although cached"))
+    c = nbody.make_dataset(3, cache_dir=tmp_path / "a", chunk=7, **kw)
+    assert torch.equal(c["train"].xT, a["train"].xT)
+    assert all(p.exists() for p in c.paths.values())
+
+
+def test_a_killed_generation_leaves_nothing_behind(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nbody, "simulate", boom)
+    with pytest.raises(KeyboardInterrupt):
+        nbody.make_dataset(2, n_train=5, n_val=5, n_test=5, steps=10, cache_dir=tmp_path, progress=False)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"dim": 0}, "dim must be an integer >= 1, got 0"),
+    ({"dim": 2, "n_particles": 0}, "n_particles .* got 0"),
+    ({"dim": 2, "steps": -1}, "steps .* got -1"),
+    ({"dim": 2, "dt": -0.1}, "dt .* got -0.1"),
+    ({"dim": 2, "force_law": "coulomb"}, "unknown force_law 'coulomb'"),
+])
+def test_bad_physics_is_rejected_before_any_work(kwargs, match, tmp_path):
+    dim = kwargs.pop("dim")
+    with pytest.raises(ValueError, match=match):
+        nbody.make_dataset(dim, n_train=5, n_val=5, n_test=5, cache_dir=tmp_path, progress=False, **kwargs)
+    assert not tmp_path.exists() or not any(tmp_path.rglob("*.pt"))
+
+
+def test_dimension_one_works():
+    x, v, c = nbody.initial_state(8, 1, seed=0)
+    xT, vT = nbody.simulate(x, v, c, steps=100)
+    assert xT.shape == x.shape and torch.isfinite(xT).all()
