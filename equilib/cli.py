@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def nbody_common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dims", type=int, nargs="+", default=[2, 3, 4, 6, 8], help="dimensions n")
-        p.add_argument("--n-val", type=int, default=1000)
-        p.add_argument("--n-test", type=int, default=1000)
+        p.add_argument("--n-val", type=int, default=2000)
+        p.add_argument("--n-test", type=int, default=2000, help="the paper: 2,000")
         p.add_argument("--steps", type=int, default=10_000, help="Euler steps between input and target")
         p.add_argument("--cache-dir", default=None, help="generated-data cache (default $EQUILIB_CACHE_DIR)")
         p.add_argument("--device", default="auto")

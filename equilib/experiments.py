@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import nbody
 from .models import GRAPH_MODELS, build_model, count_parameters
-from .store import RunStore
+from .store import RunStore, run_id
 from .training import RegressionTask, TrainConfig, train
 
 
@@ -60,8 +60,8 @@ def nbody_sweep(
     lr: float | dict[str, float] = 5e-4,
     batch_size: int = 128,
     eval_every: int = 10,
-    n_val: int = 1_000,
-    n_test: int = 1_000,
+    n_val: int = 2_000,
+    n_test: int = 2_000,
     hidden: int = 64,
     layers: int = 4,
     device: str = "auto",
@@ -90,11 +90,12 @@ def nbody_sweep(
                                  device=device) for m in models}
     physics_by_dim = {d: nbody.Physics(dim=d, **physics) for d in dims}
     store = RunStore(results, "nbody")
-    todo = []
+    todo, ids = [], []
     for dim, model, seed, n_train in product(dims, models, seeds, n_trains):
         cfg = TrainConfig(**{**asdict(train_cfgs[model]), "seed": seed})
         config = nbody_run_config(model, dim, n_train, seed, cfg, n_val=n_val, n_test=n_test,
                                   physics=physics_by_dim[dim], hidden=hidden, layers=layers)
+        ids.append(run_id(config))
         if force or not store.has(config):
             todo.append((dim, model, seed, n_train, cfg, config))
     datasets: dict[int, nbody.NBodyDataset] = {}
@@ -109,4 +110,83 @@ def nbody_sweep(
                             tensors, cfg, checkpoint=store.checkpoint(config), progress=progress,
                             desc=f"{model} n={dim} seed={seed} N={n_train}")
         store.record(config, result.summary(), result.curve, params=count_parameters(net))
-    return store.runs()
+    return _protocol_runs(store, ids)
+
+
+def _protocol_runs(store: RunStore, ids: list[str]) -> pd.DataFrame:
+    """The store's rows for exactly these runs (a store may hold other protocols too)."""
+    runs = store.runs()
+    return runs[runs["run_id"].isin(ids)].reset_index(drop=True)
+
+
+def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
+                     n_test: int, target_params: int, data_seed: int) -> dict:
+    """The full configuration of one rotated-MNIST run: what its id is a hash of."""
+    return {
+        "experiment": "mnist", "model": "cnn", "group": group, "variant": variant, "dim": 2, "n_train": n_train,
+        "seed": seed, "epochs": train_cfg.epochs, "lr": train_cfg.lr, "batch_size": train_cfg.batch_size,
+        "eval_every": train_cfg.eval_every, "n_val": n_val, "n_test": n_test, "target_params": target_params,
+        "data_seed": data_seed, "image_size": 29,
+    }
+
+
+def mnist_sweep(
+    variants: Sequence[str] = ("rotated", "fliprot"),
+    groups: Sequence[str] = ("trivial", "C4", "D4", "C8", "D8", "SO2", "O2"),
+    n_trains: Sequence[int] = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000),
+    seeds: Sequence[int] = (0,),
+    *,
+    epochs: int = 30,
+    lr: float = 5e-5,
+    batch_size: int = 64,
+    eval_every: int = 1,
+    n_val: int = 10_000,
+    n_test: int = 10_000,
+    target_params: int | None = None,
+    data_seed: int = 0,
+    device: str = "auto",
+    results: str | Path = "results",
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs."""
+    from . import data as mnist
+    from .models import steerable
+    from .training import ClassificationTask
+
+    variants = _choices("variants", variants, [v for v in mnist.VARIANTS])
+    groups = _choices("groups", groups, steerable.GROUPS)
+    n_trains = _ints("n_trains", n_trains, 1)
+    too_big = [n for n in n_trains if n > mnist.TRAIN_MAX]
+    if too_big:
+        raise ValueError(f"n_trains above the {mnist.TRAIN_MAX} training images: {too_big}")
+    seeds = _ints("seeds", seeds, 0)
+    if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
+        raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
+                         f"got n_val={n_val}, n_test={n_test}")
+    target = target_params or steerable.DEFAULT_TARGET
+    base = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, eval_every=eval_every, device=device)
+    store = RunStore(results, "mnist")
+    todo, ids = [], []
+    for variant, group, n_train, seed in product(variants, groups, n_trains, seeds):
+        cfg = TrainConfig(**{**asdict(base), "seed": seed})
+        config = mnist_run_config(group, variant, n_train, seed, cfg, n_val=n_val, n_test=n_test,
+                                  target_params=target, data_seed=data_seed)
+        ids.append(run_id(config))
+        if force or not store.has(config):
+            todo.append((variant, group, n_train, cfg, config))
+    loaded: dict[str, dict] = {}
+    for variant, group, n_train, cfg, config in tqdm(todo, desc="mnist sweep", unit="run", disable=not progress):
+        if variant not in loaded:
+            splits = {s: mnist.load_mnist(variant, s, size, seed=data_seed, data_dir=data_dir, cache_dir=cache_dir)
+                      for s, size in (("train", max(n_trains)), ("val", n_val), ("test", n_test))}
+            loaded = {variant: {k: (v.images, v.labels) for k, v in splits.items()}}
+        full = loaded[variant]
+        tensors = {"train": tuple(t[:n_train] for t in full["train"]), "val": full["val"], "test": full["test"]}
+        net, result = train(lambda: steerable.build_cnn(group, target_params=target, verbose=progress),
+                            ClassificationTask(), tensors, cfg, checkpoint=store.checkpoint(config),
+                            progress=progress, desc=f"{group} {variant} N={n_train} seed={cfg.seed}")
+        store.record(config, result.summary(), result.curve, params=count_parameters(net))
+    return _protocol_runs(store, ids)

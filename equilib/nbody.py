@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from .cache import cached_tensors
 from .paths import cache_dir as default_cache_dir
+from .paths import resolve_device
 
 FORCE_LAWS = ("dimension", "nri")
 SPLITS = ("train", "val", "test")
@@ -300,7 +301,7 @@ def simulate_split(phys: Physics, n_samples: int, seed: int, split: str, *, devi
                    chunk: int = 4096, progress: bool = True) -> Trajectories:
     """Simulate one split in float64, ``chunk`` trajectories at a time (the result does not depend on ``chunk``)."""
     x0, v0, c = initial_state(n_samples, phys.dim, phys.n_particles, seed=seed, split=split)
-    dev = torch.device(device)
+    dev = resolve_device(device)
     xs, vs = [], []
     with tqdm(total=n_samples * phys.steps, desc=f"n-body {split} n={phys.dim}", unit="traj-step",
               unit_scale=True, disable=not progress) as bar:
@@ -315,7 +316,7 @@ def simulate_split(phys: Physics, n_samples: int, seed: int, split: str, *, devi
     return Trajectories(x0, v0, c, torch.cat(xs) if xs else empty, torch.cat(vs) if vs else empty)
 
 
-def make_dataset(dim: int, *, n_train: int = 10_000, n_val: int = 1_000, n_test: int = 1_000, seed: int = 0,
+def make_dataset(dim: int, *, n_train: int = 10_000, n_val: int = 2_000, n_test: int = 2_000, seed: int = 0,
                  cache_dir: str | Path | None = None, device: str | torch.device = "cpu", chunk: int = 4096,
                  progress: bool = True, **physics) -> NBodyDataset:
     """The train/val/test trajectories for one dimension, from the cache when they are there.
