@@ -45,6 +45,52 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
     print(nbody_table(runs).to_string())
 
 
+def _mnist_data(args: argparse.Namespace) -> None:
+    from .data import load_mnist
+
+    for variant in args.variants:
+        for split in ("train", "val", "test"):
+            part = load_mnist(variant, split, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir)
+            print(f"{variant:8s} {split:5s} {len(part):6d} images, {part.flips.float().mean():.0%} mirrored")
+
+
+def _mnist_sweep(args: argparse.Namespace) -> None:
+    from .experiments import mnist_sweep
+    from .figures import power_law_fits
+
+    runs = mnist_sweep(args.variants, args.groups, args.n_train, args.seeds, epochs=args.epochs, lr=args.lr,
+                       batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val, n_test=args.n_test,
+                       target_params=args.target_params, device=args.device, results=args.results,
+                       data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force)
+    table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
+    print(table.to_string())
+    print(power_law_fits(runs).to_string())
+
+
+def _cnn_params(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .models.steerable import parameter_table
+
+    print(pd.DataFrame(parameter_table(tuple(args.groups), args.target_params)).to_string(index=False))
+
+
+def _notebook(args: argparse.Namespace) -> None:
+    import ast
+
+    from .notebooks import run_notebook
+
+    params = {}
+    for item in args.parameter:
+        key, _, raw = item.partition("=")
+        try:
+            params[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            params[key] = raw
+    out = run_notebook(args.page, args.output, params)
+    print(f"executed notebook: {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="equilib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -79,6 +125,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--force", action="store_true", help="rerun configurations already in the store")
     p.set_defaults(func=_nbody_sweep)
+
+    groups = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
+    p = sub.add_parser("mnist-data", help="rotate (or find in the cache) the MNIST variants; print their sizes")
+    p.add_argument("--variants", nargs="+", default=["rotated", "fliprot"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="holds mnist/ (default $EQUILIB_DATA_DIR)")
+    p.add_argument("--cache-dir", default=None)
+    p.set_defaults(func=_mnist_data)
+
+    p = sub.add_parser("mnist-sweep", help="train steerable CNNs over variants x groups x sizes x seeds")
+    p.add_argument("--variants", nargs="+", default=["rotated", "fliprot"])
+    p.add_argument("--groups", nargs="+", default=groups)
+    p.add_argument("--n-train", type=int, nargs="+", default=[1000, 2000, 5000, 10_000, 20_000, 50_000])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--n-val", type=int, default=10_000)
+    p.add_argument("--n-test", type=int, default=10_000)
+    p.add_argument("--target-params", type=int, default=None, help="default 400,000")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--results", default="results")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=_mnist_sweep)
+
+    p = sub.add_parser("cnn-params", help="the parameter-matched widths and counts of the CNN zoo")
+    p.add_argument("--groups", nargs="+", default=groups)
+    p.add_argument("--target-params", type=int, default=400_000)
+    p.set_defaults(func=_cnn_params)
+
+    p = sub.add_parser("notebook", help="run a book page with papermill: equilib notebook book/nbody.md -p preset=smoke")
+    p.add_argument("page", help="a page of the book, e.g. book/nbody.md")
+    p.add_argument("-o", "--output", default=None, help="executed .ipynb (default: beside the page)")
+    p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="a notebook parameter; VALUE is a Python literal (e.g. dims=[2,3]) or a string")
+    p.set_defaults(func=_notebook)
     return parser
 
 

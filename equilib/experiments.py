@@ -68,6 +68,7 @@ def nbody_sweep(
     results: str | Path = "results",
     cache_dir: str | Path | None = None,
     force: bool = False,
+    train_missing: bool = True,
     progress: bool = True,
     **physics,
 ) -> pd.DataFrame:
@@ -79,6 +80,7 @@ def nbody_sweep(
     """
     dims = _ints("dims", dims, 1)
     models = _choices("models", models, sorted(GRAPH_MODELS))
+    lr = dict(lr) if isinstance(lr, dict) else lr
     seeds = _ints("seeds", seeds, 0)
     n_trains = _ints("n_trains", n_trains, 1)
     rates = lr if isinstance(lr, dict) else {m: lr for m in models}
@@ -96,7 +98,7 @@ def nbody_sweep(
         config = nbody_run_config(model, dim, n_train, seed, cfg, n_val=n_val, n_test=n_test,
                                   physics=physics_by_dim[dim], hidden=hidden, layers=layers)
         ids.append(run_id(config))
-        if force or not store.has(config):
+        if train_missing and (force or not store.has(config)):
             todo.append((dim, model, seed, n_train, cfg, config))
     datasets: dict[int, nbody.NBodyDataset] = {}
     for dim, model, seed, n_train, cfg, config in tqdm(todo, desc="n-body sweep", unit="run", disable=not progress):
@@ -149,6 +151,7 @@ def mnist_sweep(
     data_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     force: bool = False,
+    train_missing: bool = True,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs."""
@@ -175,7 +178,7 @@ def mnist_sweep(
         config = mnist_run_config(group, variant, n_train, seed, cfg, n_val=n_val, n_test=n_test,
                                   target_params=target, data_seed=data_seed)
         ids.append(run_id(config))
-        if force or not store.has(config):
+        if train_missing and (force or not store.has(config)):
             todo.append((variant, group, n_train, cfg, config))
     loaded: dict[str, dict] = {}
     for variant, group, n_train, cfg, config in tqdm(todo, desc="mnist sweep", unit="run", disable=not progress):
@@ -190,3 +193,21 @@ def mnist_sweep(
                             progress=progress, desc=f"{group} {variant} N={n_train} seed={cfg.seed}")
         store.record(config, result.summary(), result.curve, params=count_parameters(net))
     return _protocol_runs(store, ids)
+
+
+def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
+    """Run (or, with ``train_missing=False``, only look up) a notebook protocol from :mod:`equilib.protocols`.
+
+    ``where`` passes on device, results, data_dir, cache_dir, force, train_missing and progress.
+    """
+    if experiment == "nbody":
+        return nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
+                           epochs=protocol["epochs"], lr=protocol["lr"], batch_size=protocol["batch_size"],
+                           eval_every=protocol["eval_every"], n_val=protocol["n_val"], n_test=protocol["n_test"],
+                           steps=protocol["steps"], **{k: v for k, v in where.items() if k != "data_dir"})
+    if experiment == "mnist":
+        return mnist_sweep(protocol["variants"], protocol["groups"], protocol["n_trains"], protocol["seeds"],
+                           epochs=protocol["epochs"], lr=protocol["lr"], batch_size=protocol["batch_size"],
+                           eval_every=protocol["eval_every"], n_val=protocol["n_val"], n_test=protocol["n_test"],
+                           target_params=protocol["target_params"], **where)
+    raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")

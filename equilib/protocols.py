@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "lr": 1e-3, "batch_size": 32},
         "cpu": {"variants": ["rotated", "fliprot"], "groups": ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"],
                 "n_trains": [500, 1000, 2000], "seeds": [0], "epochs": 4, "eval_every": 2, "n_val": 500,
-                "n_test": 1000, "target_params": 20_000, "lr": 1e-3, "batch_size": 64},
+                "n_test": 500, "target_params": 20_000, "lr": 1e-3, "batch_size": 64},
         "paper": {"variants": ["rotated", "fliprot"], "groups": ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"],
                   "n_trains": [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10_000, 20_000, 30_000,
                                40_000, 50_000],

@@ -135,12 +135,36 @@ def _construct(group: str, widths: tuple[int, ...]) -> nn.Module:
         return SteerableCNN(group, widths)
 
 
+ARCHITECTURE_VERSION = 1  # bump when the blocks change: it invalidates the solved widths on disk
+
+
 @lru_cache(maxsize=None)
 def solve_widths(group: str, target_params: int = DEFAULT_TARGET) -> tuple[tuple[int, ...], int]:
-    """The per-block widths whose parameter count is within 5% of ``target_params``, and that count."""
+    """The per-block widths whose parameter count is within 5% of ``target_params``, and that count.
+
+    Solving builds the model a few times; the answer is kept in the cache
+    directory (``cnn-widths.json``) so that later processes build once.
+    """
     _check_group(group)
     if not isinstance(target_params, int) or target_params < 5_000:
         raise ValueError(f"target_params must be an integer >= 5000, got {target_params!r}")
+    from ..cache import atomic_write
+    from ..paths import cache_dir
+
+    path = cache_dir() / "cnn-widths.json"
+    key = f"{group}-{target_params}-v{ARCHITECTURE_VERSION}"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    if key in known:
+        widths, count = known[key]
+        return tuple(widths), count
+    widths, count = _solve(group, target_params)
+    known = json.loads(path.read_text()) if path.exists() else {}
+    known[key] = [list(widths), count]
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(known, indent=1, sort_keys=True)))
+    return widths, count
+
+
+def _solve(group: str, target_params: int) -> tuple[tuple[int, ...], int]:
     scale, best = 8.0, None
     for _ in range(30):
         widths = _widths(group, scale)

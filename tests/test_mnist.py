@@ -1,0 +1,153 @@
+"""Rotated MNIST data and the steerable CNN zoo."""
+import math
+import os
+
+import pytest
+import torch
+
+from equilib import data
+from equilib.models import build_cnn, count_parameters
+from equilib.models import steerable
+
+HAS_MNIST = all((data.default_data_dir() / "mnist" / f).exists() for f in data.MNIST_FILES)
+needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason="MNIST not in $EQUILIB_DATA_DIR/mnist (CI sets it)")
+
+
+@pytest.fixture(scope="module")
+def fliprot():
+    return data.load_mnist("fliprot", "train", 3000)
+
+
+@needs_mnist
+def test_angles_are_reproducible_distinct_and_uniform(fliprot):
+    again = data.load_mnist("fliprot", "train", 3000)
+    assert torch.equal(again.angles, fliprot.angles) and torch.equal(again.images, fliprot.images)
+    assert fliprot.angles.unique().numel() == 3000
+    assert 0 <= fliprot.angles.min() and fliprot.angles.max() < 2 * math.pi
+    assert abs(fliprot.angles.mean().item() - math.pi) < 0.15
+    other = data.load_mnist("fliprot", "train", 3000, seed=1, cache_dir=os.environ["EQUILIB_CACHE_DIR"])
+    assert not torch.equal(other.angles, fliprot.angles)
+
+
+@needs_mnist
+def test_about_half_of_the_fliprot_images_are_mirrored(fliprot):
+    share = fliprot.flips.float().mean().item()
+    assert 0.45 < share < 0.55  # a boolean mask, not the 0/1-as-index bug (which mirrors two images)
+    assert not data.load_mnist("rotated", "train", 1000).flips.any()
+
+
+@needs_mnist
+@pytest.mark.parametrize("variant", ["rotated", "fliprot"])
+def test_rotating_back_recovers_the_digit_and_labels_are_untouched(variant):
+    plain = data.load_mnist("plain", "train", 500)
+    moved = data.load_mnist(variant, "train", 500)
+    assert torch.equal(plain.labels, moved.labels)
+    back = data.rotate(moved.images, -moved.angles.float())
+    back = torch.where(moved.flips.view(-1, 1, 1, 1), back.flip(-1), back)
+    inner = data.disc_mask(data.IMAGE_SIZE - 6).new_zeros(data.IMAGE_SIZE, data.IMAGE_SIZE)
+    inner[3:-3, 3:-3] = data.disc_mask(data.IMAGE_SIZE - 6)  # away from the rim
+    err = ((back - plain.images).abs() * inner).sum() / (plain.images * inner).sum()
+    assert err < 0.15
+    shuffled = ((back - plain.images.roll(1, 0)).abs() * inner).sum() / (plain.images * inner).sum()
+    assert shuffled > 4 * err  # and it is a real match, not an accident of blur
+
+
+def test_rotation_by_90_degrees_is_exact_on_the_29_pixel_grid():
+    img = torch.rand(3, 1, data.IMAGE_SIZE, data.IMAGE_SIZE)
+    turned = data.rotate(img, torch.full((3,), math.pi / 2))
+    assert torch.allclose(turned, torch.rot90(img, 1, (-2, -1)).clamp(0, 1), atol=1e-5)
+
+
+@needs_mnist
+def test_training_subsets_are_nested_and_splits_disjoint():
+    small, big = data.load_mnist("rotated", "train", 100), data.load_mnist("rotated", "train", 2000)
+    assert torch.equal(small.images, big.images[:100]) and torch.equal(small.angles, big.angles[:100])
+    val = data.load_mnist("rotated", "val", 2000)
+    assert val.images.shape == (2000, 1, 29, 29)
+    flat = lambda s: {bytes(x) for x in (s.images * 255).round().to(torch.uint8).flatten(1).numpy()}
+    assert not flat(big) & flat(val)
+    assert data.load_mnist("rotated", "test").images.shape[0] == 10_000
+
+
+@needs_mnist
+def test_corners_carry_nothing():
+    x = data.load_mnist("plain", "train", 200).images
+    assert (x * (1 - data.disc_mask())).abs().max() == 0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"variant": "mirrored", "split": "train"}, "unknown variant 'mirrored'"),
+    ({"variant": "rotated", "split": "dev"}, "unknown split 'dev'"),
+    ({"variant": "rotated", "split": "train", "size": 50_001}, "1..50000, got 50001"),
+    ({"variant": "rotated", "split": "train", "size": 0}, "got 0"),
+])
+def test_bad_parameters_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.load_mnist(**kwargs)
+
+
+def test_missing_files_say_which_and_where(tmp_path):
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.gz.*EQUILIB_DATA_DIR"):
+        data.ensure_mnist(tmp_path, download=False)
+
+
+# ---------------------------------------------------------------- models
+
+TARGET = 20_000
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    return {g: build_cnn(g, target_params=TARGET, verbose=False).eval() for g in steerable.GROUPS}
+
+
+def test_parameter_counts_are_matched_within_five_percent(models):
+    for g, m in models.items():
+        assert abs(count_parameters(m) / TARGET - 1) <= 0.05, g
+    table = steerable.parameter_table(target_params=TARGET)
+    assert [r["group"] for r in table] == list(steerable.GROUPS)
+    assert all(abs(r["deviation"]) <= 0.05 for r in table)
+
+
+def _logits(model, x):
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("group", ["C4", "D4", "C8", "D8", "SO2", "O2"])
+def test_equivariant_models_are_invariant_to_their_exact_grid_symmetries(models, group):
+    x = torch.rand(4, 1, 29, 29, generator=torch.Generator().manual_seed(1)) * data.disc_mask()
+    y = _logits(models[group], x)
+    for k in (1, 2, 3):
+        assert torch.allclose(_logits(models[group], torch.rot90(x, k, (-2, -1))), y, atol=1e-4, rtol=1e-4)
+    if group in ("D4", "D8", "O2"):
+        assert torch.allclose(_logits(models[group], x.flip(-1)), y, atol=1e-4, rtol=1e-4)
+        assert torch.allclose(_logits(models[group], x.flip(-2)), y, atol=1e-4, rtol=1e-4)
+
+
+def test_plain_cnn_is_not_invariant_and_C4_does_not_see_mirrors(models):
+    x = torch.rand(4, 1, 29, 29, generator=torch.Generator().manual_seed(2)) * data.disc_mask()
+    rel = lambda a, b: ((a - b).abs().max() / b.abs().max()).item()
+    plain = models["trivial"]
+    assert rel(_logits(plain, torch.rot90(x, 1, (-2, -1))), _logits(plain, x)) > 1e-3
+    c4 = models["C4"]
+    assert rel(_logits(c4, x.flip(-1)), _logits(c4, x)) > 1e-3
+
+
+def test_factory_rejects_unknown_groups():
+    with pytest.raises(ValueError, match=r"unknown group 'C5'.*'trivial', 'C4'"):
+        build_cnn("C5")
+
+
+@needs_mnist
+@pytest.mark.parametrize("group", ["trivial", "C4"])
+def test_short_training_learns_far_below_chance(group, tmp_path):
+    from equilib.training import ClassificationTask, TrainConfig, train
+
+    splits = {s: data.load_mnist("rotated", s, n) for s, n in (("train", 2000), ("val", 500), ("test", 1000))}
+    tensors = {k: (v.images, v.labels) for k, v in splits.items()}
+    cfg = TrainConfig(epochs=3, lr=3e-3, batch_size=64, eval_every=1, device="cpu")
+    _, result = train(lambda: build_cnn(group, target_params=TARGET, verbose=False), ClassificationTask(), tensors,
+                      cfg, progress=False)
+    assert result.test_at_best_val < 0.6  # chance is 0.9

@@ -1,0 +1,84 @@
+"""The book's notebooks run end to end with papermill at the smoke preset."""
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from equilib.notebooks import run_notebook
+
+from conftest import ROOT
+from test_mnist import needs_mnist
+
+pytestmark = pytest.mark.slow
+
+
+def _chart_params(executed) -> set[str]:
+    """Names of the Altair parameters in every chart the notebook displayed."""
+    nb = json.loads(executed.read_text())
+    names = set()
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            html = "".join(out.get("data", {}).get("text/html", ""))
+            names |= set(re.findall(r'"name": "([A-Za-z_][A-Za-z0-9_]*)"', html))
+    return names
+
+
+def _glued(executed) -> dict:
+    nb = json.loads(executed.read_text())
+    found = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if key:
+                found[key] = next(v for k, v in out["data"].items() if k.endswith("text/plain"))
+    return found
+
+
+def test_theory_notebook(tmp_path):
+    out = run_notebook(ROOT / "book" / "theory.md", tmp_path / "theory.ipynb", {"preset": "smoke"}, progress=False)
+    assert {"pair", "n_pick"} <= _chart_params(out)
+    glued = _glued(out)
+    assert glued["n_settings"] and glued["share_inside"].strip("'").endswith("%")
+
+
+def test_nbody_notebook_trains_records_and_draws(tmp_path):
+    results = tmp_path / "results"
+    out = run_notebook(ROOT / "book" / "nbody.md", tmp_path / "nbody.ipynb",
+                       {"preset": "smoke", "results": str(results)}, progress=False)
+    runs = pd.read_parquet(results / "nbody" / "runs")
+    assert len(runs) == 2 * 2 * 2 and set(runs.dim) == {2, 3} and set(runs.model) == {"gnn", "egnn"}
+    assert "protocol" in _chart_params(out)
+    assert "smoke preset" in _glued(out)["nb_protocol"]
+    # a second execution finds everything in the store and trains nothing
+    before = {p.name: p.stat().st_mtime_ns for p in (results / "nbody" / "runs").iterdir()}
+    run_notebook(ROOT / "book" / "nbody.md", tmp_path / "again.ipynb", {"preset": "smoke", "results": str(results)},
+                 progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (results / "nbody" / "runs").iterdir()} == before
+
+
+@needs_mnist
+def test_mnist_notebook_trains_records_and_draws(tmp_path):
+    results = tmp_path / "results"
+    out = run_notebook(ROOT / "book" / "mnist.md", tmp_path / "mnist.ipynb",
+                       {"preset": "smoke", "results": str(results)}, progress=False)
+    runs = pd.read_parquet(results / "mnist" / "runs")
+    assert len(runs) == 2 * 2 * 2 and set(runs.group) == {"trivial", "C4"}
+    assert {"variant", "protocol", "n_min", "n_max"} <= _chart_params(out)
+
+
+@pytest.mark.parametrize("page,params,message", [
+    ("nbody.md", {"dims": [2, 0]}, "dims must be integers >= 1"),
+    ("nbody.md", {"preset": "huge"}, "unknown preset 'huge'; choose one of"),
+    ("nbody.md", {"models": ["egnn", "mlp"]}, r"unknown models \['mlp'\]; choose from"),
+    ("mnist.md", {"groups": ["C5"]}, r"unknown groups \['C5'\]; choose from"),
+    ("mnist.md", {"n_trains": [60000]}, r"training size\(s\) \[60000\] exceed the 50000"),
+])
+def test_bad_parameters_stop_the_notebook_before_training(tmp_path, page, params, message):
+    import papermill as pm
+
+    results = tmp_path / "results"
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        run_notebook(ROOT / "book" / page, tmp_path / "bad.ipynb", {"preset": "smoke", "results": str(results),
+                                                                    **params}, progress=False)
+    assert not results.exists()
