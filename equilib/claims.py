@@ -1,7 +1,7 @@
 """The paper's four claims, checked against the run store.
 
-Each check returns a verdict (``supported``, ``not supported``, ``mixed`` or
-``not yet measured``) with the numbers behind it, so the introduction can state
+Each check returns a verdict (``supported``, ``not supported``, ``mixed``,
+``inconclusive`` or ``not yet measured``) with the numbers behind it, so the introduction can state
 what the stored results say without a number typed by hand. The rules are
 stated in each function; they judge the honest protocol (test metric at the
 epoch of best validation metric).
@@ -45,8 +45,12 @@ def dimension_claim(nbody_runs: pd.DataFrame) -> dict:
 
 def _best_by_size(mnist_runs: pd.DataFrame, variant: str) -> pd.DataFrame:
     df = mnist_runs[(mnist_runs["status"] == "finished") & (mnist_runs["variant"] == variant)]
-    mean = df.groupby(["n_train", "group"])["test_at_best_val"].mean().reset_index()
-    return mean
+    return df.groupby(["n_train", "group"])["test_at_best_val"].mean().reset_index()
+
+
+def _seeds(mnist_runs: pd.DataFrame) -> str:
+    k = int(mnist_runs["seed"].nunique()) if not mnist_runs.empty else 0
+    return f"means over {k} seed{'s' if k != 1 else ''}" + (" (no interval: seed noise unmeasured)" if k < 2 else "")
 
 
 def alignment_claim(mnist_runs: pd.DataFrame) -> dict:
@@ -69,7 +73,7 @@ def alignment_claim(mnist_runs: pd.DataFrame) -> dict:
     if not shares:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the matching group in the store")
     verdict = "supported" if min(shares) >= 0.75 else "not supported" if max(shares) < 0.25 else "mixed"
-    return _verdict(claim, verdict, "; ".join(parts))
+    return _verdict(claim, verdict, "; ".join(parts) + f"; {_seeds(mnist_runs)}")
 
 
 def regime_claim(mnist_runs: pd.DataFrame) -> dict:
@@ -96,14 +100,19 @@ def regime_claim(mnist_runs: pd.DataFrame) -> dict:
     if total == 0:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the plain CNN in the store")
     verdict = "supported" if wins == total else "not supported" if wins < total / 2 else "mixed"
-    return _verdict(claim, verdict, f"better at {wins} of {total} (variant, size) points; " + "; ".join(parts))
+    return _verdict(claim, verdict, f"better at {wins} of {total} (variant, size) points; " + "; ".join(parts)
+                    + f"; {_seeds(mnist_runs)}")
+
+
+MAX_SLOPE_HALF_WIDTH = 0.25  # wider 95% intervals overlap whatever the slopes are: no evidence either way
 
 
 def slope_claim(mnist_runs: pd.DataFrame) -> dict:
     """Claim 4 (MNIST): scaling slopes are similar across groups.
 
     Supported when every group's 95% slope interval overlaps the plain CNN's in
-    every variant; not supported when half or more do not.
+    every variant; not supported when half or more do not; inconclusive when the
+    median interval is wider than +-0.25 (overlap would then prove nothing).
     """
     claim = "Equivariant and plain models scale with similar slopes (rotated MNIST)"
     fits = figures.power_law_fits(mnist_runs) if not mnist_runs.empty else pd.DataFrame()
@@ -122,7 +131,12 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
                      f"(plain CNN {ref['slope']:.2f})")
     if total == 0:
         return _verdict(claim, "not yet measured", "no plain-CNN slope to compare with")
-    verdict = "supported" if overlaps == total else "not supported" if overlaps <= total / 2 else "mixed"
+    half = float(((fits["high"] - fits["low"]) / 2).median())
+    parts.append(f"median 95% half-width {half:.2f}")
+    if half > MAX_SLOPE_HALF_WIDTH:
+        verdict = "inconclusive"
+    else:
+        verdict = "supported" if overlaps == total else "not supported" if overlaps <= total / 2 else "mixed"
     return _verdict(claim, verdict, f"{overlaps} of {total} group slopes overlap the plain CNN's interval; "
                     + "; ".join(parts))
 

@@ -1,0 +1,74 @@
+"""Statistics behind the figures, and the claim verdicts, on data with a known answer."""
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from equilib import claims, figures
+
+
+def test_log_ratio_interval_matches_a_welch_test():
+    rng = np.random.default_rng(0)
+    a, b = np.exp(rng.normal(1.0, 0.3, 6)), np.exp(rng.normal(0.2, 0.5, 4))
+    ratio, lo, hi = figures.log_ratio_ci(a, b)
+    assert ratio == pytest.approx(np.exp(np.log(a).mean() - np.log(b).mean()))
+    # the interval's edges are exactly where a Welch test on the logs has p = 0.05
+    for edge in (lo, hi):
+        p = stats.ttest_ind(np.log(a) - np.log(edge), np.log(b), equal_var=False).pvalue
+        assert p == pytest.approx(0.05, abs=1e-6)
+
+
+def test_power_law_fit_recovers_a_known_slope():
+    rows = [{"variant": "rotated", "group": "C8", "n_train": n, "seed": s, "status": "finished",
+             "test_at_best_val": 3.0 * n ** -0.5 * np.exp(0.01 * (s - 1))}
+            for n, s in itertools.product([1000, 2000, 5000, 10000], [0, 1, 2])]
+    fit = figures.power_law_fits(pd.DataFrame(rows)).iloc[0]
+    assert fit.slope == pytest.approx(-0.5, abs=1e-6) and fit.low < -0.5 < fit.high
+
+
+def _nbody(ratios):
+    rng = np.random.default_rng(1)
+    return pd.DataFrame([{"dim": d, "model": m, "seed": s, "status": "finished",
+                          "best_test": v, "test_at_best_val": v}
+                         for d, r in ratios.items() for s in range(4) for m, v in
+                         (("egnn", np.exp(rng.normal(0, 0.02))), ("gnn", r * np.exp(rng.normal(0, 0.02))))])
+
+
+def test_dimension_claim_verdicts():
+    assert claims.dimension_claim(_nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}))["verdict"] == "supported"
+    assert claims.dimension_claim(_nbody({2: 2.5, 3: 1.6, 4: 1.3, 8: 1.1}))["verdict"] == "not supported"
+    assert claims.dimension_claim(_nbody({2: 1.1, 3: 1.3}))["verdict"] == "not yet measured"
+
+
+def _mnist(error_of, seeds=(0, 1, 2), sizes=(1000, 2000, 5000, 10000)):
+    rng = np.random.default_rng(2)
+    return pd.DataFrame([{"variant": v, "group": g, "n_train": n, "seed": s, "status": "finished",
+                          "test_at_best_val": error_of(v, g, n) * np.exp(rng.normal(0, 0.01)),
+                          "best_test": error_of(v, g, n)}
+                         for v in ("rotated", "fliprot") for g in ("trivial", "C4", "SO2", "O2")
+                         for n in sizes for s in seeds])
+
+
+def test_mnist_claims_on_data_that_follow_the_paper():
+    rank = {"rotated": {"trivial": 3, "C4": 2, "O2": 1.5, "SO2": 1}, "fliprot": {"trivial": 3, "C4": 2, "SO2": 1.5, "O2": 1}}
+    runs = _mnist(lambda v, g, n: 0.1 * rank[v][g] * (n / 1000) ** -0.4)
+    assert claims.alignment_claim(runs)["verdict"] == "supported"
+    assert claims.regime_claim(runs)["verdict"] == "supported"
+    assert claims.slope_claim(runs)["verdict"] == "supported"
+
+
+def test_mnist_claims_on_data_that_contradict_the_paper():
+    # the plain CNN is better at every size, and its curve falls three times as steeply
+    runs = _mnist(lambda v, g, n: 0.05 * (n / 1000) ** -0.9 if g == "trivial" else 0.2 * (n / 1000) ** -0.3)
+    assert claims.alignment_claim(runs)["verdict"] == "not supported"  # the plain CNN wins everywhere
+    assert claims.regime_claim(runs)["verdict"] == "not supported"
+    assert claims.slope_claim(runs)["verdict"] == "not supported"
+
+
+def test_wide_slope_intervals_are_inconclusive_not_supported():
+    rng = np.random.default_rng(3)
+    runs = _mnist(lambda v, g, n: 0.1 * (n / 1000) ** -0.5 * np.exp(rng.normal(0, 0.5)), seeds=(0,),
+                  sizes=(1000, 2000, 4000))
+    assert claims.slope_claim(runs)["verdict"] == "inconclusive"
