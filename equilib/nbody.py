@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -343,8 +343,3 @@ def make_dataset(dim: int, *, n_train: int = 10_000, n_val: int = 2_000, n_test:
         data.splits[split] = Trajectories(**tensors)
         data.paths[split] = path
     return data
-
-
-def paper_physics(dim: int, **overrides) -> Physics:
-    """The defaults of the paper's protocol for one dimension, with overrides."""
-    return replace(Physics(dim=dim), **overrides)

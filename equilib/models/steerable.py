@@ -24,6 +24,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from . import count_parameters
+
 GROUPS = ("trivial", "C4", "D4", "C8", "D8", "SO2", "O2")
 GROUP_ORDER = {"trivial": 1, "C4": 4, "D4": 8, "C8": 8, "D8": 16, "SO2": math.inf, "O2": math.inf}
 RELATIVE_WIDTHS = (2, 3, 4, 4, 6, 8)  # channels per block, times the width scale
@@ -118,10 +120,6 @@ class SteerableCNN(nn.Module):
         return self.head(x.mean((-2, -1)))
 
 
-def _count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def _widths(group: str, scale: float) -> tuple[int, ...]:
     """Channels (plain CNN) or fields per block for a width scale; regular fields carry |G| channels each."""
     per_field = 1.0 if group == "trivial" else math.sqrt(GROUP_ORDER[group] if math.isfinite(GROUP_ORDER[group]) else 16)
@@ -168,7 +166,7 @@ def _solve(group: str, target_params: int) -> tuple[tuple[int, ...], int]:
     scale, best = 8.0, None
     for _ in range(30):
         widths = _widths(group, scale)
-        count = _count(_construct(group, widths))
+        count = count_parameters(_construct(group, widths))
         if best is None or abs(count - target_params) < abs(best[1] - target_params):
             best = (widths, count)
         if abs(count - target_params) <= TOLERANCE * target_params:
