@@ -58,7 +58,7 @@ def theory_gap_chart(df: pd.DataFrame, pair: str | None = None, n: int | None = 
     pick_n = alt.param(name="n_pick", value=int(n or ns[len(ns) // 2]),
                        bind=alt.binding_select(options=[int(n) for n in ns], name="sample size n "))
     base = alt.Chart(df)
-    x = alt.X("n:Q", scale=alt.Scale(type="log"), title="training samples n")
+    x = alt.X("n:Q", scale=alt.Scale(type="log", nice=False), title="training samples n")
     y_scale = alt.Scale(type="log")
     by_n = base.transform_filter(alt.datum.pair == pick_pair)
     line = by_n.mark_line(color="black", strokeDash=[4, 3]).encode(
@@ -155,7 +155,7 @@ def nbody_figure(ratios: pd.DataFrame, mses: pd.DataFrame, protocol: str | None 
                                    alt.Tooltip("high:Q", format=".3f"), "seeds", "protocol"])
     one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3], color="gray").encode(y="y:Q")
     left = (band + line + one).add_params(pick).properties(
-        width=330, height=260, title="Benefit of equivariance (ratio > 1: EGNN better)")
+        width=270, height=240, title="Benefit of equivariance (ratio > 1: EGNN better)")
     mbase = alt.Chart(mses).transform_filter(alt.datum.protocol == pick)
     color = alt.Color("model:N", title="model")
     y = alt.Y("mse:Q", scale=alt.Scale(type="log"), title="test MSE (geometric mean over seeds)")
@@ -163,7 +163,7 @@ def nbody_figure(ratios: pd.DataFrame, mses: pd.DataFrame, protocol: str | None 
                                                 color=color)
     mline = mbase.mark_line(point=True).encode(
         x=x, y=y, color=color, tooltip=["model", "dim", alt.Tooltip("mse:Q", format=".4g"), "seeds"])
-    right = (mband + mline).properties(width=330, height=260, title="Test MSE of each model")
+    right = (mband + mline).properties(width=270, height=240, title="Test MSE of each model")
     return alt.hconcat(left, right)
 
 
@@ -250,7 +250,7 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
     groups_present = [g for g in GROUP_ORDER if g in set(frame["group"])]
     color = alt.Color("group:N", sort=groups_present, scale=alt.Scale(domain=groups_present, scheme="category10"),
                       title="group (click to highlight)")
-    x = alt.X("n_train:Q", scale=alt.Scale(type="log"), title="training images n")
+    x = alt.X("n_train:Q", scale=alt.Scale(type="log", nice=False), title="training images n")
     y = alt.Y("error:Q", scale=alt.Scale(type="log"), title="test error")
     base = alt.Chart().transform_filter(
         (alt.datum.protocol == pick_protocol) & ((pick_variant == "both") | (alt.datum.variant == pick_variant))
@@ -264,6 +264,7 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
                                    opacity=opacity)
     fits = base.transform_regression("n_train", "error", method="pow", groupby=["group"]).mark_line(
         strokeDash=[3, 3], strokeWidth=1).encode(x=x, y=y, color=color, opacity=opacity)
-    panel = alt.layer(lines, bars, fits, data=frame).properties(width=300, height=240)
+    # the layers carry no data of their own: the facet splits one data set into the panels
+    panel = alt.layer(lines, bars, fits).properties(width=250, height=230)
     chart = panel.facet(column=alt.Column("variant:N", title=None), data=frame)
     return chart.add_params(pick_variant, pick_protocol, n_lo, n_hi, groups)
