@@ -80,7 +80,6 @@ def nbody_sweep(
     """
     dims = _ints("dims", dims, 1)
     models = _choices("models", models, sorted(GRAPH_MODELS))
-    lr = dict(lr) if isinstance(lr, dict) else lr
     seeds = _ints("seeds", seeds, 0)
     n_trains = _ints("n_trains", n_trains, 1)
     rates = lr if isinstance(lr, dict) else {m: lr for m in models}
@@ -103,6 +102,8 @@ def nbody_sweep(
     datasets: dict[int, nbody.NBodyDataset] = {}
     for dim, model, seed, n_train, cfg, config in tqdm(todo, desc="n-body sweep", unit="run", disable=not progress):
         if dim not in datasets:
+            # simulated on the CPU whatever the training device: after 10,000 chaotic steps a GPU's
+            # rounding gives other trajectories, and the cache key must mean the same data everywhere
             datasets = {dim: nbody.make_dataset(dim, n_train=max(n_trains), n_val=n_val, n_test=n_test,
                                                 cache_dir=cache_dir, progress=progress, **physics)}
         data = datasets[dim]
