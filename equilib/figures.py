@@ -27,9 +27,22 @@ def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float,
     return m, m - half, m + half
 
 
+LIVE_FRONTEND_ENV = ("JPY_SESSION_NAME", "VSCODE_PID")  # set for kernels that a Jupyter server or VS Code starts
+
+
 def explore(chart: Callable[..., alt.TopLevelMixin], **controls: Any):
     """ipywidgets controls (one per keyword: a list gives a dropdown, a (lo, hi, step) tuple a slider)
-    that redraw ``chart(**values)`` live. Needs a running kernel; the static book uses the Altair controls."""
+    that redraw ``chart(**values)`` live.
+
+    Only under a live frontend: executed headless (papermill, the book build), an
+    ``interactive`` widget's output capture can deadlock ipykernel 7 (seen twice
+    here), and there is nobody to move the controls anyway; the static book uses
+    the Altair controls. ``EQUILIB_WIDGETS=1`` forces the widgets on.
+    """
+    import os
+
+    if os.environ.get("EQUILIB_WIDGETS") != "1" and not any(os.environ.get(k) for k in LIVE_FRONTEND_ENV):
+        return "(ipywidgets controls appear here when the notebook runs in Jupyter)"
     import ipywidgets as widgets
     from IPython.display import display
 

@@ -72,3 +72,18 @@ def test_wide_slope_intervals_are_inconclusive_not_supported():
     runs = _mnist(lambda v, g, n: 0.1 * (n / 1000) ** -0.5 * np.exp(rng.normal(0, 0.5)), seeds=(0,),
                   sizes=(1000, 2000, 4000))
     assert claims.slope_claim(runs)["verdict"] == "inconclusive"
+
+
+def test_live_widgets_only_under_a_live_frontend(monkeypatch):
+    import ipywidgets
+
+    for key in (*figures.LIVE_FRONTEND_ENV, "EQUILIB_WIDGETS"):
+        monkeypatch.delenv(key, raising=False)
+    seen = []
+    chart = lambda a: seen.append(a) or "chart"
+    assert isinstance(figures.explore(chart, a=[1, 2]), str) and not seen  # headless: no widget, nothing drawn
+    monkeypatch.setenv("JPY_SESSION_NAME", "book/nbody.md")
+    widget = figures.explore(chart, a=[1, 2])
+    assert isinstance(widget, ipywidgets.interactive) and seen == [1]
+    widget.children[0].value = 2
+    assert seen == [1, 2]  # moving the control redraws
