@@ -8,35 +8,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from itertools import product
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from . import nbody
 from .models import GRAPH_MODELS, build_model, count_parameters
+from .protocols import check_choices, check_ints
 from .store import RunStore, run_id
 from .training import RegressionTask, TrainConfig, train
-
-
-def _ints(name: str, values: Iterable[int], minimum: int) -> list[int]:
-    values = list(values)
-    if not values:
-        raise ValueError(f"{name} must not be empty")
-    bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool) or v < minimum]
-    if bad:
-        raise ValueError(f"{name} must be integers >= {minimum}; bad value(s): {bad}")
-    return values
-
-
-def _choices(name: str, values: Iterable[str], allowed: Sequence[str]) -> list[str]:
-    values = list(values)
-    if not values:
-        raise ValueError(f"{name} must not be empty")
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise ValueError(f"unknown {name} {bad}; choose from {list(allowed)}")
-    return values
 
 
 def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
@@ -78,12 +59,12 @@ def nbody_sweep(
     GNN 1e-3; the paper says 5e-4 for both). ``physics`` goes to
     :class:`equilib.nbody.Physics`.
     """
-    dims = _ints("dims", dims, 1)
-    models = _choices("models", models, sorted(GRAPH_MODELS))
-    seeds = _ints("seeds", seeds, 0)
-    n_trains = _ints("n_trains", n_trains, 1)
+    dims = check_ints("dims", dims, 1)
+    models = check_choices("models", models, sorted(GRAPH_MODELS))
+    seeds = check_ints("seeds", seeds, 0)
+    n_trains = check_ints("n_trains", n_trains, 1)
     rates = lr if isinstance(lr, dict) else {m: lr for m in models}
-    _choices("lr models", rates, sorted(GRAPH_MODELS))
+    check_choices("lr models", rates, sorted(GRAPH_MODELS))
     for m in models:
         if m not in rates:
             raise ValueError(f"lr has no rate for model {m!r}; give one rate or one per model")
@@ -160,13 +141,13 @@ def mnist_sweep(
     from .models import steerable
     from .training import ClassificationTask
 
-    variants = _choices("variants", variants, [v for v in mnist.VARIANTS])
-    groups = _choices("groups", groups, steerable.GROUPS)
-    n_trains = _ints("n_trains", n_trains, 1)
+    variants = check_choices("variants", variants, mnist.VARIANTS)
+    groups = check_choices("groups", groups, steerable.GROUPS)
+    n_trains = check_ints("n_trains", n_trains, 1)
     too_big = [n for n in n_trains if n > mnist.TRAIN_MAX]
     if too_big:
         raise ValueError(f"n_trains above the {mnist.TRAIN_MAX} training images: {too_big}")
-    seeds = _ints("seeds", seeds, 0)
+    seeds = check_ints("seeds", seeds, 0)
     if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
         raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
                          f"got n_val={n_val}, n_test={n_test}")

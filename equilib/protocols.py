@@ -10,7 +10,7 @@ and what is allowed, before anything is trained.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "nbody": {
@@ -73,55 +73,51 @@ def _check_theory(values: dict[str, Any]) -> None:
         raise ValueError(f"repetitions must be >= 2, got {values['repetitions']!r}")
 
 
-def _check_lists(values: dict[str, Any], allowed: dict[str, Any]) -> None:
-    for key, choices in allowed.items():
-        chosen = values[key]
-        if isinstance(chosen, (str, int)):
-            chosen = values[key] = [chosen]
-        if not chosen:
-            raise ValueError(f"{key} must not be empty; choose from {list(choices)}")
-        bad = [c for c in chosen if c not in choices]
-        if bad:
-            raise ValueError(f"unknown {key} {bad}; choose from {list(choices)}")
+def check_ints(name: str, values: Any, minimum: int) -> list[int]:
+    """``values`` (one integer or several) as a list, or an error naming the ones below ``minimum``."""
+    values = [values] if isinstance(values, int) else list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool) or v < minimum]
+    if bad:
+        raise ValueError(f"{name} must be integers >= {minimum}; bad value(s): {bad}")
+    return values
 
 
-def _check_positive(values: dict[str, Any], keys: tuple[str, ...]) -> None:
-    for key in keys:
-        v = values[key]
-        items = v if isinstance(v, (list, tuple)) else [v]
-        bad = [x for x in items if not isinstance(x, int) or isinstance(x, bool) or x < 1]
-        if bad or not items:
-            raise ValueError(f"{key} must be integers >= 1; bad value(s): {bad or 'empty list'}")
+def check_choices(name: str, values: Any, allowed: Sequence[str]) -> list[str]:
+    """``values`` (one name or several) as a list, or an error naming the unknown ones and the valid ones."""
+    values = [values] if isinstance(values, str) else list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty; choose from {list(allowed)}")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValueError(f"unknown {name} {bad}; choose from {list(allowed)}")
+    return values
 
 
 def _check_nbody(values: dict[str, Any]) -> None:
-    _check_lists(values, {"models": ("gnn", "egnn")})
-    if isinstance(values["dims"], int):
-        values["dims"] = [values["dims"]]
-    bad = [d for d in values["dims"] if not isinstance(d, int) or d < 1]
-    if bad or not values["dims"]:
-        raise ValueError(f"dims must be integers >= 1 (a dimension < 1 has no space to move in); "
-                         f"bad value(s): {bad or 'empty list'}")
-    _check_positive(values, ("n_train", "n_val", "n_test", "epochs", "eval_every", "batch_size"))
-    if isinstance(values["seeds"], int):
-        values["seeds"] = [values["seeds"]]
+    values["models"] = check_choices("models", values["models"], ("gnn", "egnn"))
+    values["dims"] = check_ints("dims", values["dims"], 1)
+    values["seeds"] = check_ints("seeds", values["seeds"], 0)
+    for key in ("n_train", "n_val", "n_test", "epochs", "eval_every", "batch_size"):
+        check_ints(key, values[key], 1)
     if isinstance(values["lr"], dict):
-        _check_lists({"lr models": list(values["lr"])}, {"lr models": ("gnn", "egnn")})
+        check_choices("lr models", list(values["lr"]), ("gnn", "egnn"))
 
 
 def _check_mnist(values: dict[str, Any]) -> None:
-    from .data import TRAIN_MAX
+    from .data import TRAIN_MAX, VARIANTS
     from .models.steerable import GROUPS
 
-    _check_lists(values, {"variants": ("plain", "rotated", "fliprot"), "groups": GROUPS})
-    if isinstance(values["n_trains"], int):
-        values["n_trains"] = [values["n_trains"]]
-    _check_positive(values, ("n_trains", "epochs", "eval_every", "batch_size", "n_val", "n_test"))
+    values["variants"] = check_choices("variants", values["variants"], VARIANTS)
+    values["groups"] = check_choices("groups", values["groups"], GROUPS)
+    values["n_trains"] = check_ints("n_trains", values["n_trains"], 1)
+    values["seeds"] = check_ints("seeds", values["seeds"], 0)
+    for key in ("epochs", "eval_every", "batch_size", "n_val", "n_test"):
+        check_ints(key, values[key], 1)
     too_big = [n for n in values["n_trains"] if n > TRAIN_MAX]
     if too_big:
         raise ValueError(f"training size(s) {too_big} exceed the {TRAIN_MAX} training images the data hold")
-    if isinstance(values["seeds"], int):
-        values["seeds"] = [values["seeds"]]
 
 
 _CHECKS = {"theory": _check_theory, "nbody": _check_nbody, "mnist": _check_mnist}
