@@ -6,18 +6,23 @@ fails in a second with a message naming the bad value, not after an hour.
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from itertools import product
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
+import torch
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import nbody
 from .models import GRAPH_MODELS, build_model, count_parameters
+from .paths import resolve_device
 from .protocols import check_choices, check_ints
 from .store import RunStore, run_id
-from .training import RegressionTask, TrainConfig, train
+from .stacking import STACK_LIMIT, Member, train_stacked
+from .training import RegressionTask, TrainConfig, load_checkpoint, train
 
 
 def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
@@ -50,6 +55,7 @@ def nbody_sweep(
     cache_dir: str | Path | None = None,
     force: bool = False,
     train_missing: bool = True,
+    stack: bool | str = "auto",
     progress: bool = True,
     **physics,
 ) -> pd.DataFrame:
@@ -57,7 +63,8 @@ def nbody_sweep(
 
     ``lr`` may be one rate or one per model (the EGNN reference uses 5e-4, its
     GNN 1e-3; the paper says 5e-4 for both). ``physics`` goes to
-    :class:`equilib.nbody.Physics`.
+    :class:`equilib.nbody.Physics`. ``stack`` trains runs that can share a
+    stack at once (:mod:`equilib.stacking`); ``"auto"`` does so on a GPU.
     """
     dims = check_ints("dims", dims, 1)
     models = check_choices("models", models, sorted(GRAPH_MODELS))
@@ -80,21 +87,78 @@ def nbody_sweep(
         ids.append(run_id(config))
         if train_missing and (force or not store.has(config)):
             todo.append((dim, model, seed, n_train, cfg, config))
-    datasets: dict[int, nbody.NBodyDataset] = {}
-    for dim, model, seed, n_train, cfg, config in tqdm(todo, desc="n-body sweep", unit="run", disable=not progress):
-        if dim not in datasets:
-            # simulated on the CPU whatever the training device: after 10,000 chaotic steps a GPU's
-            # rounding gives other trajectories, and the cache key must mean the same data everywhere
-            datasets = {dim: nbody.make_dataset(dim, n_train=max(n_trains), n_val=n_val, n_test=n_test,
-                                                cache_dir=cache_dir, progress=progress, **physics)}
-        data = datasets[dim]
-        splits = {"train": data["train"].head(n_train), "val": data["val"], "test": data["test"]}
-        tensors = {k: (t.x0, t.v0, t.charges, t.xT) for k, t in ((k, s.to("cpu")) for k, s in splits.items())}
-        net, result = train(lambda: build_model(model, dim, hidden=hidden, layers=layers), RegressionTask(),
-                            tensors, cfg, checkpoint=store.checkpoint(config), progress=progress,
-                            desc=f"{model} n={dim} seed={seed} N={n_train}")
-        store.record(config, result.summary(), result.curve, params=count_parameters(net))
+    use_stack = resolve_device(device).type == "cuda" if stack == "auto" else bool(stack)
+    data = _NBodySplits(n_trains, n_val, n_test, cache_dir, progress, physics)
+    bar = tqdm(total=len(todo), desc="n-body sweep", unit="run", disable=not progress)
+    groups = _stack_groups(todo, store, hidden, layers) if use_stack else [[job] for job in todo]
+    for group in groups:
+        if len(group) == 1:
+            dim, model, seed, n_train, cfg, config = group[0]
+            net, result = train(lambda: build_model(model, dim, hidden=hidden, layers=layers), RegressionTask(),
+                                data.get(dim, n_train), cfg, checkpoint=store.checkpoint(config),
+                                progress=progress, desc=f"{model} n={dim} seed={seed} N={n_train}")
+            trained = [(net, result)]
+        else:
+            top = max(job[0] for job in group)
+            members = [Member(partial(build_model, model, dim, hidden=hidden, layers=layers),
+                              data.get(dim, n_train, pad_to=top), cfg, store.checkpoint(config), pad_ratio=top / dim)
+                       for dim, model, seed, n_train, cfg, config in group]
+            model = group[0][1]
+            trained = train_stacked(members, RegressionTask(), progress=progress,
+                                    template=build_model(model, top, hidden=hidden, layers=layers),
+                                    desc=f"{model} x{len(group)} N={group[0][3]}")
+        for (*_, config), (net, result) in zip(group, trained):
+            store.record(config, result.summary(), result.curve, params=count_parameters(net))
+        bar.update(len(group))
+    bar.close()
     return _protocol_runs(store, ids)
+
+
+class _NBodySplits:
+    """Each dimension's data, simulated or read from the cache once, handed out as shared tensors.
+
+    Runs that read the same data get the very same tensors, so a stack holds
+    them once. Data are simulated on the CPU whatever the training device:
+    after 10,000 chaotic steps a GPU's rounding gives other trajectories, and
+    the cache key must mean the same data everywhere.
+    """
+
+    def __init__(self, n_trains, n_val, n_test, cache_dir, progress, physics) -> None:
+        self.args = dict(n_train=max(n_trains), n_val=n_val, n_test=n_test, cache_dir=cache_dir, progress=progress,
+                         **physics)
+        self.memo: dict[tuple[int, int, int], dict[str, tuple]] = {}
+
+    def get(self, dim: int, n_train: int, pad_to: int | None = None) -> dict[str, tuple]:
+        """``(x0, v0, charges, xT)`` per split; coordinates zero-padded to ``pad_to`` dimensions if given."""
+        key = (dim, n_train, pad_to or dim)
+        if key not in self.memo:
+            full = nbody.make_dataset(dim, **self.args)
+            splits = {"train": full["train"].head(n_train), "val": full["val"], "test": full["test"]}
+            pad = (0, (pad_to or dim) - dim)
+            self.memo[key] = {k: (F.pad(t.x0, pad), F.pad(t.v0, pad), t.charges, F.pad(t.xT, pad))
+                              for k, t in ((k, s.to("cpu")) for k, s in splits.items())}
+        return self.memo[key]
+
+
+def _stack_groups(todo: list, store: RunStore, hidden: int, layers: int) -> list[list]:
+    """Runs that can share a stack: one model with one parameter shape, protocol, size and resume epoch.
+
+    The EGNN's parameters do not depend on the dimension (padded coordinates
+    change none of its outputs), so its runs for every dimension share a stack;
+    the GNN's input and output layers do, so it stacks across seeds.
+    """
+    shapes: dict[tuple[str, int], tuple] = {}
+    groups: dict[tuple, list] = {}
+    for job in todo:
+        dim, model, seed, n_train, cfg, config = job
+        if (model, dim) not in shapes:
+            net = build_model(model, dim, hidden=hidden, layers=layers)
+            shapes[model, dim] = tuple((k, tuple(p.shape)) for k, p in net.named_parameters())
+        state = load_checkpoint(store.checkpoint(config), cfg, torch.device("cpu"))
+        protocol = tuple((k, v) for k, v in asdict(cfg).items() if k != "seed")
+        key = (model, n_train, protocol, shapes[model, dim], state["result"].epochs_done if state else 0)
+        groups.setdefault(key, []).append(job)
+    return [g[i : i + STACK_LIMIT] for g in groups.values() for i in range(0, len(g), STACK_LIMIT)]
 
 
 def _protocol_runs(store: RunStore, ids: list[str]) -> pd.DataFrame:

@@ -48,14 +48,40 @@ class TrainConfig:
 
 
 class Task(Protocol):
-    """What the trainer needs to know about a learning problem."""
+    """What the trainer needs to know about a learning problem.
+
+    The metric is a mean over examples (or target elements): ``errors`` gives its
+    numerator on one batch as a tensor and ``count`` its denominator, so that the
+    stacked trainer can evaluate many models at once with ``torch.func.vmap``.
+    """
+
+    eval_batch: int
 
     def loss(self, model: nn.Module, batch: Tensors) -> torch.Tensor: ...
+
+    def errors(self, model: nn.Module, batch: Tensors) -> torch.Tensor: ...
+
+    def count(self, batch: Tensors) -> int: ...
 
     def metric(self, model: nn.Module, data: Tensors) -> float: ...
 
 
-class RegressionTask:
+class MeanMetric:
+    """``metric``: the summed ``errors`` of every evaluation batch over their summed ``count``."""
+
+    eval_batch = 1024
+
+    @torch.no_grad()
+    def metric(self, model: nn.Module, data: Tensors) -> float:
+        total, count = 0.0, 0
+        for s in range(0, data[0].shape[0], self.eval_batch):
+            batch = tuple(t[s : s + self.eval_batch] for t in data)
+            total += self.errors(model, batch).item()
+            count += self.count(batch)
+        return total / count
+
+
+class RegressionTask(MeanMetric):
     """N-body: inputs ``(x0, v0, charges)``, target final positions; loss and metric are the MSE."""
 
     eval_batch = 4096
@@ -64,18 +90,15 @@ class RegressionTask:
         x, v, c, target = batch
         return F.mse_loss(model(x, v, c), target)
 
-    @torch.no_grad()
-    def metric(self, model: nn.Module, data: Tensors) -> float:
-        total, count = 0.0, 0
-        n = data[0].shape[0]
-        for s in range(0, n, self.eval_batch):
-            x, v, c, target = (t[s : s + self.eval_batch] for t in data)
-            total += F.mse_loss(model(x, v, c), target, reduction="sum").item()
-            count += target.numel()
-        return total / count
+    def errors(self, model: nn.Module, batch: Tensors) -> torch.Tensor:
+        x, v, c, target = batch
+        return F.mse_loss(model(x, v, c), target, reduction="sum")
+
+    def count(self, batch: Tensors) -> int:
+        return batch[-1].numel()
 
 
-class ClassificationTask:
+class ClassificationTask(MeanMetric):
     """Images: inputs ``(images,)``, target labels; loss is cross-entropy, metric the error rate."""
 
     eval_batch = 1024
@@ -84,13 +107,12 @@ class ClassificationTask:
         images, labels = batch
         return F.cross_entropy(model(images), labels)
 
-    @torch.no_grad()
-    def metric(self, model: nn.Module, data: Tensors) -> float:
-        wrong, n = 0, data[0].shape[0]
-        for s in range(0, n, self.eval_batch):
-            images, labels = (t[s : s + self.eval_batch] for t in data)
-            wrong += (model(images).argmax(-1) != labels).sum().item()
-        return wrong / n
+    def errors(self, model: nn.Module, batch: Tensors) -> torch.Tensor:
+        images, labels = batch
+        return (model(images).argmax(-1) != labels).sum()
+
+    def count(self, batch: Tensors) -> int:
+        return batch[-1].shape[0]
 
 
 @dataclass
@@ -127,6 +149,22 @@ def _device_name(device: torch.device) -> str:
     return "cpu"
 
 
+def save_checkpoint(path: Path, config: TrainConfig, model_state: dict, optimizer_state: dict,
+                    shuffle: torch.Generator, result: RunResult) -> None:
+    """One run's full training state, written atomically (the one format both trainers read and write)."""
+    state = {"config": asdict(config), "model": model_state, "optimizer": optimizer_state,
+             "shuffle": shuffle.get_state(), "result": result}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: Path | None, config: TrainConfig, device: torch.device) -> dict | None:
+    """The state saved by :func:`save_checkpoint` for exactly this configuration, else ``None``."""
+    if path is None or not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    return state if state["config"] == asdict(config) else None
+
+
 def train(
     build: Callable[[], nn.Module],
     task: Task,
@@ -148,14 +186,13 @@ def train(
     shuffle = torch.Generator().manual_seed(config.seed + 1)
     splits = {k: tuple(t.to(device) for t in v) for k, v in data.items()}
     result = RunResult(device=_device_name(device))
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["config"] == asdict(config):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            shuffle.set_state(state["shuffle"])
-            result = state["result"]
-            result.device = _device_name(device)
+    state = load_checkpoint(checkpoint, config, device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle"])
+        result = state["result"]
+        result.device = _device_name(device)
     n_train = splits["train"][0].shape[0]
     start = time.perf_counter() - result.wall_time
     bar = tqdm(total=config.epochs, initial=result.epochs_done, desc=desc, unit="epoch", disable=not progress,
@@ -186,9 +223,7 @@ def train(
         bar.update(epoch - bar.n)
         bar.set_postfix(loss=f"{last_loss:.3g}", val=f"{val:.3g}", test=f"{test:.3g}")
         if checkpoint is not None and epoch != config.epochs:
-            state = {"config": asdict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "shuffle": shuffle.get_state(), "result": result}
-            atomic_write(checkpoint, lambda tmp: torch.save(state, tmp))
+            save_checkpoint(checkpoint, config, model.state_dict(), optimizer.state_dict(), shuffle, result)
     bar.close()
     if result.status == "running":
         result.status = "finished"

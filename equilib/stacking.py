@@ -1,0 +1,249 @@
+"""Many runs of one architecture trained at once: the runs :func:`~equilib.training.train` gives, K per step.
+
+A small graph network leaves a GPU idle: one EGNN training step is mostly
+kernel launches (10.8 ms on an H100 for a few MFLOP). Stacking K models'
+parameters along a leading axis and calling the model through
+``torch.func.vmap`` makes every launch do the work of K models.
+
+Each member stays its own run. It is initialised under its own seed exactly as
+``train`` initialises it, shuffles with its own generator, and has its own Adam
+state (Adam is elementwise, so one optimiser over the stacked tensors is K
+independent ones), its own metrics, its own divergence and its own checkpoint
+file in ``train``'s format: a run interrupted in a stack resumes alone, and the
+other way round. Members may differ in seed and in data. Data of different
+shapes are zero-padded by the caller, who says by how much (``Member.pad_ratio``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+from tqdm.auto import tqdm
+
+from .paths import resolve_device
+from .training import RunResult, Task, Tensors, TrainConfig, _device_name, load_checkpoint, save_checkpoint
+
+STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
+
+
+@dataclass
+class Member:
+    """One run in a stack.
+
+    ``pad_ratio`` is the padded size of a target over its real size (for
+    example 8/3 for R^3 particles padded to R^8). The loss and the metric are
+    means over the padded target, whose padded entries the model must predict
+    exactly (zeros): multiplying by ``pad_ratio`` turns them back into the
+    means over the real entries that a one-at-a-time run reports.
+    """
+
+    build: Callable[[], nn.Module]
+    data: dict[str, Tensors]
+    config: TrainConfig
+    checkpoint: Path | None = None
+    pad_ratio: float = 1.0
+
+
+class _Bound:
+    """A module called with substituted parameters: what ``Task`` methods take as a model."""
+
+    def __init__(self, module: nn.Module, params: dict, buffers: dict) -> None:
+        self.module, self.params, self.buffers = module, params, buffers
+
+    def __call__(self, *args: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.module, (self.params, self.buffers), args)
+
+
+def _check_members(members: Sequence[Member]) -> None:
+    if not members:
+        raise ValueError("a stack needs at least one member")
+    if len(members) > STACK_LIMIT:
+        raise ValueError(f"a stack takes at most {STACK_LIMIT} members, got {len(members)}")
+    first = {k: v for k, v in asdict(members[0].config).items() if k != "seed"}
+    for m in members[1:]:
+        other = {k: v for k, v in asdict(m.config).items() if k != "seed"}
+        diff = sorted(k for k in first if first[k] != other[k])
+        if diff:
+            raise ValueError(f"stacked runs may differ only in seed; they differ in {diff}")
+    for m in members:
+        missing = {"train", "val", "test"} - set(m.data)
+        if missing:
+            raise ValueError(f"data needs the splits train, val and test; missing {sorted(missing)}")
+        if not (m.pad_ratio >= 1 and math.isfinite(m.pad_ratio)):
+            raise ValueError(f"pad_ratio must be a finite number >= 1, got {m.pad_ratio!r}")
+
+
+def _stack_split(members: Sequence[Member], split: str, device: torch.device) -> tuple[Tensors, torch.Tensor]:
+    """Each distinct data set once, stacked ``(G, n, ...)``, and which one each member reads ``(K,)``."""
+    keys: dict[tuple, int] = {}
+    unique: list[Tensors] = []
+    which = []
+    for m in members:
+        tensors = m.data[split]
+        key = tuple((t.data_ptr(), tuple(t.shape), t.stride(), str(t.device)) for t in tensors)
+        if key not in keys:
+            keys[key] = len(unique)
+            unique.append(tensors)
+        which.append(keys[key])
+    shapes = {tuple(tuple(t.shape) for t in tensors) for tensors in unique}
+    if len(shapes) > 1:
+        raise ValueError(f"stacked runs need {split} data of one shape (pad them); got {sorted(shapes)}")
+    stacked = tuple(torch.stack([u[j] for u in unique]).to(device) for j in range(len(unique[0])))
+    return stacked, torch.tensor(which, device=device)
+
+
+def _stack_optimizer_states(states: list[dict]) -> dict:
+    """K single-model optimiser states as one state over stacked parameters (their steps must agree)."""
+    out = {"state": {}, "param_groups": states[0]["param_groups"]}
+    for i, first in states[0]["state"].items():
+        entry = {}
+        for key, value in first.items():
+            if key == "step":
+                steps = {float(s["state"][i]["step"]) for s in states}
+                if len(steps) > 1:
+                    raise ValueError(f"stacked runs must resume from the same optimiser step; got {sorted(steps)}")
+                entry[key] = value
+            else:
+                entry[key] = torch.stack([s["state"][i][key] for s in states])
+        out["state"][i] = entry
+    return out
+
+
+def _member_optimizer_state(state: dict, k: int) -> dict:
+    """Member ``k``'s slice of a stacked optimiser state, cloned (a saved view would carry the whole stack)."""
+    return {"state": {i: {key: v.clone() if key == "step" else v[k].clone() for key, v in entry.items()}
+                      for i, entry in state["state"].items()},
+            "param_groups": copy.deepcopy(state["param_groups"])}
+
+
+def train_stacked(
+    members: Sequence[Member],
+    task: Task,
+    *,
+    template: nn.Module | None = None,
+    progress: bool = True,
+    desc: str = "stack",
+    checkpoint_every: float = 60.0,
+) -> list[tuple[nn.Module, RunResult]]:
+    """Train every member at once; return each member's model and result, as :func:`train` would.
+
+    ``template`` is the module whose ``forward`` runs with each member's
+    parameters (default: the first member's model); give one built for the
+    padded shapes when members' data are padded. Checkpoints are written at
+    evaluation epochs, at most every ``checkpoint_every`` seconds.
+    """
+    _check_members(members)
+    cfg = members[0].config
+    device = resolve_device(cfg.device)
+    models = []
+    for m in members:
+        torch.manual_seed(m.config.seed)
+        models.append(m.build())
+    shapes = [{k: tuple(p.shape) for k, p in model.named_parameters()} for model in models]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError("stacked runs need models with the same parameter names and shapes")
+    states = [load_checkpoint(m.checkpoint, m.config, device) for m in members]
+    starts = sorted({s["result"].epochs_done if s else 0 for s in states})
+    if len(starts) > 1:
+        raise ValueError(f"stacked runs must resume from the same epoch; their checkpoints are at epochs {starts}")
+    for model, state in zip(models, states):
+        if state is not None:
+            model.load_state_dict(state["model"])
+    template = copy.deepcopy(template if template is not None else models[0]).to(device)
+    named = [dict(model.named_parameters()) for model in models]
+    params = {k: torch.stack([p[k].detach() for p in named]).to(device).requires_grad_() for k in named[0]}
+    named_buffers = [dict(model.named_buffers()) for model in models]
+    buffers = {k: torch.stack([b[k] for b in named_buffers]).to(device) for k in named_buffers[0]}
+    optimizer = torch.optim.Adam(list(params.values()), lr=cfg.lr)
+    if states[0] is not None:
+        optimizer.load_state_dict(_stack_optimizer_states([s["optimizer"] for s in states]))
+    shuffles = [torch.Generator().manual_seed(m.config.seed + 1) for m in members]
+    results = [RunResult(device=_device_name(device)) for _ in members]
+    for k, state in enumerate(states):
+        if state is not None:
+            shuffles[k].set_state(state["shuffle"])
+            results[k] = state["result"]
+            results[k].device = _device_name(device)
+
+    splits = {split: _stack_split(members, split, device) for split in ("train", "val", "test")}
+    train_data, train_which = splits["train"]
+    n_train, n_models = train_data[0].shape[1], len(members)
+    ratios = torch.tensor([m.pad_ratio for m in members], device=device)
+    losses_of = vmap(lambda p, b, batch: task.loss(_Bound(template, p, b), batch))
+    errors_of = vmap(lambda p, b, batch: task.errors(_Bound(template, p, b), batch))
+    eval_chunk = max(task.eval_batch // n_models, cfg.batch_size)
+
+    @torch.no_grad()
+    def evaluate(split: str) -> list[float]:
+        data, which = splits[split]
+        sums = torch.zeros(n_models, dtype=torch.float64, device=device)
+        count = 0
+        for s in range(0, data[0].shape[1], eval_chunk):
+            batch = tuple(t[which, s : s + eval_chunk] for t in data)
+            sums += errors_of(params, buffers, batch).double()
+            count += task.count(tuple(t[0] for t in batch))
+        return (sums * ratios.double() / count).tolist()
+
+    def member_state(k: int) -> dict:
+        return {name: (params[name] if name in params else buffers[name])[k].detach().clone()
+                for name in models[k].state_dict()}
+
+    active = [r.status == "running" for r in results]
+    shared_time = [r.wall_time for r in results]
+    start = last_save = time.perf_counter()
+    epoch0 = starts[0]
+    bar = tqdm(total=cfg.epochs, initial=epoch0, desc=desc, unit="epoch", disable=not progress, leave=False)
+    for epoch in range(epoch0 + 1, cfg.epochs + 1):
+        if not any(active):
+            break
+        template.train()
+        orders = torch.stack([torch.randperm(n_train, generator=g) for g in shuffles])
+        orders = orders.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else orders
+        total = torch.zeros(n_models, device=device)
+        for s in range(0, n_train, cfg.batch_size):
+            idx = orders[:, s : s + cfg.batch_size]
+            batch = tuple(t[train_which[:, None], idx] for t in train_data)
+            losses = losses_of(params, buffers, batch) * ratios
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # members share no parameters: each gets its own loss's gradient
+            optimizer.step()
+            total += losses.detach() * idx.shape[1]
+        if epoch % cfg.eval_every and epoch != cfg.epochs:
+            continue
+        train_loss = (total / n_train).tolist()  # the epoch's only host sync, on evaluation epochs alone
+        template.eval()
+        val, test = evaluate("val"), evaluate("test")
+        now = time.perf_counter()
+        for k in range(n_models):
+            if not active[k]:
+                continue
+            if not math.isfinite(train_loss[k]):
+                results[k].status, active[k] = "diverged", False
+                continue
+            results[k].observe(epoch, train_loss[k], val[k], test[k])
+            results[k].epochs_done = epoch
+            results[k].wall_time = shared_time[k] + (now - start) / n_models  # its share of the device
+        bar.update(epoch - bar.n)
+        bar.set_postfix(running=sum(active), val=f"{min(val):.3g}")
+        if epoch != cfg.epochs and now - last_save >= checkpoint_every:
+            stacked_optimizer = optimizer.state_dict()
+            for k, m in enumerate(members):
+                if active[k] and m.checkpoint is not None:
+                    save_checkpoint(m.checkpoint, m.config, member_state(k),
+                                    _member_optimizer_state(stacked_optimizer, k), shuffles[k], results[k])
+            last_save = time.perf_counter()
+    bar.close()
+    out = []
+    for k, (model, result) in enumerate(zip(models, results)):
+        if result.status == "running":
+            result.status = "finished"
+        model.load_state_dict(member_state(k))
+        out.append((model.to(device).eval(), result))
+    return out

@@ -1,0 +1,139 @@
+"""Stacked training: K runs at once give the runs one-at-a-time training gives, and resume like them."""
+import math
+
+import pytest
+import torch
+
+from equilib import nbody
+from equilib.experiments import nbody_sweep
+from equilib.models import build_model
+from equilib.stacking import Member, train_stacked
+from equilib.training import RegressionTask, TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    data = nbody.make_dataset(3, n_train=256, n_val=64, n_test=64, steps=500, progress=False,
+                              cache_dir=tmp_path_factory.mktemp("cache"))
+    return {k: (t.x0.float(), t.v0.float(), t.charges.float(), t.xT.float()) for k, t in data.splits.items()}
+
+
+def _configs(seeds, **kw):
+    base = dict(epochs=4, lr=1e-3, batch_size=64, eval_every=2, device="cpu")
+    return [TrainConfig(**{**base, **kw, "seed": s}) for s in seeds]
+
+
+def _assert_same_curves(a, b, rel=1e-5):
+    assert [p["epoch"] for p in a.curve] == [p["epoch"] for p in b.curve]
+    for p, q in zip(a.curve, b.curve):
+        for key in ("train_loss", "val", "test"):
+            assert q[key] == pytest.approx(p[key], rel=rel), (p["epoch"], key)
+    assert (a.status, a.epochs_done, a.best_val_epoch) == (b.status, b.epochs_done, b.best_val_epoch)
+
+
+@pytest.mark.parametrize("name", ["gnn", "egnn"])
+def test_a_stack_gives_the_runs_trained_one_at_a_time(small_data, name):
+    configs = _configs([0, 1, 2])
+    single = [train(lambda: build_model(name, 3), RegressionTask(), small_data, c, progress=False) for c in configs]
+    stacked = train_stacked([Member(lambda: build_model(name, 3), small_data, c) for c in configs], RegressionTask(),
+                            progress=False)
+    for (net_a, a), (net_b, b) in zip(single, stacked):
+        _assert_same_curves(a, b)
+        for (k, p), (_, q) in zip(net_a.state_dict().items(), net_b.state_dict().items()):
+            torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-6, msg=k)
+    assert len({round(r.final_test, 9) for _, r in stacked}) == 3  # the seeds did make different runs
+
+
+def test_sweep_stacks_padded_dimensions_and_records_the_same_runs(tmp_path):
+    common = dict(dims=[2, 3], models=["gnn", "egnn"], seeds=[0, 1], n_trains=[64], epochs=3, eval_every=1,
+                  n_val=32, n_test=32, steps=200, device="cpu", progress=False, cache_dir=tmp_path / "cache")
+    one = nbody_sweep(results=tmp_path / "one", stack=False, **common).sort_values("run_id").reset_index(drop=True)
+    many = nbody_sweep(results=tmp_path / "many", stack=True, **common).sort_values("run_id").reset_index(drop=True)
+    assert list(one["run_id"]) == list(many["run_id"]) and len(one) == 8
+    for col in ("best_test", "test_at_best_val", "final_test", "best_val"):
+        assert many[col].to_numpy() == pytest.approx(one[col].to_numpy(), rel=1e-5), col
+    assert list(many["params"]) == list(one["params"])
+    assert not list((tmp_path / "many" / "nbody" / "checkpoints").glob("*.pt"))
+
+
+def test_padding_changes_nothing_for_the_egnn(small_data):
+    pad = (0, 5)
+    padded = {k: (torch.nn.functional.pad(x, pad), torch.nn.functional.pad(v, pad), c,
+                  torch.nn.functional.pad(t, pad)) for k, (x, v, c, t) in small_data.items()}
+    configs = _configs([0, 1])
+    single = [train(lambda: build_model("egnn", 3), RegressionTask(), small_data, c, progress=False)[1]
+              for c in configs]
+    stacked = train_stacked([Member(lambda: build_model("egnn", 3), padded, c, pad_ratio=8 / 3) for c in configs],
+                            RegressionTask(), template=build_model("egnn", 8), progress=False)
+    for a, (_, b) in zip(single, stacked):
+        _assert_same_curves(a, b)
+
+
+class Killed(Exception):
+    pass
+
+
+def _dies_after(calls: int):
+    count = {"n": 0}
+
+    class Dies(RegressionTask):
+        def loss(self, model, batch):
+            count["n"] += 1  # traced once per stacked step
+            if count["n"] == calls:
+                raise Killed
+            return super().loss(model, batch)
+
+    return Dies()
+
+
+def test_a_stack_resumes_where_it_was_killed(small_data, tmp_path):
+    configs = _configs([0, 1], epochs=6)
+    build = lambda: build_model("egnn", 3)  # noqa: E731
+    straight = train_stacked([Member(build, small_data, c) for c in configs], RegressionTask(), progress=False)
+    members = [Member(build, small_data, c, checkpoint=tmp_path / f"{c.seed}.pt") for c in configs]
+    with pytest.raises(Killed):  # 4 steps per epoch: dies inside epoch 5, after the epoch-4 checkpoint
+        train_stacked(members, _dies_after(4 * 4 + 2), progress=False, checkpoint_every=0)
+    assert all(m.checkpoint.exists() for m in members)
+    resumed = train_stacked(members, RegressionTask(), progress=False, checkpoint_every=0)
+    for (_, a), (_, b) in zip(straight, resumed):
+        _assert_same_curves(a, b, rel=1e-6)
+    # a stacked checkpoint is a one-at-a-time checkpoint: either trainer resumes the other's runs
+    for m in members:
+        m.checkpoint.unlink()
+    with pytest.raises(Killed):
+        train_stacked(members, _dies_after(4 * 4 + 2), progress=False, checkpoint_every=0)
+    _, alone = train(build, RegressionTask(), small_data, configs[1], checkpoint=members[1].checkpoint,
+                     progress=False)
+    _assert_same_curves(straight[1][1], alone, rel=1e-5)
+
+
+def test_a_diverged_member_leaves_the_others_alone(small_data):
+    x0, v0, c, xT = small_data["train"]
+    xT = xT.clone()
+    xT[5, 0, 0] = math.nan
+    bad = {**small_data, "train": (x0, v0, c, xT)}
+    configs = _configs([0, 1], eval_every=1)
+    build = lambda: build_model("gnn", 3)  # noqa: E731
+    good = train(build, RegressionTask(), small_data, configs[1], progress=False)[1]
+    (_, broken), (_, fine) = train_stacked([Member(build, bad, configs[0]), Member(build, small_data, configs[1])],
+                                           RegressionTask(), progress=False)
+    assert broken.status == "diverged" and broken.epochs_done == 0 and not broken.curve
+    _assert_same_curves(good, fine)
+
+
+def test_stacks_refuse_members_that_cannot_share_one(small_data, tmp_path):
+    build = lambda: build_model("gnn", 3)  # noqa: E731
+    a, b = _configs([0]) + _configs([1], lr=2e-3)
+    with pytest.raises(ValueError, match=r"differ only in seed; they differ in \['lr'\]"):
+        train_stacked([Member(build, small_data, a), Member(build, small_data, b)], RegressionTask())
+    with pytest.raises(ValueError, match="same parameter names and shapes"):
+        train_stacked([Member(build, small_data, a), Member(lambda: build_model("gnn", 2), small_data, a)],
+                      RegressionTask())
+    with pytest.raises(ValueError, match="pad_ratio must be a finite number >= 1, got 0.5"):
+        train_stacked([Member(build, small_data, a, pad_ratio=0.5)], RegressionTask())
+    first = Member(build, small_data, _configs([0], epochs=4)[0], checkpoint=tmp_path / "a.pt")
+    with pytest.raises(Killed):
+        train_stacked([first], _dies_after(4 * 3 + 1), progress=False, checkpoint_every=0)
+    fresh = Member(build, small_data, _configs([1], epochs=4)[0])
+    with pytest.raises(ValueError, match=r"resume from the same epoch; their checkpoints are at epochs \[0, 2\]"):
+        train_stacked([first, fresh], RegressionTask())
