@@ -176,3 +176,17 @@ def test_short_training_learns_far_below_chance(group, tmp_path):
     _, result = train(lambda: build_cnn(group, target_params=TARGET, verbose=False), ClassificationTask(), tensors,
                       cfg, progress=False)
     assert result.test_at_best_val < 0.6  # chance is 0.9
+
+
+def test_a_seed_fixes_the_initial_weights_whether_widths_are_solved_or_cached(tmp_path, monkeypatch):
+    """Solving the widths builds trial models; it must not move the seeded stream the real model is built from."""
+    monkeypatch.setenv("EQUILIB_CACHE_DIR", str(tmp_path))
+    steerable.solve_widths.cache_clear()
+    weights = []
+    for _ in range(2):  # the first build solves (cold cache), the second reads cnn-widths.json
+        torch.manual_seed(0)
+        weights.append(torch.cat([p.detach().flatten() for p in build_cnn("trivial", target_params=TARGET,
+                                                                          verbose=False).parameters()]))
+        steerable.solve_widths.cache_clear()
+    assert (tmp_path / "cnn-widths.json").exists()
+    assert torch.equal(weights[0], weights[1])

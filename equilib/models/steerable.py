@@ -155,7 +155,8 @@ def solve_widths(group: str, target_params: int = DEFAULT_TARGET) -> tuple[tuple
     if key in known:
         widths, count = known[key]
         return tuple(widths), count
-    widths, count = _solve(group, target_params)
+    with torch.random.fork_rng(devices=[]):  # trial builds must not move the caller's seeded stream
+        widths, count = _solve(group, target_params)
     known = json.loads(path.read_text()) if path.exists() else {}
     known[key] = [list(widths), count]
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(known, indent=1, sort_keys=True)))
