@@ -31,6 +31,7 @@ test:  ## the test suite
 bench:  ## the speed benchmarks (minutes; figures go to stdout and benchmarks/results/)
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/train_nbody.py
+	$(BIN)/python benchmarks/train_stacked.py
 	$(BIN)/python benchmarks/train_mnist.py
 
 clean:

@@ -41,7 +41,8 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
     runs = nbody_sweep(args.dims, args.models, args.seeds, args.n_train, epochs=args.epochs, lr=lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val,
                        n_test=args.n_test, device=args.device, results=args.results, cache_dir=args.cache_dir,
-                       force=args.force, steps=args.steps)
+                       force=args.force, stack=args.stack,
+                       steps=args.steps)
     print(nbody_table(runs).to_string())
 
 
@@ -61,7 +62,8 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
     runs = mnist_sweep(args.variants, args.groups, args.n_train, args.seeds, epochs=args.epochs, lr=args.lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val, n_test=args.n_test,
                        target_params=args.target_params, device=args.device, results=args.results,
-                       data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force)
+                       data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
+                       workers=args.workers if args.workers == "auto" else int(args.workers))
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
     print(power_law_fits(runs).to_string())
@@ -89,6 +91,12 @@ def _notebook(args: argparse.Namespace) -> None:
             params[key] = raw
     out = run_notebook(args.page, args.output, params)
     print(f"executed notebook: {out}")
+
+
+def _workers(value: str) -> str:
+    if value != "auto" and not (value.isdigit() and int(value) >= 1):
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {value!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--force", action="store_true", help="rerun configurations already in the store")
+    p.add_argument("--no-stack", dest="stack", action="store_false",
+                   help="train one run at a time instead of stacking the runs that can share a stack")
     p.set_defaults(func=_nbody_sweep)
 
     groups = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
@@ -151,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--workers", default="auto", type=_workers,
+                   help="runs trained at once in their own processes (auto: as many as the GPU's free memory holds)")
     p.set_defaults(func=_mnist_sweep)
 
     p = sub.add_parser("cnn-params", help="the parameter-matched widths and counts of the CNN zoo")

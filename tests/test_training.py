@@ -95,6 +95,7 @@ def test_sweep_records_runs_and_a_second_sweep_trains_nothing(tmp_path, monkeypa
     import equilib.experiments as ex
 
     monkeypatch.setattr(ex, "train", lambda *a, **k: pytest.fail("trained a run that the store holds"))
+    monkeypatch.setattr(ex, "train_stacked", lambda *a, **k: pytest.fail("trained a run that the store holds"))
     again = nbody_sweep(results=tmp_path, **SWEEP)
     assert again.shape[0] == 2
 
