@@ -101,11 +101,10 @@ def nbody_sweep(
                                 progress=progress, desc=f"{model} n={dim} seed={seed} N={n_train}")
             trained = [(net, result)]
         else:
-            top = max(job[0] for job in group)
-            members = [Member(partial(build_model, model, dim, hidden=hidden, layers=layers),
-                              data.get(dim, n_train, pad_to=top), cfg, store.checkpoint(config), pad_ratio=top / dim)
+            top, model = max(job[0] for job in group), group[0][1]
+            members = [nbody_member(model, dim, top, data.get(dim, n_train, pad_to=top), cfg,
+                                    store.checkpoint(config), hidden=hidden, layers=layers)
                        for dim, model, seed, n_train, cfg, config in group]
-            model = group[0][1]
             trained = train_stacked(members, RegressionTask(), progress=progress,
                                     template=build_model(model, top, hidden=hidden, layers=layers),
                                     desc=f"{model} x{len(group)} N={group[0][3]}")
@@ -114,6 +113,17 @@ def nbody_sweep(
         bar.update(len(group))
     bar.close()
     return _protocol_runs(store, ids)
+
+
+def nbody_member(model: str, dim: int, top: int, data: dict, cfg: TrainConfig, checkpoint: Path | None = None, *,
+                 hidden: int = 64, layers: int = 4) -> Member:
+    """One N-body run as a member of a stack in R^top; ``data`` are its splits, zero-padded to ``top``."""
+    build = partial(build_model, model, dim, hidden=hidden, layers=layers)
+    member = Member(build, data, cfg, checkpoint, pad_ratio=top / dim)
+    net = build()  # only for its shapes: the stack builds each member under its own seed
+    if dim < top and hasattr(net, "widen"):
+        member.widen, member.narrow = partial(net.widen, dim=top), net.narrow
+    return member
 
 
 class _NBodySplits:
@@ -146,8 +156,9 @@ def _stack_groups(todo: list, store: RunStore, hidden: int, layers: int) -> list
     """Runs that can share a stack: one model with one parameter shape, protocol, size and resume epoch.
 
     The EGNN's parameters do not depend on the dimension (padded coordinates
-    change none of its outputs), so its runs for every dimension share a stack;
-    the GNN's input and output layers do, so it stacks across seeds.
+    change none of its outputs), so its runs for every dimension share a stack.
+    The GNN's input and output layers do, but :meth:`GNN.widen` pads them
+    exactly, so its runs share one stack too.
     """
     shapes: dict[tuple[str, int], tuple] = {}
     groups: dict[tuple, list] = {}
@@ -155,7 +166,8 @@ def _stack_groups(todo: list, store: RunStore, hidden: int, layers: int) -> list
         dim, model, seed, n_train, cfg, config = job
         if (model, dim) not in shapes:
             net = build_model(model, dim, hidden=hidden, layers=layers)
-            shapes[model, dim] = tuple((k, tuple(p.shape)) for k, p in net.named_parameters())
+            shapes[model, dim] = ("any dimension",) if hasattr(net, "widen") else \
+                tuple((k, tuple(p.shape)) for k, p in net.named_parameters())
         state = load_checkpoint(store.checkpoint(config), cfg, torch.device("cpu"))
         protocol = tuple((k, v) for k, v in asdict(cfg).items() if k != "seed")
         key = (model, n_train, protocol, shapes[model, dim], state["result"].epochs_done if state else 0)

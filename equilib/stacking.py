@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,6 +32,14 @@ from .paths import resolve_device
 from .training import RunResult, Task, Tensors, TrainConfig, _device_name, load_checkpoint, save_checkpoint
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
+COMPILE_MIN_STEPS = 50_000  # compiling costs a minute or two: worth it from about this many training steps
+
+
+State = dict[str, torch.Tensor]
+
+
+def _same(state: State) -> State:
+    return state
 
 
 @dataclass
@@ -42,6 +51,10 @@ class Member:
     means over the padded target, whose padded entries the model must predict
     exactly (zeros): multiplying by ``pad_ratio`` turns them back into the
     means over the real entries that a one-at-a-time run reports.
+
+    ``widen`` maps the member's state (parameters, or Adam moments shaped like
+    them) to the stack's shapes and ``narrow`` back, for models whose layers
+    depend on the padded size (:meth:`equilib.models.graph.GNN.widen`).
     """
 
     build: Callable[[], nn.Module]
@@ -49,6 +62,8 @@ class Member:
     config: TrainConfig
     checkpoint: Path | None = None
     pad_ratio: float = 1.0
+    widen: Callable[[State], State] = _same
+    narrow: Callable[[State], State] = _same
 
 
 class _Bound:
@@ -99,28 +114,52 @@ def _stack_split(members: Sequence[Member], split: str, device: torch.device) ->
     return stacked, torch.tensor(which, device=device)
 
 
-def _stack_optimizer_states(states: list[dict]) -> dict:
-    """K single-model optimiser states as one state over stacked parameters (their steps must agree)."""
+def _stack_optimizer_states(states: list[dict], names: list[str], members: Sequence[Member]) -> dict:
+    """K single-model optimiser states as one state over stacked (widened) parameters; their steps must agree.
+
+    Parameters that never had a gradient (an EGNN's last feature update) have no state.
+    """
     out = {"state": {}, "param_groups": states[0]["param_groups"]}
-    for i, first in states[0]["state"].items():
-        entry = {}
-        for key, value in first.items():
-            if key == "step":
-                steps = {float(s["state"][i]["step"]) for s in states}
-                if len(steps) > 1:
-                    raise ValueError(f"stacked runs must resume from the same optimiser step; got {sorted(steps)}")
-                entry[key] = value
-            else:
-                entry[key] = torch.stack([s["state"][i][key] for s in states])
-        out["state"][i] = entry
+    held = {i: names[i] for i in states[0]["state"]}
+    moments = [key for key in next(iter(states[0]["state"].values())) if key != "step"]
+    wide = [{key: m.widen({n: s["state"][i][key] for i, n in held.items()}) for key in moments}
+            for s, m in zip(states, members)]
+    for i, name in held.items():
+        steps = {float(s["state"][i]["step"]) for s in states}
+        if len(steps) > 1:
+            raise ValueError(f"stacked runs must resume from the same optimiser step; got {sorted(steps)}")
+        out["state"][i] = {"step": states[0]["state"][i]["step"],
+                           **{key: torch.stack([w[key][name] for w in wide]) for key in moments}}
     return out
 
 
-def _member_optimizer_state(state: dict, k: int) -> dict:
-    """Member ``k``'s slice of a stacked optimiser state, cloned (a saved view would carry the whole stack)."""
-    return {"state": {i: {key: v.clone() if key == "step" else v[k].clone() for key, v in entry.items()}
-                      for i, entry in state["state"].items()},
+def _member_optimizer_state(state: dict, k: int, names: list[str], member: Member) -> dict:
+    """Member ``k``'s slice of a stacked optimiser state, narrowed and cloned (a saved view carries the stack)."""
+    held = {i: names[i] for i in state["state"]}
+    moments = [key for key in next(iter(state["state"].values())) if key != "step"]
+    narrow = {key: member.narrow({n: state["state"][i][key][k] for i, n in held.items()}) for key in moments}
+    return {"state": {i: {"step": state["state"][i]["step"].clone(), **{key: narrow[key][n].clone() for key in moments}}
+                      for i, n in held.items()},
             "param_groups": copy.deepcopy(state["param_groups"])}
+
+
+def _compiled(fn: Callable, device: torch.device) -> Callable:
+    """``fn`` through ``torch.compile``; if compiling fails, a warning and ``fn`` itself from then on."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    state = {"fn": torch.compile(fn, mode="reduce-overhead" if device.type == "cuda" else None)}
+
+    def call(*args):
+        try:
+            return state["fn"](*args)
+        except TorchDynamoException as exc:  # a compiler failure, not the model's own error
+            if state["fn"] is fn:
+                raise
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); training uncompiled")
+            state["fn"] = fn
+            return fn(*args)
+
+    return call
 
 
 def train_stacked(
@@ -131,6 +170,7 @@ def train_stacked(
     progress: bool = True,
     desc: str = "stack",
     checkpoint_every: float = 60.0,
+    compiled: bool | str = "auto",
 ) -> list[tuple[nn.Module, RunResult]]:
     """Train every member at once; return each member's model and result, as :func:`train` would.
 
@@ -138,7 +178,14 @@ def train_stacked(
     parameters (default: the first member's model); give one built for the
     padded shapes when members' data are padded. Checkpoints are written at
     evaluation epochs, at most every ``checkpoint_every`` seconds.
+
+    ``compiled`` runs the stacked loss and its gradient through
+    ``torch.compile`` (on a GPU with CUDA graphs, ``mode="reduce-overhead"``,
+    against the launch overhead); ``"auto"`` compiles stacks of at least
+    ``COMPILE_MIN_STEPS`` training steps, where the compile time is paid back.
     """
+    if compiled not in (True, False, "auto"):
+        raise ValueError(f"compiled must be True, False or 'auto', got {compiled!r}")
     _check_members(members)
     cfg = members[0].config
     device = resolve_device(cfg.device)
@@ -146,24 +193,25 @@ def train_stacked(
     for m in members:
         torch.manual_seed(m.config.seed)
         models.append(m.build())
-    shapes = [{k: tuple(p.shape) for k, p in model.named_parameters()} for model in models]
+    wide = [m.widen(model.state_dict()) for m, model in zip(members, models)]
+    shapes = [{k: tuple(t.shape) for k, t in w.items()} for w in wide]
     if any(s != shapes[0] for s in shapes):
-        raise ValueError("stacked runs need models with the same parameter names and shapes")
+        raise ValueError("stacked runs need models with the same parameter names and shapes (after widen)")
     states = [load_checkpoint(m.checkpoint, m.config, device) for m in members]
     starts = sorted({s["result"].epochs_done if s else 0 for s in states})
     if len(starts) > 1:
         raise ValueError(f"stacked runs must resume from the same epoch; their checkpoints are at epochs {starts}")
-    for model, state in zip(models, states):
+    for k, (model, state) in enumerate(zip(models, states)):
         if state is not None:
             model.load_state_dict(state["model"])
+            wide[k] = members[k].widen(model.state_dict())
     template = copy.deepcopy(template if template is not None else models[0]).to(device)
-    named = [dict(model.named_parameters()) for model in models]
-    params = {k: torch.stack([p[k].detach() for p in named]).to(device).requires_grad_() for k in named[0]}
-    named_buffers = [dict(model.named_buffers()) for model in models]
-    buffers = {k: torch.stack([b[k] for b in named_buffers]).to(device) for k in named_buffers[0]}
+    names = [k for k, _ in models[0].named_parameters()]
+    params = {k: torch.stack([w[k] for w in wide]).to(device).requires_grad_() for k in names}
+    buffers = {k: torch.stack([w[k] for w in wide]).to(device) for k in wide[0] if k not in params}
     optimizer = torch.optim.Adam(list(params.values()), lr=cfg.lr)
     if states[0] is not None:
-        optimizer.load_state_dict(_stack_optimizer_states([s["optimizer"] for s in states]))
+        optimizer.load_state_dict(_stack_optimizer_states([s["optimizer"] for s in states], names, members))
     shuffles = [torch.Generator().manual_seed(m.config.seed + 1) for m in members]
     results = [RunResult(device=_device_name(device)) for _ in members]
     for k, state in enumerate(states):
@@ -177,6 +225,8 @@ def train_stacked(
     n_train, n_models = train_data[0].shape[1], len(members)
     ratios = torch.tensor([m.pad_ratio for m in members], device=device)
     losses_of = vmap(lambda p, b, batch: task.loss(_Bound(template, p, b), batch))
+    if compiled is True or compiled == "auto" and cfg.epochs * math.ceil(n_train / cfg.batch_size) >= COMPILE_MIN_STEPS:
+        losses_of = _compiled(losses_of, device)
     errors_of = vmap(lambda p, b, batch: task.errors(_Bound(template, p, b), batch))
     eval_chunk = max(task.eval_batch // n_models, cfg.batch_size)
 
@@ -191,9 +241,9 @@ def train_stacked(
             count += task.count(tuple(t[0] for t in batch))
         return (sums * ratios.double() / count).tolist()
 
-    def member_state(k: int) -> dict:
-        return {name: (params[name] if name in params else buffers[name])[k].detach().clone()
-                for name in models[k].state_dict()}
+    def member_state(k: int) -> State:
+        stacked = {**params, **buffers}
+        return {name: t.detach().clone() for name, t in members[k].narrow({n: stacked[n][k] for n in wide[0]}).items()}
 
     active = [r.status == "running" for r in results]
     shared_time = [r.wall_time for r in results]
@@ -237,7 +287,7 @@ def train_stacked(
             for k, m in enumerate(members):
                 if active[k] and m.checkpoint is not None:
                     save_checkpoint(m.checkpoint, m.config, member_state(k),
-                                    _member_optimizer_state(stacked_optimizer, k), shuffles[k], results[k])
+                                    _member_optimizer_state(stacked_optimizer, k, names, m), shuffles[k], results[k])
             last_save = time.perf_counter()
     bar.close()
     out = []

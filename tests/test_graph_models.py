@@ -87,3 +87,23 @@ def test_wrong_input_shapes_are_named():
     x, v, c = _inputs(2)
     with pytest.raises(ValueError, match=r"\(batch, N, 3\)"):
         model(x, v, c)
+
+
+@pytest.mark.parametrize("name", ["gnn", "egnn"])
+def test_zero_padded_coordinates_change_nothing_once_the_gnn_is_widened(name):
+    """What lets models of several dimensions share a stack: padded inputs, padded (zero) outputs, same values."""
+    torch.manual_seed(0)
+    small = _train_a_little(build_model(name, 3), 3)
+    wide = build_model(name, 8)
+    state = small.widen(small.state_dict(), 8) if name == "gnn" else small.state_dict()
+    wide.load_state_dict(state)
+    x, v, c = _inputs(3)
+    pad = lambda t: torch.nn.functional.pad(t, (0, 5))  # noqa: E731
+    out = wide.eval()(pad(x), pad(v), c)
+    torch.testing.assert_close(out[..., :3], small(x, v, c), rtol=1e-5, atol=1e-6)
+    assert torch.equal(out[..., 3:], torch.zeros_like(out[..., 3:]))  # exactly zero: no gradient reaches them
+    if name == "gnn":
+        back = small.narrow(state)
+        assert all(torch.equal(back[k], t) for k, t in small.state_dict().items())
+        with pytest.raises(ValueError, match="can only widen to dim >= 3, got 2"):
+            small.widen(small.state_dict(), 2)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from equilib import nbody
-from equilib.experiments import nbody_sweep
+from equilib.experiments import nbody_member, nbody_sweep
 from equilib.models import build_model
 from equilib.stacking import Member, train_stacked
 from equilib.training import RegressionTask, TrainConfig, train
@@ -42,6 +42,19 @@ def test_a_stack_gives_the_runs_trained_one_at_a_time(small_data, name):
         for (k, p), (_, q) in zip(net_a.state_dict().items(), net_b.state_dict().items()):
             torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-6, msg=k)
     assert len({round(r.final_test, 9) for _, r in stacked}) == 3  # the seeds did make different runs
+
+
+def test_a_compiled_stack_gives_the_same_runs(small_data):
+    configs = _configs([0, 1], epochs=2)
+    single = [train(lambda: build_model("egnn", 3), RegressionTask(), small_data, c, progress=False)[1]
+              for c in configs]
+    stacked = train_stacked([Member(lambda: build_model("egnn", 3), small_data, c) for c in configs],
+                            RegressionTask(), progress=False, compiled=True)
+    for a, (_, b) in zip(single, stacked):
+        _assert_same_curves(a, b)
+    with pytest.raises(ValueError, match="compiled must be True, False or 'auto', got 'yes'"):
+        train_stacked([Member(lambda: build_model("egnn", 3), small_data, configs[0])], RegressionTask(),
+                      compiled="yes")
 
 
 def test_sweep_stacks_padded_dimensions_and_records_the_same_runs(tmp_path):
@@ -86,25 +99,37 @@ def _dies_after(calls: int):
     return Dies()
 
 
-def test_a_stack_resumes_where_it_was_killed(small_data, tmp_path):
+@pytest.mark.parametrize("name", ["egnn", "gnn"])
+def test_a_stack_resumes_where_it_was_killed(small_data, tmp_path, name):
+    """R^2 and R^3 runs in one stack (the GNN widened): killed, resumed as a stack, or resumed alone."""
+    flat = {k: (x[..., :2], v[..., :2], c, t[..., :2]) for k, (x, v, c, t) in small_data.items()}
+    pad = lambda t: torch.nn.functional.pad(t, (0, 1))  # noqa: E731
+    data = {2: {k: (pad(x), pad(v), c, pad(t)) for k, (x, v, c, t) in flat.items()}, 3: small_data}
     configs = _configs([0, 1], epochs=6)
-    build = lambda: build_model("egnn", 3)  # noqa: E731
-    straight = train_stacked([Member(build, small_data, c) for c in configs], RegressionTask(), progress=False)
-    members = [Member(build, small_data, c, checkpoint=tmp_path / f"{c.seed}.pt") for c in configs]
+
+    def members(checkpoints):
+        return [nbody_member(name, d, 3, data[d], c, tmp_path / f"{d}-{c.seed}.pt" if checkpoints else None)
+                for d in (2, 3) for c in configs]
+
+    straight = train_stacked(members(False), RegressionTask(), template=build_model(name, 3), progress=False)
     with pytest.raises(Killed):  # 4 steps per epoch: dies inside epoch 5, after the epoch-4 checkpoint
-        train_stacked(members, _dies_after(4 * 4 + 2), progress=False, checkpoint_every=0)
-    assert all(m.checkpoint.exists() for m in members)
-    resumed = train_stacked(members, RegressionTask(), progress=False, checkpoint_every=0)
+        train_stacked(members(True), _dies_after(4 * 4 + 2), template=build_model(name, 3), progress=False,
+                      checkpoint_every=0)
+    assert len(list(tmp_path.glob("*.pt"))) == 4
+    resumed = train_stacked(members(True), RegressionTask(), template=build_model(name, 3), progress=False,
+                            checkpoint_every=0)
     for (_, a), (_, b) in zip(straight, resumed):
         _assert_same_curves(a, b, rel=1e-6)
-    # a stacked checkpoint is a one-at-a-time checkpoint: either trainer resumes the other's runs
-    for m in members:
-        m.checkpoint.unlink()
+    # a stacked checkpoint is a one-at-a-time checkpoint: the R^2 run resumes alone, on unpadded data
+    for path in tmp_path.glob("*.pt"):
+        path.unlink()
     with pytest.raises(Killed):
-        train_stacked(members, _dies_after(4 * 4 + 2), progress=False, checkpoint_every=0)
-    _, alone = train(build, RegressionTask(), small_data, configs[1], checkpoint=members[1].checkpoint,
-                     progress=False)
+        train_stacked(members(True), _dies_after(4 * 4 + 2), template=build_model(name, 3), progress=False,
+                      checkpoint_every=0)
+    net, alone = train(lambda: build_model(name, 2), RegressionTask(), flat, configs[1],
+                       checkpoint=tmp_path / "2-1.pt", progress=False)
     _assert_same_curves(straight[1][1], alone, rel=1e-5)
+    assert [t.shape for t in net.state_dict().values()] == [t.shape for t in straight[1][0].state_dict().values()]
 
 
 def test_a_diverged_member_leaves_the_others_alone(small_data):

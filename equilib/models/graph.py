@@ -140,6 +140,41 @@ class GNN(nn.Module):
         self.layers = nn.ModuleList(GNNLayer(hidden, edge_dim=1) for _ in range(layers))
         self.decode = mlp([hidden, hidden, dim])
 
+    def _dim_dependent(self) -> tuple[str, str, str]:
+        last = f"decode.{len(self.decode) - 1}"
+        return "embed.weight", f"{last}.weight", f"{last}.bias"
+
+    @torch.no_grad()
+    def widen(self, state: dict[str, torch.Tensor], dim: int) -> dict[str, torch.Tensor]:
+        """``state`` (this GNN's parameters, or anything shaped like them) for a ``GNN(dim)`` on padded coordinates.
+
+        The new input columns and output rows are zero, so the wide network maps
+        zero-padded inputs to this one's outputs padded with zeros, and their
+        gradients stay exactly zero: GNNs of several dimensions can share a stack.
+        """
+        if dim < self.dim:
+            raise ValueError(f"can only widen to dim >= {self.dim}, got {dim}")
+        embed, weight, bias = self._dim_dependent()
+        out = dict(state)
+        w = state[embed]
+        out[embed] = w.new_zeros(w.shape[0], 2 * dim)
+        out[embed][:, : self.dim], out[embed][:, dim : dim + self.dim] = w[:, : self.dim], w[:, self.dim :]
+        out[weight] = state[weight].new_zeros(dim, state[weight].shape[1])
+        out[weight][: self.dim] = state[weight]
+        out[bias] = state[bias].new_zeros(dim)
+        out[bias][: self.dim] = state[bias]
+        return out
+
+    @torch.no_grad()
+    def narrow(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The inverse of :meth:`widen`: a wide GNN's ``state`` cut back to this GNN's shapes."""
+        embed, weight, bias = self._dim_dependent()
+        out = dict(state)
+        wide = state[embed].shape[1] // 2
+        out[embed] = torch.cat([state[embed][:, : self.dim], state[embed][:, wide : wide + self.dim]], dim=1)
+        out[weight], out[bias] = state[weight][: self.dim], state[bias][: self.dim]
+        return out
+
     def forward(self, x: torch.Tensor, v: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
         _check_inputs(x, v, charges, self.dim)
         batch, n_nodes, dim = x.shape
