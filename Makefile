@@ -32,6 +32,7 @@ bench:  ## the speed benchmarks (minutes; figures go to stdout and benchmarks/re
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/train_nbody.py
 	$(BIN)/python benchmarks/train_stacked.py
+	$(BIN)/python benchmarks/sweep_mnist.py
 	$(BIN)/python benchmarks/train_mnist.py
 
 clean:
