@@ -225,7 +225,8 @@ def train_stacked(
     n_train, n_models = train_data[0].shape[1], len(members)
     ratios = torch.tensor([m.pad_ratio for m in members], device=device)
     losses_of = vmap(lambda p, b, batch: task.loss(_Bound(template, p, b), batch))
-    if compiled is True or compiled == "auto" and cfg.epochs * math.ceil(n_train / cfg.batch_size) >= COMPILE_MIN_STEPS:
+    steps_left = (cfg.epochs - starts[0]) * math.ceil(n_train / cfg.batch_size)
+    if compiled is True or compiled == "auto" and steps_left >= COMPILE_MIN_STEPS:
         losses_of = _compiled(losses_of, device)
     errors_of = vmap(lambda p, b, batch: task.errors(_Bound(template, p, b), batch))
     eval_chunk = max(task.eval_batch // n_models, cfg.batch_size)
@@ -281,7 +282,8 @@ def train_stacked(
             results[k].epochs_done = epoch
             results[k].wall_time = shared_time[k] + (now - start) / n_models  # its share of the device
         bar.update(epoch - bar.n)
-        bar.set_postfix(running=sum(active), val=f"{min(val):.3g}")
+        best = min((v for v, a in zip(val, active) if a), default=math.nan)
+        bar.set_postfix(running=sum(active), best_val=f"{best:.3g}")
         if epoch != cfg.epochs and now - last_save >= checkpoint_every:
             stacked_optimizer = optimizer.state_dict()
             for k, m in enumerate(members):
