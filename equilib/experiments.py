@@ -107,7 +107,7 @@ def nbody_sweep(
                        for dim, model, seed, n_train, cfg, config in group]
             trained = train_stacked(members, RegressionTask(), progress=progress,
                                     template=build_model(model, top, hidden=hidden, layers=layers),
-                                    desc=f"{model} x{len(group)} N={group[0][3]}")
+                                    desc=f"{model} x{len(group)} n={sorted({job[0] for job in group})} N={group[0][3]}")
         for (*_, config), (net, result) in zip(group, trained):
             store.record(config, result.summary(), result.curve, params=count_parameters(net))
         bar.update(len(group))
