@@ -66,6 +66,24 @@ def test_a_compiled_stack_gives_the_same_runs(small_data, device):
                       compiled="yes")
 
 
+def test_a_failed_compile_warns_and_trains_uncompiled(small_data, monkeypatch):
+    from torch._dynamo.exc import TorchRuntimeError
+
+    def broken_compile(fn, **kwargs):
+        def fails(*args):
+            raise TorchRuntimeError("no compiler here")
+        return fails
+
+    configs = _configs([0, 1], epochs=2)
+    members = [Member(lambda: build_model("gnn", 3), small_data, c) for c in configs]
+    plain = train_stacked(members, RegressionTask(), progress=False, compiled=False)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(UserWarning, match="torch.compile failed .*no compiler here.*training uncompiled"):
+        fallback = train_stacked(members, RegressionTask(), progress=False, compiled=True)
+    for (_, a), (_, b) in zip(plain, fallback):
+        assert a.curve == b.curve
+
+
 def test_sweep_stacks_padded_dimensions_and_records_the_same_runs(tmp_path):
     common = dict(dims=[2, 3], models=["gnn", "egnn"], seeds=[0, 1], n_trains=[64], epochs=3, eval_every=1,
                   n_val=32, n_test=32, steps=200, device="cpu", progress=False, cache_dir=tmp_path / "cache")
