@@ -66,8 +66,9 @@ def nbody_sweep(
     ``lr`` may be one rate or one per model (the EGNN reference uses 5e-4, its
     GNN 1e-3; the paper says 5e-4 for both). ``physics`` goes to
     :class:`equilib.nbody.Physics`. ``stack`` trains the runs that can share
-    a stack at once (:mod:`equilib.stacking`): measured faster on a CPU too
-    (1.05-1.34x, ``benchmarks/train_stacked.py``), so it is the default.
+    a stack at once (:mod:`equilib.stacking`): measured 1.05-1.65x faster than
+    one at a time even on a 2-core CPU (``benchmarks/train_stacked.py``), so
+    it is the default.
     """
     dims = check_ints("dims", dims, 1)
     models = check_choices("models", models, sorted(GRAPH_MODELS))
