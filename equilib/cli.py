@@ -41,8 +41,7 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
     runs = nbody_sweep(args.dims, args.models, args.seeds, args.n_train, epochs=args.epochs, lr=lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val,
                        n_test=args.n_test, device=args.device, results=args.results, cache_dir=args.cache_dir,
-                       force=args.force, stack=args.stack,
-                       steps=args.steps)
+                       force=args.force, stack=args.stack, steps=args.steps)
     print(nbody_table(runs).to_string())
 
 
@@ -63,7 +62,7 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val, n_test=args.n_test,
                        target_params=args.target_params, device=args.device, results=args.results,
                        data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
-                       workers=args.workers if args.workers == "auto" else int(args.workers))
+                       workers=args.workers)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
     print(power_law_fits(runs).to_string())
@@ -93,10 +92,10 @@ def _notebook(args: argparse.Namespace) -> None:
     print(f"executed notebook: {out}")
 
 
-def _workers(value: str) -> str:
+def _workers(value: str) -> str | int:
     if value != "auto" and not (value.isdigit() and int(value) >= 1):
         raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {value!r}")
-    return value
+    return value if value == "auto" else int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

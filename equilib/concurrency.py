@@ -82,8 +82,8 @@ def run_jobs(fn: Callable[[Any], None], jobs: Sequence[Any], workers: int, *, pr
                              initargs=(threads,)) as pool:
         futures = [pool.submit(fn, job) for job in jobs]
         for future in as_completed(futures):
-            if future.exception() is not None:
-                failures.append(future.exception())
+            if (error := future.exception()) is not None:
+                failures.append(error)
             bar.update()
     bar.close()
     if failures:

@@ -29,7 +29,8 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from .paths import resolve_device
-from .training import RunResult, Task, Tensors, TrainConfig, _device_name, load_checkpoint, save_checkpoint
+from .training import (RunResult, Task, Tensors, TrainConfig, _device_name, check_splits, load_checkpoint,
+                       save_checkpoint)
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
 COMPILE_MIN_STEPS = 50_000  # compiling costs a minute or two: worth it from about this many training steps
@@ -88,9 +89,7 @@ def _check_members(members: Sequence[Member]) -> None:
         if diff:
             raise ValueError(f"stacked runs may differ only in seed; they differ in {diff}")
     for m in members:
-        missing = {"train", "val", "test"} - set(m.data)
-        if missing:
-            raise ValueError(f"data needs the splits train, val and test; missing {sorted(missing)}")
+        check_splits(m.data)
         if not (m.pad_ratio >= 1 and math.isfinite(m.pad_ratio)):
             raise ValueError(f"pad_ratio must be a finite number >= 1, got {m.pad_ratio!r}")
 
@@ -193,18 +192,17 @@ def train_stacked(
     for m in members:
         torch.manual_seed(m.config.seed)
         models.append(m.build())
-    wide = [m.widen(model.state_dict()) for m, model in zip(members, models)]
-    shapes = [{k: tuple(t.shape) for k, t in w.items()} for w in wide]
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError("stacked runs need models with the same parameter names and shapes (after widen)")
     states = [load_checkpoint(m.checkpoint, m.config, device) for m in members]
     starts = sorted({s["result"].epochs_done if s else 0 for s in states})
     if len(starts) > 1:
         raise ValueError(f"stacked runs must resume from the same epoch; their checkpoints are at epochs {starts}")
-    for k, (model, state) in enumerate(zip(models, states)):
+    for model, state in zip(models, states):
         if state is not None:
             model.load_state_dict(state["model"])
-            wide[k] = members[k].widen(model.state_dict())
+    wide = [m.widen(model.state_dict()) for m, model in zip(members, models)]
+    shapes = [{k: tuple(t.shape) for k, t in w.items()} for w in wide]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError("stacked runs need models with the same parameter names and shapes (after widen)")
     template = copy.deepcopy(template if template is not None else models[0]).to(device)
     names = [k for k, _ in models[0].named_parameters()]
     params = {k: torch.stack([w[k] for w in wide]).to(device).requires_grad_() for k in names}

@@ -149,6 +149,13 @@ def _device_name(device: torch.device) -> str:
     return "cpu"
 
 
+def check_splits(data: dict[str, Tensors]) -> None:
+    """Training data must hold the three splits the trainers read."""
+    missing = {"train", "val", "test"} - set(data)
+    if missing:
+        raise ValueError(f"data needs the splits train, val and test; missing {sorted(missing)}")
+
+
 def save_checkpoint(path: Path, config: TrainConfig, model_state: dict, optimizer_state: dict,
                     shuffle: torch.Generator, result: RunResult) -> None:
     """One run's full training state, written atomically (the one format both trainers read and write)."""
@@ -176,9 +183,7 @@ def train(
     desc: str = "train",
 ) -> tuple[nn.Module, RunResult]:
     """Train ``build()`` (built under ``config.seed``) on ``data['train']``, watching ``val`` and ``test``."""
-    missing = {"train", "val", "test"} - set(data)
-    if missing:
-        raise ValueError(f"data needs the splits train, val and test; missing {sorted(missing)}")
+    check_splits(data)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build().to(device)
