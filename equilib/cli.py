@@ -62,7 +62,7 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val, n_test=args.n_test,
                        target_params=args.target_params, device=args.device, results=args.results,
                        data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
-                       workers=args.workers)
+                       workers=args.workers, threads=args.threads)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
     print(power_law_fits(runs).to_string())
@@ -92,7 +92,7 @@ def _notebook(args: argparse.Namespace) -> None:
     print(f"executed notebook: {out}")
 
 
-def _workers(value: str) -> str | int:
+def _auto_or_count(value: str) -> str | int:
     if value != "auto" and not (value.isdigit() and int(value) >= 1):
         raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {value!r}")
     return value if value == "auto" else int(value)
@@ -160,8 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--force", action="store_true")
-    p.add_argument("--workers", default="auto", type=_workers,
+    p.add_argument("--workers", default="auto", type=_auto_or_count,
                    help="runs trained at once in their own processes (auto: as many as the GPU's free memory holds)")
+    p.add_argument("--threads", default="auto", type=_auto_or_count,
+                   help="intra-op threads per run (auto: the cores shared among the workers); "
+                        "runs with equal thread counts record equal numbers")
     p.set_defaults(func=_mnist_sweep)
 
     p = sub.add_parser("cnn-params", help="the parameter-matched widths and counts of the CNN zoo")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -56,8 +57,20 @@ def peak_run_bytes(model: nn.Module, task: Task, batch: Tensors, eval_batch: Ten
     return peak
 
 
-def _limit_threads(threads: int) -> None:
+def threads_per_worker(workers: int) -> int:
+    """The cores shared out evenly among ``workers`` concurrent runs (at least one each)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+@contextmanager
+def intra_op_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``threads`` intra-op threads, then restore the caller's count."""
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_jobs(fn: Callable[[Any], None], jobs: Sequence[Any], workers: int, *, progress: bool = True,
@@ -76,10 +89,8 @@ def run_jobs(fn: Callable[[Any], None], jobs: Sequence[Any], workers: int, *, pr
             bar.update()
         bar.close()
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
     failures = []
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_limit_threads,
-                             initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(fn, job) for job in jobs]
         for future in as_completed(futures):
             if (error := future.exception()) is not None:

@@ -18,7 +18,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import nbody
-from .concurrency import MAX_WORKERS, peak_run_bytes, run_jobs, workers_that_fit
+from .concurrency import (MAX_WORKERS, intra_op_threads, peak_run_bytes, run_jobs, threads_per_worker,
+                          workers_that_fit)
 from .models import GRAPH_MODELS, build_model, count_parameters
 from .paths import resolve_device
 from .protocols import check_choices, check_ints
@@ -214,13 +215,17 @@ def mnist_sweep(
     force: bool = False,
     train_missing: bool = True,
     workers: int | str = "auto",
+    threads: int | str = "auto",
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
 
     ``workers`` runs train at once in their own processes; ``"auto"`` takes as
     many as the GPU's free memory holds (:mod:`equilib.concurrency`), and one
-    on a CPU.
+    on a CPU. ``threads`` is each run's intra-op thread count (``"auto"``: the
+    cores shared out among the workers). A CPU convolution's summation order
+    depends on it, so runs record identical numbers, in this process or in a
+    worker, exactly when their thread counts are equal.
     """
     from . import data as mnist
     from .models import steerable
@@ -234,6 +239,8 @@ def mnist_sweep(
     seeds = check_ints("seeds", seeds, 0)
     if workers != "auto":
         workers = check_ints("workers", [workers], 1)[0]
+    if threads != "auto":
+        threads = check_ints("threads", [threads], 1)[0]
     if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
         raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
                          f"got n_val={n_val}, n_test={n_test}")
@@ -253,8 +260,11 @@ def mnist_sweep(
                  cache_dir=cache_dir) for variant, group, n_train, cfg, config in todo]
     if workers == "auto":
         workers = _mnist_workers(jobs, resolve_device(device), batch_size)
+    if threads == "auto":
+        threads = threads_per_worker(workers)
     for job in jobs:
         job["progress"] = progress and workers == 1  # a worker's epoch bars would only interleave
+        job["threads"] = threads
     run_jobs(_mnist_job, jobs, workers, progress=progress, desc="mnist sweep")
     return _protocol_runs(store, ids)
 
@@ -278,9 +288,11 @@ def _mnist_job(job: dict) -> None:
     tensors = {"train": tuple(t[: job["n_train"]] for t in full["train"]), "val": full["val"], "test": full["test"]}
     cfg, config, store = job["cfg"], job["config"], RunStore(job["results"], "mnist")
     desc = f"{job['group']} {job['variant']} N={job['n_train']} seed={cfg.seed}"
-    net, result = train(lambda: steerable.build_cnn(job["group"], target_params=job["target"], verbose=job["progress"]),
-                        ClassificationTask(), tensors, cfg, checkpoint=store.checkpoint(config),
-                        progress=job["progress"], desc=desc)
+    with intra_op_threads(job["threads"]):
+        net, result = train(lambda: steerable.build_cnn(job["group"], target_params=job["target"],
+                                                        verbose=job["progress"]),
+                            ClassificationTask(), tensors, cfg, checkpoint=store.checkpoint(config),
+                            progress=job["progress"], desc=desc)
     store.record(config, result.summary(), result.curve, params=count_parameters(net))
 
 
