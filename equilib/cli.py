@@ -45,6 +45,23 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
     print(nbody_table(runs).to_string())
 
 
+def _nbody_protocol(args: argparse.Namespace) -> None:
+    from .experiments import nbody_convergence, nbody_lr_pilot, run_protocol
+    from .figures import nbody_table
+    from .protocols import resolve
+
+    protocol = resolve("nbody", args.preset)
+    where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir)
+    for part in args.parts:
+        if part == "pilot" and protocol["lr"] == "pilot":
+            print(nbody_lr_pilot(protocol, **where)[["model", "lr", "best_val", "test_at_best_val"]].to_string())
+        elif part == "grid":
+            print(nbody_table(run_protocol("nbody", protocol, **where)).to_string())
+        elif part == "convergence":
+            print(nbody_convergence(protocol, **where).groupby(["budget_factor", "dim", "model"])
+                  ["test_at_best_val"].describe().to_string())
+
+
 def _mnist_data(args: argparse.Namespace) -> None:
     from .data import load_mnist
 
@@ -134,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stack", dest="stack", action="store_false",
                    help="train one run at a time instead of stacking the runs that can share a stack")
     p.set_defaults(func=_nbody_sweep)
+
+    p = sub.add_parser("nbody-protocol", help="train a preset's whole N-body protocol: rate pilot, grid, budget check")
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--parts", nargs="+", default=["pilot", "grid", "convergence"],
+                   choices=["pilot", "grid", "convergence"], help="in this order; each resumes where it stopped")
+    p.add_argument("--results", default="results", help="run store directory")
+    p.add_argument("--cache-dir", default=None, help="generated-data cache (default $EQUILIB_CACHE_DIR)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_nbody_protocol)
 
     groups = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
     p = sub.add_parser("mnist-data", help="rotate (or find in the cache) the MNIST variants; print their sizes")

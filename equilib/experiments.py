@@ -5,12 +5,13 @@ fails in a second with a message naming the bad value, not after an hour.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict
 from functools import lru_cache, partial
 from itertools import product
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -20,23 +21,39 @@ from tqdm.auto import tqdm
 from . import nbody
 from .concurrency import (MAX_WORKERS, intra_op_threads, peak_run_bytes, run_jobs, threads_per_worker,
                           workers_that_fit)
-from .models import GRAPH_MODELS, build_model, count_parameters
+from .models import GRAPH_MODELS, build_model, count_parameters, free_flight
 from .paths import resolve_device
 from .protocols import check_choices, check_ints
 from .store import RunStore, run_id
 from .stacking import STACK_LIMIT, Member, train_stacked
-from .training import RegressionTask, TrainConfig, load_checkpoint, train
+from .training import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
+
+
+NBODY_MODELS = ("gnn", "egnn", "resgnn", "freeflight")  # freeflight: x0 + T dt v0, a baseline with nothing to train
 
 
 def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
                      n_test: int, physics: nbody.Physics, hidden: int, layers: int) -> dict:
-    """The full configuration of one N-body run: what its id is a hash of."""
+    """The full configuration of one N-body run: what its id is a hash of.
+
+    Each seed draws its own training, validation and test trajectories
+    (``data_seed`` is the seed), so intervals over seeds cover the data's
+    variance as well as the initialisation's.
+    """
     return {
         "experiment": "nbody", "model": model, "group": "", "variant": "", "dim": dim, "n_train": n_train,
         "seed": seed, "epochs": train_cfg.epochs, "lr": train_cfg.lr, "batch_size": train_cfg.batch_size,
-        "eval_every": train_cfg.eval_every, "n_val": n_val, "n_test": n_test, "hidden": hidden, "layers": layers,
-        "physics": {k: v for k, v in asdict(physics).items() if k != "dim"}, "data_seed": 0,
+        "eval_every": train_cfg.eval_every, "schedule": train_cfg.schedule, "warmup": train_cfg.warmup,
+        "patience": train_cfg.patience, "budget_steps": train_cfg.epochs * math.ceil(n_train / train_cfg.batch_size),
+        "n_val": n_val, "n_test": n_test, "hidden": hidden, "layers": layers,
+        "physics": {k: v for k, v in asdict(physics).items() if k != "dim"}, "data_seed": seed,
     }
+
+
+def epochs_for_budget(budget_steps: int, n_train: int, batch_size: int) -> int:
+    """The epochs that hold at least ``budget_steps`` optimiser steps (the last epoch may pass it)."""
+    check_ints("budget_steps", budget_steps, 1)
+    return math.ceil(budget_steps / math.ceil(n_train / batch_size))
 
 
 def nbody_sweep(
@@ -49,6 +66,9 @@ def nbody_sweep(
     lr: float | dict[str, float] = 5e-4,
     batch_size: int = 128,
     eval_every: int = 10,
+    schedule: str = "constant",
+    warmup: float = 0.0,
+    patience: int = 0,
     n_val: int = 2_000,
     n_test: int = 2_000,
     hidden: int = 64,
@@ -64,25 +84,30 @@ def nbody_sweep(
 ) -> pd.DataFrame:
     """Train every (dim, model, seed, n_train) the store lacks; return the store's N-body runs.
 
-    ``lr`` may be one rate or one per model (the EGNN reference uses 5e-4, its
-    GNN 1e-3; the paper says 5e-4 for both). ``physics`` goes to
-    :class:`equilib.nbody.Physics`. ``stack`` trains the runs that can share
-    a stack at once (:mod:`equilib.stacking`): measured 1.05-1.65x faster than
-    one at a time even on a 2-core CPU (``benchmarks/train_stacked.py``), so
-    it is the default.
+    ``models`` are from :data:`NBODY_MODELS`; ``"freeflight"`` is recorded
+    without training. ``lr`` may be one rate or one per trained model (the EGNN
+    reference uses 5e-4, its GNN 1e-3; the paper says 5e-4 for both).
+    ``schedule``, ``warmup`` and ``patience`` are :class:`TrainConfig`'s.
+    ``physics`` goes to :class:`equilib.nbody.Physics`. ``stack`` trains the
+    runs that can share a stack at once (:mod:`equilib.stacking`): measured
+    1.05-1.65x faster than one at a time even on a 2-core CPU
+    (``benchmarks/train_stacked.py``), so it is the default.
     """
     dims = check_ints("dims", dims, 1)
-    models = check_choices("models", models, sorted(GRAPH_MODELS))
+    models = check_choices("models", models, NBODY_MODELS)
     seeds = check_ints("seeds", seeds, 0)
     n_trains = check_ints("n_trains", n_trains, 1)
-    rates = lr if isinstance(lr, dict) else {m: lr for m in models}
+    trained = [m for m in models if m != "freeflight"]
+    rates = lr if isinstance(lr, dict) else {m: lr for m in trained}
     check_choices("lr models", rates, sorted(GRAPH_MODELS))
-    for m in models:
+    for m in trained:
         if m not in rates:
             raise ValueError(f"lr has no rate for model {m!r}; give one rate or one per model")
-    train_cfgs = {m: TrainConfig(epochs=epochs, lr=rates[m], batch_size=batch_size, eval_every=eval_every,
-                                 device=device) for m in models}
+    train_cfgs = {m: TrainConfig(epochs=epochs, lr=rates.get(m, min(rates.values(), default=5e-4)),
+                                 batch_size=batch_size, eval_every=eval_every, device=device, schedule=schedule,
+                                 warmup=warmup, patience=patience) for m in models}
     physics_by_dim = {d: nbody.Physics(dim=d, **physics) for d in dims}
+    horizon = next(iter(physics_by_dim.values())).horizon
     store = RunStore(results, "nbody")
     todo, ids = [], []
     for dim, model, seed, n_train in product(dims, models, seeds, n_trains):
@@ -94,42 +119,64 @@ def nbody_sweep(
             todo.append((dim, model, seed, n_train, cfg, config))
     data = _NBodySplits(n_trains, n_val, n_test, cache_dir, progress, physics)
     bar = tqdm(total=len(todo), desc="n-body sweep", unit="run", disable=not progress)
-    groups = _stack_groups(todo, store, hidden, layers) if stack else [[job] for job in todo]
+    for dim, model, seed, n_train, cfg, config in [job for job in todo if job[1] == "freeflight"]:
+        result = free_flight_result(data.get(dim, n_train, seed), horizon)
+        store.record(config, result.summary(), result.curve, params=0)
+        bar.update()
+    todo = [job for job in todo if job[1] != "freeflight"]
+    build = partial(build_model, hidden=hidden, layers=layers, horizon=horizon)
+    groups = _stack_groups(todo, store, build) if stack else [[job] for job in todo]
     for group in groups:
         if len(group) == 1:
             dim, model, seed, n_train, cfg, config = group[0]
-            net, result = train(lambda: build_model(model, dim, hidden=hidden, layers=layers), RegressionTask(),
-                                data.get(dim, n_train), cfg, checkpoint=store.checkpoint(config),
-                                progress=progress, desc=f"{model} n={dim} seed={seed} N={n_train}")
-            trained = [(net, result)]
+            net, result = train(partial(build, model, dim), RegressionTask(), data.get(dim, n_train, seed), cfg,
+                                checkpoint=store.checkpoint(config), progress=progress,
+                                desc=f"{model} n={dim} seed={seed} N={n_train}")
+            trained_runs = [(net, result)]
         else:
             top, model = max(job[0] for job in group), group[0][1]
-            members = [nbody_member(model, dim, top, data.get(dim, n_train, pad_to=top), cfg,
-                                    store.checkpoint(config), hidden=hidden, layers=layers)
+            members = [nbody_member(model, dim, top, data.get(dim, n_train, seed, pad_to=top), cfg,
+                                    store.checkpoint(config), build=build)
                        for dim, model, seed, n_train, cfg, config in group]
-            trained = train_stacked(members, RegressionTask(), progress=progress,
-                                    template=build_model(model, top, hidden=hidden, layers=layers),
-                                    desc=f"{model} x{len(group)} n={sorted({job[0] for job in group})} N={group[0][3]}")
-        for (*_, config), (net, result) in zip(group, trained):
+            trained_runs = train_stacked(members, RegressionTask(), progress=progress, template=build(model, top),
+                                         desc=f"{model} x{len(group)} n={sorted({j[0] for j in group})} "
+                                              f"N={group[0][3]}")
+        for (*_, config), (net, result) in zip(group, trained_runs):
             store.record(config, result.summary(), result.curve, params=count_parameters(net))
         bar.update(len(group))
     bar.close()
     return _protocol_runs(store, ids)
 
 
+def free_flight_result(splits: dict[str, tuple], horizon: float) -> RunResult:
+    """The free-flight baseline as a run: its validation and test MSE, nothing trained."""
+    def mse(split: str) -> float:
+        x, v, _, target = splits[split]
+        return float(F.mse_loss(free_flight(x, v, horizon), target))
+
+    result = RunResult(device="cpu", steps_per_epoch=0)
+    result.observe(0, math.nan, mse("val"), mse("test"))
+    result.curve = []
+    result.status = "finished"
+    return result
+
+
 def nbody_member(model: str, dim: int, top: int, data: dict, cfg: TrainConfig, checkpoint: Path | None = None, *,
-                 hidden: int = 64, layers: int = 4) -> Member:
-    """One N-body run as a member of a stack in R^top; ``data`` are its splits, zero-padded to ``top``."""
-    build = partial(build_model, model, dim, hidden=hidden, layers=layers)
-    member = Member(build, data, cfg, checkpoint, pad_ratio=top / dim)
-    net = build()  # only for its shapes: the stack builds each member under its own seed
+                 build: Callable[..., torch.nn.Module] = build_model) -> Member:
+    """One N-body run as a member of a stack in R^top; ``data`` are its splits, zero-padded to ``top``.
+
+    ``build(model, dim)`` builds the network (default: :func:`build_model` with its defaults).
+    """
+    make = partial(build, model, dim)
+    member = Member(make, data, cfg, checkpoint, pad_ratio=top / dim)
+    net = make()  # only for its shapes: the stack builds each member under its own seed
     if dim < top and hasattr(net, "widen"):
         member.widen, member.narrow = partial(net.widen, dim=top), net.narrow
     return member
 
 
 class _NBodySplits:
-    """Each dimension's data, simulated or read from the cache once, handed out as shared tensors.
+    """Each (dimension, seed)'s data, simulated or read from the cache once, handed out as shared tensors.
 
     Runs that read the same data get the very same tensors, so a stack holds
     them once. Data are simulated on the CPU whatever the training device:
@@ -140,13 +187,13 @@ class _NBodySplits:
     def __init__(self, n_trains, n_val, n_test, cache_dir, progress, physics) -> None:
         self.args = dict(n_train=max(n_trains), n_val=n_val, n_test=n_test, cache_dir=cache_dir, progress=progress,
                          **physics)
-        self.memo: dict[tuple[int, int, int], dict[str, tuple]] = {}
+        self.memo: dict[tuple[int, int, int, int], dict[str, tuple]] = {}
 
-    def get(self, dim: int, n_train: int, pad_to: int | None = None) -> dict[str, tuple]:
+    def get(self, dim: int, n_train: int, seed: int, pad_to: int | None = None) -> dict[str, tuple]:
         """``(x0, v0, charges, xT)`` per split; coordinates zero-padded to ``pad_to`` dimensions if given."""
-        key = (dim, n_train, pad_to or dim)
+        key = (dim, n_train, seed, pad_to or dim)
         if key not in self.memo:
-            full = nbody.make_dataset(dim, **self.args)
+            full = nbody.make_dataset(dim, seed=seed, **self.args)
             splits = {"train": full["train"].head(n_train), "val": full["val"], "test": full["test"]}
             pad = (0, (pad_to or dim) - dim)
             self.memo[key] = {k: (F.pad(t.x0, pad), F.pad(t.v0, pad), t.charges, F.pad(t.xT, pad))
@@ -154,7 +201,7 @@ class _NBodySplits:
         return self.memo[key]
 
 
-def _stack_groups(todo: list, store: RunStore, hidden: int, layers: int) -> list[list]:
+def _stack_groups(todo: list, store: RunStore, build: Callable[..., torch.nn.Module]) -> list[list]:
     """Runs that can share a stack: one model with one parameter shape, protocol, size and resume epoch.
 
     The EGNN's parameters do not depend on the dimension (padded coordinates
@@ -167,7 +214,7 @@ def _stack_groups(todo: list, store: RunStore, hidden: int, layers: int) -> list
     for job in todo:
         dim, model, seed, n_train, cfg, config = job
         if (model, dim) not in shapes:
-            net = build_model(model, dim, hidden=hidden, layers=layers)
+            net = build(model, dim)
             shapes[model, dim] = ("any dimension",) if hasattr(net, "widen") else \
                 tuple((k, tuple(p.shape)) for k, p in net.named_parameters())
         state = load_checkpoint(store.checkpoint(config), cfg, torch.device("cpu"))
@@ -321,12 +368,75 @@ def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
     """
     if experiment == "nbody":
         return nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
-                           epochs=protocol["epochs"], lr=protocol["lr"], batch_size=protocol["batch_size"],
-                           eval_every=protocol["eval_every"], n_val=protocol["n_val"], n_test=protocol["n_test"],
-                           steps=protocol["steps"], **{k: v for k, v in where.items() if k != "data_dir"})
+                           **_nbody_training(protocol, protocol["budget_steps"], nbody_rates(protocol, **where)),
+                           **_nbody_where(where))
     if experiment == "mnist":
         return mnist_sweep(protocol["variants"], protocol["groups"], protocol["n_trains"], protocol["seeds"],
                            epochs=protocol["epochs"], lr=protocol["lr"], batch_size=protocol["batch_size"],
                            eval_every=protocol["eval_every"], n_val=protocol["n_val"], n_test=protocol["n_test"],
                            target_params=protocol["target_params"], **where)
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
+
+
+def _nbody_where(where: dict) -> dict:
+    return {k: v for k, v in where.items() if k != "data_dir"}
+
+
+def _nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = None) -> dict:
+    """An N-body protocol's training settings for ``nbody_sweep``, its step budget turned into epochs."""
+    return dict(epochs=epochs_for_budget(budget_steps, protocol["n_train"], protocol["batch_size"]),
+                lr=protocol["lr"] if lr is None else lr, batch_size=protocol["batch_size"],
+                eval_every=protocol["eval_every"], schedule=protocol["schedule"], warmup=protocol["warmup"],
+                patience=protocol["patience"], n_val=protocol["n_val"], n_test=protocol["n_test"],
+                steps=protocol["steps"])
+
+
+def nbody_convergence(protocol: dict, **where) -> pd.DataFrame:
+    """The budget check: GNN and EGNN at each ``convergence`` factor times the budget, on its dims and seeds.
+
+    Returns those runs and the main protocol's runs at the same (dim, seed), with
+    a ``budget_factor`` column (1 for the main protocol's).
+    """
+    conv = protocol["convergence"]
+    if not conv["dims"]:
+        return pd.DataFrame()
+    rates, frames = nbody_rates(protocol, **where), []
+    for factor in [1.0, *conv["factors"]]:
+        budget = max(1, round(protocol["budget_steps"] * factor))
+        runs = nbody_sweep(conv["dims"], ["gnn", "egnn"], conv["seeds"] if factor != 1.0 else protocol["seeds"],
+                           [protocol["n_train"]], **_nbody_training(protocol, budget, rates), **_nbody_where(where))
+        frames.append(runs.assign(budget_factor=factor))
+    return pd.concat(frames, ignore_index=True)
+
+
+def nbody_lr_pilot(protocol: dict, **where) -> pd.DataFrame:
+    """The peak-rate pilot: every trained model at each ``pilot`` rate, on a seed (and data) of its own.
+
+    Returns its runs; :func:`nbody_rates` picks from them.
+    """
+    pilot = protocol["pilot"]
+    trained = [m for m in protocol["models"] if m != "freeflight"]
+    budget = max(1, round(protocol["budget_steps"] * pilot["budget_factor"]))
+    if not pilot["lrs"]:
+        raise ValueError("lr='pilot' needs pilot rates to try (pilot['lrs'] is empty)")
+    frames = [nbody_sweep([pilot["dim"]], trained, [pilot["seed"]], [protocol["n_train"]],
+                          **_nbody_training(protocol, budget, lr=rate), **_nbody_where(where))
+              for rate in pilot["lrs"]]
+    return pd.concat(frames, ignore_index=True)
+
+
+def nbody_rates(protocol: dict, **where) -> float | dict[str, float]:
+    """The protocol's peak rates: as given, or (``lr="pilot"``) each model's pilot rate of lowest best validation MSE.
+
+    The pilot's seed draws its own data, so the choice never sees the grid's
+    validation or test trajectories.
+    """
+    if protocol["lr"] != "pilot":
+        return protocol["lr"]
+    runs = nbody_lr_pilot(protocol, **where)
+    finished = runs[runs["status"] == "finished"]
+    missing = sorted(set(m for m in protocol["models"] if m != "freeflight") - set(finished["model"]))
+    if missing:
+        raise ValueError(f"the learning-rate pilot has no finished run for model(s) {missing}")
+    best = finished.loc[finished.groupby("model")["best_val"].idxmin()]
+    return {row.model: float(row.lr) for row in best.itertuples()}

@@ -77,6 +77,11 @@ class Physics:
         return self.dim if self.force_law == "dimension" else 3
 
     @property
+    def horizon(self) -> float:
+        """The time between the model's input and its target, ``steps * dt``."""
+        return self.steps * self.dt
+
+    @property
     def symmetric(self) -> bool:
         """True when nothing breaks E(n) symmetry (no walls, no per-component clipping)."""
         return self.box is None and self.clip_component is None

@@ -14,14 +14,28 @@ from typing import Any, Sequence
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "nbody": {
-        "smoke": {"dims": [2, 3], "models": ["gnn", "egnn"], "seeds": [0, 1], "n_train": 64, "n_val": 32,
-                  "n_test": 32, "steps": 200, "epochs": 2, "eval_every": 1, "lr": 5e-4, "batch_size": 32},
-        "cpu": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn"], "seeds": [0, 1, 2], "n_train": 1000,
-                "n_val": 500, "n_test": 500, "steps": 10_000, "epochs": 60, "eval_every": 5, "lr": 5e-4,
-                "batch_size": 128},
-        "paper": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn"], "seeds": [0, 1, 2, 3, 4], "n_train": 10_000,
-                  "n_val": 2000, "n_test": 2000, "steps": 10_000, "epochs": 10_000, "eval_every": 10, "lr": 5e-4,
-                  "batch_size": 128},
+        # Every preset but "paper" trains with one protocol for every model: a step budget, warm-up then cosine
+        # decay, early stopping on validation, and each seed with its own data. The peak rates come from the
+        # pilot (`pilot`: a separate seed with its own data at n = 3, half the budget) run once for the cpu preset.
+        "smoke": {"dims": [2, 3], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1], "n_train": 64,
+                  "n_val": 32, "n_test": 32, "steps": 200, "budget_steps": 8, "eval_every": 1,
+                  "lr": "pilot", "batch_size": 32, "schedule": "cosine",
+                  "warmup": 0.1, "patience": 2,
+                  "convergence": {"dims": [2], "seeds": [0, 1], "factors": [0.5, 2]},
+                  "pilot": {"dim": 2, "seed": 100, "lrs": [1e-3, 3e-3], "budget_factor": 0.5}},
+        "cpu": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1, 2],
+                "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000, "budget_steps": 10_000,
+                "eval_every": 2, "lr": "pilot", "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "patience": 10,
+                "convergence": {"dims": [2, 4, 8], "seeds": [0, 1], "factors": [0.5, 2]},
+                "pilot": {"dim": 3, "seed": 100, "lrs": [3e-4, 1e-3, 3e-3], "budget_factor": 0.5}},
+        # The paper's protocol as it describes it: a constant rate for 10,000 epochs (790,000 steps), no early
+        # stopping, one data draw per seed; a GPU's work (stacked, resumable in chunks).
+        "paper": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"],
+                  "seeds": [0, 1, 2, 3, 4], "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000,
+                  "budget_steps": 790_000, "eval_every": 10, "lr": 5e-4, "batch_size": 128, "schedule": "constant",
+                  "warmup": 0.0, "patience": 0,
+                  "convergence": {"dims": [], "seeds": [], "factors": []},
+                  "pilot": {"dim": 3, "seed": 100, "lrs": [], "budget_factor": 0.5}},
     },
     "mnist": {
         "smoke": {"variants": ["rotated", "fliprot"], "groups": ["trivial", "C4"], "n_trains": [64, 128],
@@ -58,6 +72,7 @@ def resolve(experiment: str, preset: str, **overrides: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown} for {experiment}; known: {sorted(values)}")
     values.update({k: v for k, v in overrides.items() if v is not None})
+
     values["preset"] = preset
     _CHECKS.get(experiment, lambda v: None)(values)
     return values
@@ -96,13 +111,34 @@ def check_choices(name: str, values: Any, allowed: Sequence[str]) -> list[str]:
 
 
 def _check_nbody(values: dict[str, Any]) -> None:
-    values["models"] = check_choices("models", values["models"], ("gnn", "egnn"))
+    from .experiments import NBODY_MODELS
+    from .training import TrainConfig
+
+    values["models"] = check_choices("models", values["models"], NBODY_MODELS)
     values["dims"] = check_ints("dims", values["dims"], 1)
     values["seeds"] = check_ints("seeds", values["seeds"], 0)
-    for key in ("n_train", "n_val", "n_test", "epochs", "eval_every", "batch_size"):
+    for key in ("n_train", "n_val", "n_test", "budget_steps", "eval_every", "batch_size"):
         check_ints(key, values[key], 1)
-    if isinstance(values["lr"], dict):
-        check_choices("lr models", list(values["lr"]), ("gnn", "egnn"))
+    check_ints("steps", values["steps"], 0)
+    if values["lr"] == "pilot":
+        for rate in values["pilot"]["lrs"] or [None]:
+            if rate is None:
+                raise ValueError("lr='pilot' needs pilot rates to try (pilot['lrs'] is empty)")
+            TrainConfig(lr=rate)
+    elif isinstance(values["lr"], dict):
+        check_choices("lr models", list(values["lr"]), ("gnn", "egnn", "resgnn"))
+        missing = [m for m in values["models"] if m != "freeflight" and m not in values["lr"]]
+        if missing:
+            raise ValueError(f"lr has no rate for model(s) {missing}; give one rate or one per model")
+    rates = values["lr"].values() if isinstance(values["lr"], dict) else [1e-3 if values["lr"] == "pilot" else values["lr"]]
+    for rate in rates:
+        TrainConfig(lr=rate, schedule=values["schedule"], warmup=values["warmup"], patience=values["patience"])
+    conv = values["convergence"]
+    if set(conv) != {"dims", "seeds", "factors"}:
+        raise ValueError(f"convergence needs exactly the keys dims, seeds, factors; got {sorted(conv)}")
+    bad = [f for f in conv["factors"] if not f > 0]
+    if bad:
+        raise ValueError(f"convergence factors must be positive; bad value(s): {bad}")
 
 
 def _check_mnist(values: dict[str, Any]) -> None:

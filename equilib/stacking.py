@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .paths import resolve_device
 from .training import (RunResult, Task, Tensors, TrainConfig, _device_name, check_splits, load_checkpoint,
-                       save_checkpoint)
+                       save_checkpoint, set_lr)
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
 COMPILE_MIN_STEPS = 50_000  # compiling costs a minute or two: worth it from about this many training steps
@@ -221,9 +221,13 @@ def train_stacked(
     splits = {split: _stack_split(members, split, device) for split in ("train", "val", "test")}
     train_data, train_which = splits["train"]
     n_train, n_models = train_data[0].shape[1], len(members)
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    total_steps, step = cfg.epochs * steps_per_epoch, starts[0] * steps_per_epoch
+    for r in results:
+        r.steps_per_epoch = steps_per_epoch
     ratios = torch.tensor([m.pad_ratio for m in members], device=device)
     losses_of = vmap(lambda p, b, batch: task.loss(_Bound(template, p, b), batch))
-    steps_left = (cfg.epochs - starts[0]) * math.ceil(n_train / cfg.batch_size)
+    steps_left = total_steps - step
     if compiled is True or compiled == "auto" and steps_left >= COMPILE_MIN_STEPS:
         losses_of = _compiled(losses_of, device)
     errors_of = vmap(lambda p, b, batch: task.errors(_Bound(template, p, b), batch))
@@ -245,6 +249,8 @@ def train_stacked(
         return {name: t.detach().clone() for name, t in members[k].narrow({n: stacked[n][k] for n in wide[0]}).items()}
 
     active = [r.status == "running" for r in results]
+    training = torch.tensor(active, dtype=torch.float32, device=device)  # 0 for members that stopped
+    stopped: dict[int, State] = {}  # an early-stopped member's weights, as they were when it stopped
     shared_time = [r.wall_time for r in results]
     start = last_save = time.perf_counter()
     epoch0 = starts[0]
@@ -261,8 +267,10 @@ def train_stacked(
             batch = tuple(t[train_which[:, None], idx] for t in train_data)
             losses = losses_of(params, buffers, batch) * ratios
             optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # members share no parameters: each gets its own loss's gradient
+            (losses * training).sum().backward()  # members share no parameters: each gets its own gradient
+            set_lr(optimizer, cfg.lr_at(step, total_steps))
             optimizer.step()
+            step += 1
             total += losses.detach() * idx.shape[1]
         if epoch % cfg.eval_every and epoch != cfg.epochs:
             continue
@@ -279,6 +287,10 @@ def train_stacked(
             results[k].observe(epoch, train_loss[k], val[k], test[k])
             results[k].epochs_done = epoch
             results[k].wall_time = shared_time[k] + (now - start) / n_models  # its share of the device
+            if cfg.should_stop(results[k]):
+                results[k].stopped_early, active[k] = True, False
+                training[k] = 0.0
+                stopped[k] = member_state(k)
         bar.update(epoch - bar.n)
         best = min((v for v, a in zip(val, active) if a), default=math.nan)
         bar.set_postfix(running=sum(active), best_val=f"{best:.3g}")
@@ -294,6 +306,6 @@ def train_stacked(
     for k, (model, result) in enumerate(zip(models, results)):
         if result.status == "running":
             result.status = "finished"
-        model.load_state_dict(member_state(k))
+        model.load_state_dict(stopped[k] if k in stopped else member_state(k))
         out.append((model.to(device).eval(), result))
     return out

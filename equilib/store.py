@@ -39,7 +39,12 @@ RUN_SCHEMA = pa.schema([
     ("best_val_epoch", pa.int64()), ("test_at_best_val", pa.float64()), ("final_test", pa.float64()),
     ("params", pa.int64()), ("device", pa.string()), ("wall_time", pa.float64()),
     ("code_version", pa.string()), ("created", pa.string()), ("config", pa.string()),
+    # the training protocol in steps (rows written before these existed read them as missing)
+    ("schedule", pa.string()), ("warmup", pa.float64()), ("patience", pa.int64()), ("data_seed", pa.int64()),
+    ("steps_per_epoch", pa.int64()), ("budget_steps", pa.int64()), ("stop_step", pa.int64()),
+    ("best_val_step", pa.int64()), ("best_at_last_eval", pa.bool_()), ("stopped_early", pa.bool_()),
 ])
+PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "data_seed", "budget_steps")
 CURVE_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()), ("val", pa.float64()),
     ("test", pa.float64()),
@@ -90,6 +95,7 @@ class RunStore:
             raise ValueError(f"run configuration lacks {missing}")
         rid = run_id(config)
         row = {k: config[k] for k in KEY_FIELDS}
+        row.update({k: config[k] for k in PROTOCOL_FIELDS if k in config})
         row.update({k: summary.get(k) for k in RUN_SCHEMA.names if k in summary})
         row.update(extra)
         row.update(run_id=rid, code_version=code_version(), created=datetime.now(timezone.utc).isoformat(),
@@ -104,12 +110,18 @@ class RunStore:
 
     def runs(self) -> pd.DataFrame:
         """Every recorded run, one row each (empty, with the columns, when there are none)."""
-        if not any(self.runs_dir.glob("*.parquet")):
-            return RUN_SCHEMA.empty_table().to_pandas()
-        return pd.read_parquet(self.runs_dir)
+        return _read_all(self.runs_dir, RUN_SCHEMA)
 
     def curves(self) -> pd.DataFrame:
         """Every learning curve, joined to nothing: filter by ``run_id``."""
-        if not any(self.curves_dir.glob("*.parquet")):
-            return CURVE_SCHEMA.empty_table().to_pandas()
-        return pd.read_parquet(self.curves_dir)
+        return _read_all(self.curves_dir, CURVE_SCHEMA)
+
+
+def _read_all(folder: Path, schema: pa.Schema) -> pd.DataFrame:
+    """Every Parquet file in ``folder`` as one frame with ``schema``'s columns (missing ones are null)."""
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        return schema.empty_table().to_pandas()
+    import pyarrow.dataset as ds
+
+    return ds.dataset(files, schema=schema, format="parquet").to_table().to_pandas()

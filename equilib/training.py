@@ -27,9 +27,19 @@ from .paths import resolve_device
 Tensors = tuple[torch.Tensor, ...]
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; the defaults are the paper's N-body protocol."""
+    """Optimisation settings; the defaults are the paper's N-body protocol (constant rate, fixed epochs).
+
+    ``epochs`` is the budget. ``schedule="cosine"`` warms the rate up linearly
+    over the first ``warmup`` fraction of the budget's steps, then decays it to
+    zero along a half cosine at the budget's end. ``patience`` stops a run
+    after that many evaluations without a new best validation metric (0: never
+    early), so a run that has started to overfit stops paying for it.
+    """
 
     epochs: int = 10_000
     lr: float = 5e-4
@@ -37,6 +47,9 @@ class TrainConfig:
     eval_every: int = 10
     seed: int = 0
     device: str = "auto"
+    schedule: str = "constant"
+    warmup: float = 0.0
+    patience: int = 0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every"):
@@ -45,6 +58,31 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be a fraction of the budget in [0, 1), got {self.warmup!r}")
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise ValueError(f"patience must be an integer >= 0 (0: no early stopping), got {self.patience!r}")
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate for optimiser step ``step`` (from 0) of a budget of ``total_steps``."""
+        if self.schedule == "constant":
+            return self.lr
+        warm = int(self.warmup * total_steps)
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def should_stop(self, result: "RunResult") -> bool:
+        """Early stopping: ``patience`` evaluations have passed without a new best validation metric."""
+        return self.patience > 0 and result.epochs_done - result.best_val_epoch >= self.patience * self.eval_every
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 class Task(Protocol):
@@ -130,6 +168,8 @@ class RunResult:
     curve: list[dict] = field(default_factory=list)
     wall_time: float = 0.0
     device: str = ""
+    steps_per_epoch: int = 0
+    stopped_early: bool = False
 
     def observe(self, epoch: int, train_loss: float, val: float, test: float) -> None:
         self.curve.append({"epoch": epoch, "train_loss": train_loss, "val": val, "test": test})
@@ -140,7 +180,13 @@ class RunResult:
             self.best_val, self.best_val_epoch, self.test_at_best_val = val, epoch, test
 
     def summary(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "curve"}
+        """Everything but the curve, with the epochs also counted in optimiser steps."""
+        out = {k: v for k, v in asdict(self).items() if k != "curve"}
+        out["stop_step"] = self.epochs_done * self.steps_per_epoch
+        out["best_val_step"] = max(self.best_val_epoch, 0) * self.steps_per_epoch
+        last_eval = self.curve[-1]["epoch"] if self.curve else -1
+        out["best_at_last_eval"] = bool(self.curve) and self.best_val_epoch == last_eval
+        return out
 
 
 def _device_name(device: torch.device) -> str:
@@ -199,6 +245,9 @@ def train(
         result = state["result"]
         result.device = _device_name(device)
     n_train = splits["train"][0].shape[0]
+    result.steps_per_epoch = math.ceil(n_train / config.batch_size)
+    total_steps = config.epochs * result.steps_per_epoch
+    step = result.epochs_done * result.steps_per_epoch
     start = time.perf_counter() - result.wall_time
     bar = tqdm(total=config.epochs, initial=result.epochs_done, desc=desc, unit="epoch", disable=not progress,
                leave=False)
@@ -212,7 +261,9 @@ def train(
             loss = task.loss(model, tuple(t[idx] for t in splits["train"]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            set_lr(optimizer, config.lr_at(step, total_steps))
             optimizer.step()
+            step += 1
             total += loss.detach() * idx.numel()
         if epoch % config.eval_every and epoch != config.epochs:
             continue
@@ -227,6 +278,9 @@ def train(
         result.wall_time = time.perf_counter() - start
         bar.update(epoch - bar.n)
         bar.set_postfix(loss=f"{last_loss:.3g}", val=f"{val:.3g}", test=f"{test:.3g}")
+        if config.should_stop(result):
+            result.stopped_early = True
+            break
         if checkpoint is not None and epoch != config.epochs:
             save_checkpoint(checkpoint, config, model.state_dict(), optimizer.state_dict(), shuffle, result)
     bar.close()
