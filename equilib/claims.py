@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import figures
+from . import figures, stats
 
-HONEST = figures.PROTOCOLS["test_at_best_val"]
+HONEST_COLUMN = "test_at_best_val"
 MATCH = {"rotated": "SO2", "fliprot": "O2"}
 
 
@@ -21,26 +21,27 @@ def _verdict(claim: str, verdict: str, evidence: str) -> dict:
     return {"claim": claim, "verdict": verdict, "evidence": evidence}
 
 
-def dimension_claim(nbody_runs: pd.DataFrame) -> dict:
-    """Claim 1 (N-body): the GNN/EGNN ratio grows with n.
+def dimension_claim(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN") -> dict:
+    """Claim 1 (N-body): the ratio of ``comparison`` (:data:`equilib.figures.RATIOS`) grows with n.
 
-    Supported when the rank correlation of ratio and n is at least 0.8 and the
-    ratio's interval at the largest n lies above its interval at the smallest;
-    not supported when the correlation is <= 0; mixed otherwise.
+    The rule is :func:`equilib.stats.growth_verdict` on the honest protocol: a
+    fit of log ratio against n whose slope interval must lie above 0; each
+    point needs 3 seeds, and at most 20% of the runs may still be improving.
     """
-    claim = "The benefit of equivariance grows with the dimension (N-body, GNN vs EGNN)"
-    ratios, _ = figures.nbody_frames(nbody_runs) if not nbody_runs.empty else (pd.DataFrame(), None)
-    if ratios.empty or ratios["dim"].nunique() < 3:
-        return _verdict(claim, "not yet measured", "fewer than three dimensions in the store")
-    r = ratios[ratios["protocol"] == HONEST].set_index("dim").sort_index()
-    rho = pd.Series(r["ratio"].to_numpy()).corr(pd.Series(r.index.to_numpy(float)), method="spearman")
-    lo_dim, hi_dim = r.index.min(), r.index.max()
-    separated = bool(r.loc[hi_dim, "low"] > r.loc[lo_dim, "high"])
-    evidence = (f"ratio {r.loc[lo_dim, 'ratio']:.2f} [{r.loc[lo_dim, 'low']:.2f}, {r.loc[lo_dim, 'high']:.2f}] at "
-                f"n = {lo_dim}, {r.loc[hi_dim, 'ratio']:.2f} [{r.loc[hi_dim, 'low']:.2f}, {r.loc[hi_dim, 'high']:.2f}] "
-                f"at n = {hi_dim}; rank correlation with n {rho:+.2f}")
-    verdict = "supported" if rho >= 0.8 and separated else "not supported" if rho <= 0 else "mixed"
-    return _verdict(claim, verdict, evidence)
+    claim = ("The benefit of equivariance grows with the dimension (N-body, "
+             + ("GNN vs EGNN)" if comparison == "GNN / EGNN" else f"{comparison})"))
+    num, den = figures.RATIOS[comparison]
+    runs = nbody_runs[nbody_runs["model"].isin([num, den])] if not nbody_runs.empty else nbody_runs
+    table = stats.ratio_table(runs, num, den, HONEST_COLUMN) if not runs.empty else pd.DataFrame()
+    if len(table) < 3:
+        return _verdict(claim, "not yet measured", "fewer than three dimensions with both models in the store")
+    v = stats.growth_verdict(table, unconverged=stats.unconverged_share(runs))
+    points = "; ".join(f"n = {r.dim}: {r.ratio:.2f} [{r.low:.2f}, {r.high:.2f}] ({r.seeds} seeds)"
+                       for r in table.itertuples())
+    evidence = (f"{comparison} per n, 95% intervals: {points}. Trend: x{v['slope']:.3f} per dimension "
+                f"[{v['low']:.3f}, {v['high']:.3f}]; above 1 at {v['above_one']} of {v['points']} dimensions; "
+                f"{v['reason']}")
+    return _verdict(claim, v["verdict"], evidence)
 
 
 def _best_by_size(mnist_runs: pd.DataFrame, variant: str) -> pd.DataFrame:
@@ -143,5 +144,5 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
 
 def summarise(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame) -> pd.DataFrame:
     """All four claims, in the paper's order."""
-    return pd.DataFrame([dimension_claim(nbody_runs), alignment_claim(mnist_runs), regime_claim(mnist_runs),
-                         slope_claim(mnist_runs)])
+    return pd.DataFrame([dimension_claim(nbody_runs), dimension_claim(nbody_runs, "residual GNN / EGNN"),
+                         alignment_claim(mnist_runs), regime_claim(mnist_runs), slope_claim(mnist_runs)])

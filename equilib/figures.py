@@ -11,20 +11,8 @@ from typing import Any, Callable
 import altair as alt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-
-def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval (the interval is NaN with fewer than two values)."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return np.nan, np.nan, np.nan
-    m = float(x.mean())
-    if x.size < 2:
-        return m, np.nan, np.nan
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return m, m - half, m + half
+from . import stats
 
 
 LIVE_FRONTEND_ENV = ("JPY_SESSION_NAME", "VSCODE_PID")  # set for kernels that a Jupyter server or VS Code starts
@@ -101,30 +89,6 @@ def theory_gap_chart(df: pd.DataFrame, pair: str | None = None, n: int | None = 
 PROTOCOLS = {"best_test": "best test (paper)", "test_at_best_val": "test at best validation (honest)"}
 
 
-def log_ratio_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Ratio of geometric means ``a / b`` with a Welch t-interval on the log scale (seeds are independent)."""
-    la, lb = np.log(np.asarray(a, float)), np.log(np.asarray(b, float))
-    la, lb = la[np.isfinite(la)], lb[np.isfinite(lb)]
-    if la.size == 0 or lb.size == 0:
-        return np.nan, np.nan, np.nan
-    d = la.mean() - lb.mean()
-    if la.size < 2 or lb.size < 2:
-        return float(np.exp(d)), np.nan, np.nan
-    va, vb = la.var(ddof=1) / la.size, lb.var(ddof=1) / lb.size
-    se = np.sqrt(va + vb)
-    if se == 0:
-        return float(np.exp(d)), float(np.exp(d)), float(np.exp(d))
-    dof = (va + vb) ** 2 / (va**2 / (la.size - 1) + vb**2 / (lb.size - 1))
-    half = stats.t.ppf(0.5 + level / 2, dof) * se
-    return float(np.exp(d)), float(np.exp(d - half)), float(np.exp(d + half))
-
-
-def geometric_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Geometric mean with a t-interval on the log scale (errors are positive and skewed)."""
-    m, lo, hi = mean_ci(np.log(np.asarray(values, float)), level)
-    return float(np.exp(m)), float(np.exp(lo)), float(np.exp(hi))
-
-
 def _finished(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] == "finished"]
 
@@ -132,22 +96,25 @@ def _finished(runs: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- n-body
 
 
+MODEL_LABELS = {"gnn": "GNN", "egnn": "EGNN", "resgnn": "residual GNN", "freeflight": "free flight"}
+RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn")}
+
+
 def nbody_frames(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Figure 1's data: the GNN/EGNN MSE ratio per dimension and protocol, and each model's MSE."""
+    """Figure 1's data: each ratio of :data:`RATIOS` per dimension and protocol, and each model's MSE."""
     runs = _finished(runs)
     ratios, mses = [], []
-    for dim, at_dim in runs.groupby("dim"):
-        for col, label in PROTOCOLS.items():
-            by_model = {m: g[col].to_numpy() for m, g in at_dim.groupby("model")}
-            for model, values in by_model.items():
-                mean, lo, hi = geometric_ci(values)
-                mses.append({"dim": dim, "model": model.upper(), "protocol": label, "mse": mean, "low": lo,
-                             "high": hi, "seeds": len(values)})
-            if "gnn" in by_model and "egnn" in by_model:
-                r, lo, hi = log_ratio_ci(by_model["gnn"], by_model["egnn"])
-                ratios.append({"dim": dim, "protocol": label, "ratio": r, "low": lo, "high": hi,
-                               "seeds": min(len(by_model["gnn"]), len(by_model["egnn"]))})
-    return pd.DataFrame(ratios), pd.DataFrame(mses)
+    for col, label in PROTOCOLS.items():
+        for name, (num, den) in RATIOS.items():
+            table = stats.ratio_table(runs, num, den, col)
+            ratios += [{**row, "protocol": label, "comparison": name} for row in table.to_dict("records")]
+        for (dim, model), g in runs.groupby(["dim", "model"]):
+            mean, lo, hi = stats.geometric_ci(g[col].to_numpy())
+            mses.append({"dim": dim, "model": MODEL_LABELS.get(model, model), "protocol": label, "mse": mean,
+                         "low": lo, "high": hi, "seeds": len(g)})
+    return (pd.DataFrame(ratios, columns=["dim", "ratio", "low", "high", "log_ratio", "se", "dof", "seeds",
+                                          "protocol", "comparison"]),
+            pd.DataFrame(mses, columns=["dim", "model", "protocol", "mse", "low", "high", "seeds"]))
 
 
 def _protocol_param(default: str | None = None) -> alt.Parameter:
@@ -157,47 +124,65 @@ def _protocol_param(default: str | None = None) -> alt.Parameter:
 
 
 def nbody_figure(ratios: pd.DataFrame, mses: pd.DataFrame, protocol: str | None = None) -> alt.HConcatChart:
-    """Figure 1: MSE_GNN / MSE_EGNN against n with its 95% band, and both MSEs on a log scale."""
+    """Figure 1: the MSE ratios against n with 95% intervals, and every model's MSE (free flight included).
+
+    Left: GNN / EGNN (the paper's ratio) and residual GNN / EGNN (what is left
+    once the plain model is given free flight). Right: test MSE per model.
+    """
     pick = _protocol_param(protocol)
-    x = alt.X("dim:Q", title="dimension n", scale=alt.Scale(nice=False), axis=alt.Axis(tickMinStep=1))
+    x = alt.X("dim:Q", title="dimension n", scale=alt.Scale(nice=False, padding=12), axis=alt.Axis(tickMinStep=1))
+    comparison = alt.Color("comparison:N", title=None, legend=alt.Legend(orient="top", columns=1),
+                           scale=alt.Scale(domain=list(RATIOS), range=["#4c78a8", "#f58518"]))
     base = alt.Chart(ratios).transform_filter(alt.datum.protocol == pick)
-    band = base.mark_area(opacity=0.25, color="#4c78a8").encode(x=x, y=alt.Y("low:Q", title="MSE_GNN / MSE_EGNN"),
-                                                                  y2="high:Q")
-    line = base.mark_line(point=True, color="#4c78a8").encode(
-        x=x, y="ratio:Q", tooltip=["dim", alt.Tooltip("ratio:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
-                                   alt.Tooltip("high:Q", format=".3f"), "seeds", "protocol"])
+    y_ratio = alt.Y("ratio:Q", scale=alt.Scale(type="log"), title="MSE ratio (> 1: EGNN better)")
+    bars = base.mark_rule(strokeWidth=2).encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q",
+                                                 color=comparison)
+    line = base.mark_line(point=True).encode(
+        x=x, y=y_ratio, color=comparison,
+        tooltip=["comparison", "dim", alt.Tooltip("ratio:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
+                 alt.Tooltip("high:Q", format=".3f"), "seeds", "protocol"])
     one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3], color="gray").encode(y="y:Q")
-    left = (band + line + one).add_params(pick).properties(
-        width=270, height=240, title="Benefit of equivariance (ratio > 1: EGNN better)")
+    left = (bars + line + one).add_params(pick).properties(width=250, height=240, title="Benefit of equivariance")
+    models = [m for m in MODEL_LABELS.values() if m in set(mses["model"])]
+    color = alt.Color("model:N", title=None, sort=models, legend=alt.Legend(orient="top", columns=2),
+                      scale=alt.Scale(domain=models, range=["#4c78a8", "#e45756", "#f58518", "#777777"][: len(models)]))
     mbase = alt.Chart(mses).transform_filter(alt.datum.protocol == pick)
-    color = alt.Color("model:N", title="model")
     y = alt.Y("mse:Q", scale=alt.Scale(type="log"), title="test MSE (geometric mean over seeds)")
-    mband = mbase.mark_area(opacity=0.2).encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q",
-                                                color=color)
+    mbars = mbase.mark_rule().encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q", color=color)
     mline = mbase.mark_line(point=True).encode(
-        x=x, y=y, color=color, tooltip=["model", "dim", alt.Tooltip("mse:Q", format=".4g"), "seeds"])
-    right = (mband + mline).properties(width=270, height=240, title="Test MSE of each model")
-    return alt.hconcat(left, right)
+        x=x, y=y, color=color, tooltip=["model", "dim", alt.Tooltip("mse:Q", format=".4g"),
+                                        alt.Tooltip("low:Q", format=".4g"), alt.Tooltip("high:Q", format=".4g"),
+                                        "seeds"])
+    right = (mbars + mline).properties(width=250, height=240, title="Test MSE of each model")
+    return alt.hconcat(left, right).resolve_scale(color="independent")
 
 
-def nbody_curves_chart(curves: pd.DataFrame, runs: pd.DataFrame) -> alt.Chart:
-    """Learning curves: test MSE against epoch, one panel per dimension, one line per run."""
-    df = curves.merge(runs[["run_id", "model", "dim", "seed"]], on="run_id")
-    df["model"] = df["model"].str.upper()
-    return alt.Chart(df).mark_line(opacity=0.7).encode(
-        x=alt.X("epoch:Q"), y=alt.Y("test:Q", scale=alt.Scale(type="log"), title="test MSE"),
-        color=alt.Color("model:N"), detail="seed:N",
-        tooltip=["model", "dim", "seed", "epoch", alt.Tooltip("test:Q", format=".4g")],
-    ).properties(width=140, height=120).facet(column=alt.Column("dim:O", title="dimension n"))
+def nbody_curves_chart(curves: pd.DataFrame, runs: pd.DataFrame, dim: int | None = None) -> alt.Chart:
+    """Learning curves: validation MSE against optimiser step, one line per run, for the dimension picked."""
+    df = curves.merge(runs[["run_id", "model", "dim", "seed", "steps_per_epoch"]], on="run_id")
+    df["model"] = df["model"].map(MODEL_LABELS).fillna(df["model"])
+    df["step"] = df["epoch"] * df["steps_per_epoch"]
+    dims = sorted(df["dim"].unique())
+    pick = alt.param(name="curve_dim", value=int(dim or dims[0]),
+                     bind=alt.binding_radio(options=[int(d) for d in dims], name="dimension n: "))
+    return alt.Chart(df[["model", "dim", "seed", "step", "val"]]).mark_line(opacity=0.75).encode(
+        x=alt.X("step:Q", title="optimiser step"),
+        y=alt.Y("val:Q", scale=alt.Scale(type="log"), title="validation MSE"),
+        color=alt.Color("model:N", title=None, legend=alt.Legend(orient="top")), detail="seed:N",
+        tooltip=["model", "dim", "seed", "step", alt.Tooltip("val:Q", format=".4g")],
+    ).transform_filter(alt.datum.dim == pick).add_params(pick).properties(width=560, height=220)
 
 
 def nbody_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean test MSE per (dim, model) under both protocols, with the number of seeds."""
+    """Geometric-mean test MSE per (dim, model) under both protocols, with the number of seeds."""
+    columns = ["dim", "model", "seeds", "best_test", "test_at_best_val"]
     if runs.empty:
-        return pd.DataFrame(columns=["dim", "model", "seeds", "best_test", "test_at_best_val"])
-    return (runs.groupby(["dim", "model"])
-            .agg(seeds=("seed", "nunique"), best_test=("best_test", "mean"),
-                 test_at_best_val=("test_at_best_val", "mean"))
+        return pd.DataFrame(columns=columns)
+    finished = _finished(runs)
+    return (finished.groupby(["dim", "model"])
+            .agg(seeds=("seed", "nunique"),
+                 best_test=("best_test", lambda v: stats.geometric_ci(v)[0]),
+                 test_at_best_val=("test_at_best_val", lambda v: stats.geometric_ci(v)[0]))
             .reset_index())
 
 
@@ -212,31 +197,18 @@ def mnist_frame(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (variant, group, n), g in _finished(runs).groupby(["variant", "group", "n_train"]):
         for col, label in PROTOCOLS.items():
-            mean, lo, hi = geometric_ci(g[col].clip(lower=1e-4).to_numpy())
+            mean, lo, hi = stats.geometric_ci(g[col].clip(lower=1e-4).to_numpy())
             rows.append({"variant": VARIANT_LABELS.get(variant, variant), "group": group, "n_train": n,
                          "protocol": label, "error": mean, "low": lo, "high": hi, "seeds": len(g)})
     return pd.DataFrame(rows)
 
 
 def power_law_fits(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min: int = 0,
-                   n_max: int | None = None, level: float = 0.95) -> pd.DataFrame:
-    """Slope b of ``error = a n^b`` per (variant, group), by least squares on log-log over every seed's point."""
-    rows = []
-    df = _finished(runs)
-    df = df[(df["n_train"] >= n_min) & (df["n_train"] <= (n_max or df["n_train"].max()))]
-    for (variant, group), g in df.groupby(["variant", "group"]):
-        x, y = np.log(g["n_train"].to_numpy(float)), np.log(g[protocol].clip(lower=1e-4).to_numpy(float))
-        row = {"variant": VARIANT_LABELS.get(variant, variant), "group": group, "points": len(x),
-               "sizes": int(g["n_train"].nunique()), "slope": np.nan, "low": np.nan, "high": np.nan}
-        if np.unique(x).size >= 2:
-            fit = stats.linregress(x, y)
-            row["slope"] = fit.slope
-            if len(x) > 2:
-                half = stats.t.ppf(0.5 + level / 2, len(x) - 2) * fit.stderr
-                row["low"], row["high"] = fit.slope - half, fit.slope + half
-        rows.append(row)
-    out = pd.DataFrame(rows)
+                   n_max: int | None = None) -> pd.DataFrame:
+    """:func:`equilib.stats.power_law_fits`, labelled and in the book's group order."""
+    out = stats.power_law_fits(runs, protocol, n_min, n_max)
     if not out.empty:
+        out["variant"] = out["variant"].map(lambda v: VARIANT_LABELS.get(v, v))
         out["group"] = pd.Categorical(out["group"], GROUP_ORDER, ordered=True)
         out = out.sort_values(["variant", "group"]).reset_index(drop=True)
         out["group"] = out["group"].astype(str)

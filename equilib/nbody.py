@@ -131,8 +131,13 @@ def pair_coefficient(r2: torch.Tensor, power: int, max_force: float | None) -> t
     return s
 
 
-def _forces(x: torch.Tensor, k: torch.Tensor, a: torch.Tensor, slots: torch.Tensor, phys: Physics) -> torch.Tensor:
-    """Total force, ``(N, n*B)``, on the flattened state ``x`` of shape ``(N, n*B)``; ``k = c_i c_j`` is ``(P, B)``."""
+def _forces(x: torch.Tensor, k: torch.Tensor, a: torch.Tensor, slots: torch.Tensor, phys: Physics,
+            events: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Total force, ``(N, n*B)``, on the flattened state ``x`` of shape ``(N, n*B)``; ``k = c_i c_j`` is ``(P, B)``.
+
+    ``events``, when given, is updated in place: the smallest squared pair
+    distance so far and the steps at which clipping acted, per trajectory.
+    """
     npairs, batch = a.shape[0], k.shape[-1]
     diff = (a @ x).view(npairs, phys.dim, batch)
     r2 = diff[:, 0] * diff[:, 0]
@@ -144,13 +149,22 @@ def _forces(x: torch.Tensor, k: torch.Tensor, a: torch.Tensor, slots: torch.Tens
     force = f.index_select(0, slots[0])
     for row in slots[1:]:
         force = force + f.index_select(0, row)
+    if events is not None:
+        events["min_r2"] = torch.minimum(events["min_r2"], r2.min(0).values)
     if phys.clip_component is not None:
+        if events is not None:
+            clipped = force.abs().view(force.shape[0], phys.dim, batch) > phys.clip_component
+            events["clip_steps"] += clipped.any(0).any(0)
         force = force.clamp(-phys.clip_component, phys.clip_component)
     return force
 
 
-def _reflect(x: torch.Tensor, v: torch.Tensor, box: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _reflect(x: torch.Tensor, v: torch.Tensor, box: float,
+             events: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     over, under = x > box, x < -box
+    if events is not None:
+        n_particles, batch = x.shape[0], events["wall_hits"].shape[0]
+        events["wall_hits"] += (over | under).view(n_particles, -1, batch).sum((0, 1))
     x = torch.where(over, 2 * box - x, x)
     v = torch.where(over, -v.abs(), v)
     x = torch.where(under, -2 * box - x, x)
@@ -170,12 +184,18 @@ def simulate(
     box: float | None = None,
     clip_component: float | None = None,
     progress: bool | tqdm = False,
+    events: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrate ``steps`` symplectic-Euler steps from positions/velocities ``(B, N, n)``.
 
     Returns the final positions and velocities, same shape, dtype and device as
     the input. ``progress`` is ``True`` for a bar of its own, or a tqdm bar to
-    advance by ``steps``.
+    advance by ``steps``. Pass an empty dict as ``events`` to have it filled
+    with what happened to each trajectory, ``(B,)`` each: ``min_distance``
+    (the closest any pair came), ``wall_hits`` (reflections, counted per
+    particle and coordinate) and ``clip_steps`` (steps at which the
+    per-component clip acted on some particle). Recording them changes no
+    trajectory.
     """
     if x.ndim != 3 or v.shape != x.shape:
         raise ValueError(f"x and v must both have shape (batch, N, n); got {tuple(x.shape)} and {tuple(v.shape)}")
@@ -192,17 +212,24 @@ def simulate(
     k = c.index_select(0, i) * c.index_select(0, j)
     bar = tqdm(total=steps, desc="simulate", unit="step") if progress is True else (progress or None)
     tick = max(1, steps // 100)
+    track = None
+    if events is not None:
+        track = {"min_r2": torch.full((batch,), math.inf, dtype=x.dtype, device=x.device),
+                 "wall_hits": torch.zeros(batch, dtype=torch.long, device=x.device),
+                 "clip_steps": torch.zeros(batch, dtype=torch.long, device=x.device)}
     for step in range(steps):
-        vs = vs + _forces(xs, k, a, slots, phys) * dt
+        vs = vs + _forces(xs, k, a, slots, phys, track) * dt
         xs = xs + vs * dt
         if box is not None:
-            xs, vs = _reflect(xs, vs, box)
+            xs, vs = _reflect(xs, vs, box, track)
         if bar is not None and (step + 1) % tick == 0:
             bar.update(tick)
     if bar is not None:
         bar.update(steps - (steps // tick) * tick)
         if progress is True:
             bar.close()
+    if track is not None:
+        events.update(min_distance=torch.sqrt(track.pop("min_r2")), **track)
     xs = xs.view(n_particles, dim, batch)
     vs = vs.view(n_particles, dim, batch)
     return xs.permute(2, 0, 1).contiguous(), vs.permute(2, 0, 1).contiguous()
@@ -348,3 +375,44 @@ def make_dataset(dim: int, *, n_train: int = 10_000, n_val: int = 2_000, n_test:
         data.splits[split] = Trajectories(**tensors)
         data.paths[split] = path
     return data
+
+
+def core_radius(phys: Physics) -> float:
+    """The radius inside which the harmonic core replaces the true force (0 when there is no cap)."""
+    if phys.max_force is None:
+        return 0.0
+    return core_coefficient(phys.power, phys.max_force) ** (-1.0 / phys.power)
+
+
+def physics_report(phys: Physics, n_samples: int = 500, *, seed: int = 0, split: str = "test",
+                   cache_dir: str | Path | None = None) -> dict[str, float]:
+    """What the integrator and the symmetry-breaking options do to ``n_samples`` trajectories of a split.
+
+    Simulates them again with events recorded (cached like the data) and
+    returns: the core radius; the share of trajectories in which some pair
+    entered the core; the relative energy drift ``|E_T - E_0| / |E_0|`` (median
+    and 95th percentile; the energy of the capped law, which the integrator
+    should conserve up to its error); the share of trajectories that hit a wall
+    and the mean hits per trajectory; the share in which the clip acted and the
+    mean steps it acted.
+    """
+    params = {"physics": asdict(phys), "split": split, "n": n_samples, "seed": seed, "version": 1, "events": 1}
+
+    def build() -> dict[str, torch.Tensor]:
+        x0, v0, c = initial_state(n_samples, phys.dim, phys.n_particles, seed=seed, split=split)
+        events: dict[str, torch.Tensor] = {}
+        kw = {k: v for k, v in asdict(phys).items() if k not in ("dim", "n_particles")}
+        xT, vT = simulate(x0, v0, c, events=events, **kw)
+        e0 = energy(x0, v0, c, force_law=phys.force_law, max_force=phys.max_force)
+        eT = energy(xT, vT, c, force_law=phys.force_law, max_force=phys.max_force)
+        return {"drift": ((eT - e0).abs() / e0.abs()), **events}
+
+    t, _ = cached_tensors("nbody-events", params, build, default_cache_dir(cache_dir))
+    rc = core_radius(phys)
+    drift = t["drift"].double()
+    return {
+        "dim": phys.dim, "core_radius": rc, "entered_core": float((t["min_distance"] < rc).double().mean()),
+        "drift_median": float(drift.median()), "drift_p95": float(torch.quantile(drift, 0.95)),
+        "hit_wall": float((t["wall_hits"] > 0).double().mean()), "wall_hits": float(t["wall_hits"].double().mean()),
+        "clipped": float((t["clip_steps"] > 0).double().mean()), "clip_steps": float(t["clip_steps"].double().mean()),
+    }

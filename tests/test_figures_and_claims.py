@@ -4,19 +4,19 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import stats as sps
 
-from equilib import claims, figures
+from equilib import claims, figures, stats
 
 
 def test_log_ratio_interval_matches_a_welch_test():
     rng = np.random.default_rng(0)
     a, b = np.exp(rng.normal(1.0, 0.3, 6)), np.exp(rng.normal(0.2, 0.5, 4))
-    ratio, lo, hi = figures.log_ratio_ci(a, b)
+    ratio, lo, hi = stats.log_ratio_ci(a, b)
     assert ratio == pytest.approx(np.exp(np.log(a).mean() - np.log(b).mean()))
     # the interval's edges are exactly where a Welch test on the logs has p = 0.05
     for edge in (lo, hi):
-        p = stats.ttest_ind(np.log(a) - np.log(edge), np.log(b), equal_var=False).pvalue
+        p = sps.ttest_ind(np.log(a) - np.log(edge), np.log(b), equal_var=False).pvalue
         assert p == pytest.approx(0.05, abs=1e-6)
 
 
@@ -30,16 +30,24 @@ def test_power_law_fit_recovers_a_known_slope():
 
 def _nbody(ratios):
     rng = np.random.default_rng(1)
-    return pd.DataFrame([{"dim": d, "model": m, "seed": s, "status": "finished",
-                          "best_test": v, "test_at_best_val": v}
+    return pd.DataFrame([{"dim": d, "model": m, "seed": s, "status": "finished", "epochs_done": 10,
+                          "best_val_epoch": 4, "best_at_last_eval": False, "best_test": v, "test_at_best_val": v}
                          for d, r in ratios.items() for s in range(4) for m, v in
                          (("egnn", np.exp(rng.normal(0, 0.02))), ("gnn", r * np.exp(rng.normal(0, 0.02))))])
 
 
 def test_dimension_claim_verdicts():
     assert claims.dimension_claim(_nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}))["verdict"] == "supported"
-    assert claims.dimension_claim(_nbody({2: 2.5, 3: 1.6, 4: 1.3, 8: 1.1}))["verdict"] == "not supported"
+    assert claims.dimension_claim(_nbody({n: 3 * 0.8**n for n in (2, 3, 4, 8)}))["verdict"] == "not supported"
+    # a decline that bends away from a straight line (in log ratio against n) widens the slope's interval:
+    # four points leave too little to call it, and the rule says so rather than guess
+    assert claims.dimension_claim(_nbody({2: 2.5, 3: 1.6, 4: 1.3, 8: 1.1}))["verdict"] == "inconclusive"
     assert claims.dimension_claim(_nbody({2: 1.1, 3: 1.3}))["verdict"] == "not yet measured"
+    unconverged = _nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}).assign(best_at_last_eval=True)
+    assert claims.dimension_claim(unconverged)["verdict"] == "inconclusive"
+    evidence = claims.dimension_claim(_nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}))["evidence"]
+    assert "n = 8: 2.4" in evidence or "n = 8: 2.5" in evidence
+    assert "(4 seeds)" in evidence and "above 1 at 4 of 4" in evidence
 
 
 def _mnist(error_of, seeds=(0, 1, 2), sizes=(1000, 2000, 5000, 10000)):

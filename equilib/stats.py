@@ -1,0 +1,234 @@
+"""Every statistic the book reports: intervals over seeds, ratio fits, and the rules that turn them into verdicts.
+
+One module, used by the figures and by the claims, so a number drawn in a chart
+and the verdict stated beside it come from the same computation. Each rule is
+fixed before looking at the data, says ``inconclusive`` when the data cannot
+decide, and is tested on synthetic data where the truth is known
+(``tests/test_stats.py``): under "no effect", ``supported`` comes out at most
+5% of the time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+LEVEL = 0.95
+MIN_SEEDS = 3  # fewer seeds at a point and its interval says too little to decide on
+MAX_UNCONVERGED = 0.2  # a larger share of runs still improving at their last evaluation: no verdict
+SLOPE_MARGIN = math.log(1.05)  # |trend| below 5% per dimension counts as "no growth" (equivalence margin)
+VERDICTS = ("supported", "not supported", "inconclusive", "not yet measured")
+
+
+def mean_ci(values: np.ndarray | pd.Series, level: float = LEVEL) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval (the interval is NaN with fewer than two values)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.nan, np.nan, np.nan
+    m = float(x.mean())
+    if x.size < 2:
+        return m, np.nan, np.nan
+    half = float(sps.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def geometric_ci(values: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """Geometric mean with a t-interval on the log scale (errors are positive and skewed)."""
+    m, lo, hi = mean_ci(np.log(np.asarray(values, float)), level)
+    return float(np.exp(m)), float(np.exp(lo)), float(np.exp(hi))
+
+
+@dataclass(frozen=True)
+class LogRatio:
+    """``log(a / b)`` of geometric means, its standard error and Welch degrees of freedom."""
+
+    estimate: float
+    se: float
+    dof: float
+    n_a: int
+    n_b: int
+
+    def interval(self, level: float = LEVEL) -> tuple[float, float]:
+        if not (self.se > 0 and math.isfinite(self.dof)):
+            return (self.estimate, self.estimate) if self.se == 0 else (np.nan, np.nan)
+        half = sps.t.ppf(0.5 + level / 2, self.dof) * self.se
+        return self.estimate - half, self.estimate + half
+
+
+def log_ratio(a: np.ndarray, b: np.ndarray) -> LogRatio:
+    """The log ratio of the geometric means of two independent samples (seeds are independent runs)."""
+    la, lb = np.log(np.asarray(a, float)), np.log(np.asarray(b, float))
+    la, lb = la[np.isfinite(la)], lb[np.isfinite(lb)]
+    if la.size == 0 or lb.size == 0:
+        return LogRatio(np.nan, np.nan, np.nan, la.size, lb.size)
+    d = float(la.mean() - lb.mean())
+    if la.size < 2 or lb.size < 2:
+        return LogRatio(d, np.nan, np.nan, la.size, lb.size)
+    va, vb = la.var(ddof=1) / la.size, lb.var(ddof=1) / lb.size
+    se = math.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (la.size - 1) + vb**2 / (lb.size - 1)) if se > 0 else math.inf
+    return LogRatio(d, se, dof, la.size, lb.size)
+
+
+def log_ratio_ci(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """Ratio of geometric means ``a / b`` with a Welch t-interval on the log scale."""
+    r = log_ratio(a, b)
+    lo, hi = r.interval(level)
+    return float(np.exp(r.estimate)), float(np.exp(lo)), float(np.exp(hi))
+
+
+def ratio_table(runs: pd.DataFrame, numerator: str, denominator: str, metric: str = "test_at_best_val",
+                by: str = "dim") -> pd.DataFrame:
+    """``metric`` of model ``numerator`` over model ``denominator`` per value of ``by``, with 95% intervals.
+
+    Columns: ``by``, ratio, low, high, log_ratio, se, dof, seeds (the smaller of the two models' counts).
+    """
+    rows = []
+    finished = runs[runs["status"] == "finished"]
+    for key, at in finished.groupby(by):
+        a = at.loc[at["model"] == numerator, metric].to_numpy()
+        b = at.loc[at["model"] == denominator, metric].to_numpy()
+        if a.size == 0 or b.size == 0:
+            continue
+        r = log_ratio(a, b)
+        lo, hi = r.interval()
+        rows.append({by: key, "ratio": math.exp(r.estimate), "low": math.exp(lo), "high": math.exp(hi),
+                     "log_ratio": r.estimate, "se": r.se, "dof": r.dof, "seeds": min(r.n_a, r.n_b)})
+    return pd.DataFrame(rows, columns=[by, "ratio", "low", "high", "log_ratio", "se", "dof", "seeds"])
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A straight line through per-point estimates: ``y = intercept + slope * x``, with a 95% slope interval."""
+
+    slope: float
+    low: float
+    high: float
+    points: int
+
+
+def trend(x: np.ndarray, y: np.ndarray, se: np.ndarray, dof: np.ndarray | None = None,
+          level: float = LEVEL) -> Trend:
+    """Least-squares slope of ``y`` on ``x``, its interval from the points' own standard errors ``se``.
+
+    The slope is a fixed combination of the points, so its variance is the
+    points' variances carried through the fit, with Satterthwaite's degrees of
+    freedom from each point's ``dof`` (default: infinite). When the points
+    scatter about the line more than their errors allow (reduced chi-square
+    above 1), the error is scaled up by its square root, so a line that does
+    not fit gets a wider interval, never a narrower one.
+    """
+    x, y, se = (np.asarray(v, float) for v in (x, y, se))
+    dof = np.full(x.size, np.inf) if dof is None else np.asarray(dof, float)
+    k = x.size
+    if k < 3 or np.unique(x).size < 2 or not np.all(np.isfinite(se)):
+        return Trend(np.nan, np.nan, np.nan, k)
+    xc = x - x.mean()
+    weights = xc / float((xc * xc).sum())  # slope = sum(weights * y)
+    slope = float((weights * y).sum())
+    terms = weights * weights * se * se
+    var = float(terms.sum())
+    if var == 0:
+        return Trend(slope, slope, slope, k)
+    resid = y - y.mean() - slope * xc
+    chi2 = float((resid * resid / np.where(se > 0, se * se, np.inf)).sum()) / (k - 2)
+    spread = float((terms * terms / dof).sum())
+    quantile = sps.t.ppf(0.5 + level / 2, var * var / spread) if spread > 0 else sps.norm.ppf(0.5 + level / 2)
+    half = quantile * math.sqrt(var * max(1.0, chi2))
+    return Trend(slope, slope - half, slope + half, k)
+
+
+def unconverged_share(runs: pd.DataFrame) -> float:
+    """The share of trained runs whose best validation came at their last evaluation (still improving)."""
+    trained = runs[(runs["status"] == "finished") & (runs["epochs_done"] > 0)]
+    if trained.empty:
+        return 0.0
+    return float(trained["best_at_last_eval"].fillna(trained["best_val_epoch"] == trained["epochs_done"]).mean())
+
+
+def growth_verdict(table: pd.DataFrame, *, x: str = "dim", unconverged: float = 0.0, min_seeds: int = MIN_SEEDS,
+                   margin: float = SLOPE_MARGIN) -> dict:
+    """Does a ratio grow with ``x``? The rule for the N-body claim, decided on the log scale.
+
+    * ``inconclusive`` when a point has fewer than ``min_seeds`` seeds, when more
+      than :data:`MAX_UNCONVERGED` of the runs were still improving, or when the
+      slope interval is neither above 0 nor inside ``(-margin, margin)``;
+    * ``supported`` when the 95% interval of the slope of log ratio against
+      ``x`` lies above 0;
+    * ``not supported`` when it lies below 0 (the ratio shrinks) or wholly
+      within ``(-margin, margin)`` (flat, to within 5% per unit of ``x``).
+
+    Also returned: the slope and its interval (per unit of ``x``, as a factor),
+    and at how many points the ratio's own interval lies above 1.
+    """
+    out = {"verdict": "not yet measured", "slope": np.nan, "low": np.nan, "high": np.nan, "points": len(table),
+           "above_one": int((table["low"] > 1).sum()) if len(table) else 0, "reason": ""}
+    if len(table) < 3:
+        out["reason"] = "fewer than three points"
+        return out
+    fit = trend(table[x].to_numpy(float), table["log_ratio"].to_numpy(), table["se"].to_numpy(),
+                table["dof"].to_numpy())
+    out.update(slope=math.exp(fit.slope), low=math.exp(fit.low), high=math.exp(fit.high))
+    thin = table.loc[table["seeds"] < min_seeds, x].tolist()
+    if thin:
+        out.update(verdict="inconclusive", reason=f"fewer than {min_seeds} seeds at {x} = {thin}")
+    elif unconverged > MAX_UNCONVERGED:
+        out.update(verdict="inconclusive",
+                   reason=f"{unconverged:.0%} of runs still improving at their last evaluation "
+                          f"(more than {MAX_UNCONVERGED:.0%})")
+    elif fit.low > 0:
+        out.update(verdict="supported", reason="the slope's interval lies above 0")
+    elif fit.high < 0:
+        out.update(verdict="not supported", reason="the slope's interval lies below 0: the ratio shrinks")
+    elif -margin < fit.low and fit.high < margin:
+        out.update(verdict="not supported",
+                   reason=f"the slope's interval lies within +-{math.exp(margin) - 1:.0%} per unit: flat")
+    else:
+        out.update(verdict="inconclusive", reason="the slope's interval straddles 0 and the equivalence margin")
+    return out
+
+
+def budget_check(runs: pd.DataFrame, numerator: str = "gnn", denominator: str = "egnn",
+                 metric: str = "test_at_best_val") -> pd.DataFrame:
+    """Is the budget B long enough? Per dimension, is the ratio at B inside the 95% interval of the ratio at 2B?
+
+    ``runs`` carry a ``budget_factor`` column (1 for B). Returns one row per
+    dimension with the ratio at each factor, the interval at the largest, and ``ok``.
+    """
+    rows = []
+    top = runs["budget_factor"].max()
+    for dim, at in runs.groupby("dim"):
+        row: dict = {"dim": dim}
+        for factor, g in at.groupby("budget_factor"):
+            t = ratio_table(g, numerator, denominator, metric)
+            row[f"ratio x{factor:g}"] = float(t["ratio"].iloc[0]) if len(t) else np.nan
+            if factor == top and len(t):
+                row["low"], row["high"] = float(t["low"].iloc[0]), float(t["high"].iloc[0])
+        at_b = row.get("ratio x1", np.nan)
+        row["ok"] = bool(row.get("low", np.nan) <= at_b <= row.get("high", np.nan))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def power_law_fits(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min: int = 0,
+                   n_max: int | None = None, level: float = LEVEL) -> pd.DataFrame:
+    """Slope b of ``error = a n^b`` per (variant, group), by least squares on log-log over every seed's point."""
+    rows = []
+    df = runs[runs["status"] == "finished"]
+    df = df[(df["n_train"] >= n_min) & (df["n_train"] <= (n_max or df["n_train"].max()))]
+    for (variant, group), g in df.groupby(["variant", "group"]):
+        x, y = np.log(g["n_train"].to_numpy(float)), np.log(g[protocol].clip(lower=1e-4).to_numpy(float))
+        row = {"variant": variant, "group": group, "points": len(x), "sizes": int(g["n_train"].nunique()),
+               "slope": np.nan, "low": np.nan, "high": np.nan}
+        if np.unique(x).size >= 2:
+            fit = sps.linregress(x, y)
+            row["slope"] = fit.slope
+            if len(x) > 2:
+                half = sps.t.ppf(0.5 + level / 2, len(x) - 2) * fit.stderr
+                row["low"], row["high"] = fit.slope - half, fit.slope + half
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,112 @@
+"""The statistics module: intervals and verdict rules, checked on synthetic data whose truth is known."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from equilib import stats
+
+DIMS = (2, 3, 4, 6, 8)
+
+
+def synthetic_runs(rng: np.random.Generator, log_ratio_at, seeds: int = 3, sigma: float = 0.4,
+                   unconverged: float = 0.0) -> pd.DataFrame:
+    """N-body-like runs: the GNN's log MSE exceeds the EGNN's by ``log_ratio_at(dim)``, seed noise ``sigma``."""
+    rows = []
+    for dim in DIMS:
+        base = -0.5 * dim  # the task gets easier with n, as in the real data
+        for model, shift in (("gnn", log_ratio_at(dim)), ("egnn", 0.0)):
+            for seed in range(seeds):
+                mse = math.exp(base + shift + sigma * rng.standard_normal())
+                rows.append({"dim": dim, "model": model, "seed": seed, "status": "finished",
+                             "test_at_best_val": mse, "epochs_done": 10, "best_val_epoch": 5,
+                             "best_at_last_eval": bool(rng.random() < unconverged)})
+    return pd.DataFrame(rows)
+
+
+def verdicts(log_ratio_at, reps: int = 600, **kw) -> pd.Series:
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(reps):
+        runs = synthetic_runs(rng, log_ratio_at, **kw)
+        table = stats.ratio_table(runs, "gnn", "egnn")
+        out.append(stats.growth_verdict(table, unconverged=stats.unconverged_share(runs))["verdict"])
+    return pd.Series(out).value_counts(normalize=True)
+
+
+def test_no_growth_is_called_supported_at_most_5_percent_of_the_time():
+    for constant in (0.0, math.log(2.0)):  # equal models, and an EGNN twice as good at every n
+        shares = verdicts(lambda d: constant)
+        assert shares.get("supported", 0.0) <= 0.05, shares
+
+
+def test_real_growth_is_found_and_a_shrinking_ratio_is_not_supported():
+    grows = verdicts(lambda d: 0.3 * d, reps=200, seeds=5)
+    assert grows.get("supported", 0.0) >= 0.9, grows
+    shrinks = verdicts(lambda d: -0.3 * d, reps=200, seeds=5)
+    assert shrinks.get("not supported", 0.0) >= 0.9, shrinks
+
+
+def test_a_flat_ratio_measured_precisely_is_not_supported_rather_than_inconclusive():
+    shares = verdicts(lambda d: 0.5, reps=200, seeds=5, sigma=0.02)
+    assert shares.get("not supported", 0.0) >= 0.9, shares
+
+
+def test_too_few_seeds_or_unconverged_runs_make_it_inconclusive():
+    rng = np.random.default_rng(1)
+    runs = synthetic_runs(rng, lambda d: 0.3 * d, seeds=2, sigma=0.01)
+    v = stats.growth_verdict(stats.ratio_table(runs, "gnn", "egnn"))
+    assert v["verdict"] == "inconclusive" and "fewer than 3 seeds" in v["reason"]
+    runs = synthetic_runs(rng, lambda d: 0.3 * d, seeds=3, sigma=0.01, unconverged=0.6)
+    share = stats.unconverged_share(runs)
+    assert share > stats.MAX_UNCONVERGED
+    v = stats.growth_verdict(stats.ratio_table(runs, "gnn", "egnn"), unconverged=share)
+    assert v["verdict"] == "inconclusive" and "still improving" in v["reason"]
+    v = stats.growth_verdict(stats.ratio_table(runs.head(0), "gnn", "egnn"))
+    assert v["verdict"] == "not yet measured"
+
+
+def test_log_ratio_interval_covers_the_truth_about_95_percent_of_the_time():
+    rng = np.random.default_rng(2)
+    hits = 0
+    for _ in range(2000):
+        a = np.exp(math.log(3.0) + 0.5 * rng.standard_normal(3))
+        b = np.exp(0.3 * rng.standard_normal(4))
+        _, lo, hi = stats.log_ratio_ci(a, b)
+        hits += lo <= 3.0 <= hi
+    assert 0.93 <= hits / 2000 <= 0.985
+
+
+def test_log_ratio_of_known_values():
+    r, lo, hi = stats.log_ratio_ci(np.array([2.0, 8.0]), np.array([1.0, 1.0, 1.0]))
+    assert r == pytest.approx(4.0)  # geometric mean of 2 and 8 over 1
+    assert lo < 4.0 < hi
+    r, lo, hi = stats.log_ratio_ci(np.array([2.0]), np.array([1.0, 1.0]))
+    assert r == pytest.approx(2.0) and math.isnan(lo) and math.isnan(hi)
+
+
+def test_trend_interval_widens_with_point_uncertainty_and_with_misfit():
+    x = np.array(DIMS, float)
+    exact = stats.trend(x, 0.1 * x, np.zeros(5))
+    assert exact.slope == pytest.approx(0.1) and exact.high - exact.low == pytest.approx(0.0, abs=1e-12)
+    noisy = stats.trend(x, 0.1 * x, np.full(5, 0.5))
+    assert noisy.low < 0.1 < noisy.high and noisy.high - noisy.low > 0.1
+    zigzag = np.array([0.0, 1.0, 0.0, 1.0, 0.0])
+    tight, scaled = stats.trend(x, zigzag, np.full(5, 0.01)), stats.trend(x, zigzag, np.full(5, 0.5))
+    assert tight.high - tight.low > 0.2  # points far off their line: the misfit widens the interval
+    assert tight.high - tight.low == pytest.approx(scaled.high - scaled.low, rel=1e-9)
+    assert math.isnan(stats.trend(x[:2], x[:2], np.zeros(2)).slope)
+
+
+def test_budget_check_asks_whether_the_ratio_at_b_lies_in_the_interval_at_2b():
+    rng = np.random.default_rng(3)
+    frames = []
+    for factor, shift in ((0.5, 1.0), (1.0, 0.5), (2.0, 0.5)):
+        runs = synthetic_runs(rng, lambda d: shift, sigma=0.05)
+        frames.append(runs.assign(budget_factor=factor))
+    table = stats.budget_check(pd.concat(frames))
+    assert table["ok"].all() and list(table["dim"]) == list(DIMS)
+    assert table["ratio x0.5"].iloc[0] == pytest.approx(math.e, rel=0.2)
+    frames[1] = synthetic_runs(rng, lambda d: 1.5, sigma=0.05).assign(budget_factor=1.0)
+    assert not stats.budget_check(pd.concat(frames))["ok"].any()
