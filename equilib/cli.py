@@ -46,7 +46,7 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
 
 
 def _nbody_protocol(args: argparse.Namespace) -> None:
-    from .experiments import nbody_convergence, nbody_lr_pilot, run_protocol
+    from .experiments import nbody_convergence, nbody_lr_pilot, nbody_physics, run_protocol
     from .figures import nbody_table
     from .protocols import resolve
 
@@ -57,6 +57,9 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
             print(nbody_lr_pilot(protocol, **where)[["model", "lr", "best_val", "test_at_best_val"]].to_string())
         elif part == "grid":
             print(nbody_table(run_protocol("nbody", protocol, **where)).to_string())
+        elif part == "physics":
+            print(nbody_physics(protocol["dims"], steps=protocol["steps"], results=args.results,
+                                cache_dir=args.cache_dir).to_string())
         elif part == "convergence":
             print(nbody_convergence(protocol, **where).groupby(["budget_factor", "dim", "model"])
                   ["test_at_best_val"].describe().to_string())
@@ -154,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("nbody-protocol", help="train a preset's whole N-body protocol: rate pilot, grid, budget check")
     p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
-    p.add_argument("--parts", nargs="+", default=["pilot", "grid", "convergence"],
-                   choices=["pilot", "grid", "convergence"], help="in this order; each resumes where it stopped")
+    p.add_argument("--parts", nargs="+", default=["pilot", "grid", "convergence", "physics"],
+                   choices=["pilot", "grid", "convergence", "physics"],
+                   help="in this order; each resumes where it stopped")
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--cache-dir", default=None, help="generated-data cache (default $EQUILIB_CACHE_DIR)")
     p.add_argument("--device", default="auto")

@@ -161,6 +161,29 @@ def free_flight_result(splits: dict[str, tuple], horizon: float) -> RunResult:
     return result
 
 
+PHYSICS_SAMPLES = 1000  # test trajectories per dimension behind the physics diagnostics
+
+
+def nbody_physics(dims: Sequence[int], *, results: str | Path = "results", cache_dir: str | Path | None = None,
+                  train_missing: bool = True, **physics) -> pd.DataFrame:
+    """Per dimension: core radius, share of trajectories entering the core, energy drift, wall and clip events.
+
+    From :func:`equilib.nbody.physics_report` on the first ``PHYSICS_SAMPLES``
+    test trajectories of seed 0, kept in the run store (a few minutes to
+    compute on a CPU, so the book reads them instead). With
+    ``train_missing=False`` the dimensions not yet stored are left out.
+    """
+    store, rows = RunStore(results, "nbody"), []
+    for dim in check_ints("dims", dims, 1):
+        phys = nbody.Physics(dim=dim, **physics)
+        params = {"physics": asdict(phys), "n": PHYSICS_SAMPLES, "seed": 0, "split": "test"}
+        compute = (lambda phys=phys: pd.DataFrame([nbody.physics_report(phys, PHYSICS_SAMPLES, cache_dir=cache_dir)]))
+        row = store.table("physics", params, compute if train_missing else None)
+        if row is not None:
+            rows.append(row)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
 def nbody_member(model: str, dim: int, top: int, data: dict, cfg: TrainConfig, checkpoint: Path | None = None, *,
                  build: Callable[..., torch.nn.Module] = build_model) -> Member:
     """One N-body run as a member of a stack in R^top; ``data`` are its splits, zero-padded to ``top``.
@@ -367,9 +390,11 @@ def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
     ``where`` passes on device, results, data_dir, cache_dir, force, train_missing and progress.
     """
     if experiment == "nbody":
+        rates = nbody_rates(protocol, **where)
+        if rates is None:  # the rate pilot is not in the store yet, so neither is anything trained with its rates
+            return RunStore(where.get("results", "results"), "nbody").runs().head(0)
         return nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
-                           **_nbody_training(protocol, protocol["budget_steps"], nbody_rates(protocol, **where)),
-                           **_nbody_where(where))
+                           **_nbody_training(protocol, protocol["budget_steps"], rates), **_nbody_where(where))
     if experiment == "mnist":
         return mnist_sweep(protocol["variants"], protocol["groups"], protocol["n_trains"], protocol["seeds"],
                            epochs=protocol["epochs"], lr=protocol["lr"], batch_size=protocol["batch_size"],
@@ -398,9 +423,9 @@ def nbody_convergence(protocol: dict, **where) -> pd.DataFrame:
     a ``budget_factor`` column (1 for the main protocol's).
     """
     conv = protocol["convergence"]
-    if not conv["dims"]:
-        return pd.DataFrame()
     rates, frames = nbody_rates(protocol, **where), []
+    if not conv["dims"] or rates is None:
+        return RunStore(where.get("results", "results"), "nbody").runs().head(0).assign(budget_factor=1.0)
     for factor in [1.0, *conv["factors"]]:
         budget = max(1, round(protocol["budget_steps"] * factor))
         runs = nbody_sweep(conv["dims"], ["gnn", "egnn"], conv["seeds"] if factor != 1.0 else protocol["seeds"],
@@ -425,18 +450,22 @@ def nbody_lr_pilot(protocol: dict, **where) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def nbody_rates(protocol: dict, **where) -> float | dict[str, float]:
+def nbody_rates(protocol: dict, **where) -> float | dict[str, float] | None:
     """The protocol's peak rates: as given, or (``lr="pilot"``) each model's pilot rate of lowest best validation MSE.
 
     The pilot's seed draws its own data, so the choice never sees the grid's
-    validation or test trajectories.
+    validation or test trajectories. ``None`` when only looking up
+    (``train_missing=False``) and the pilot is not complete in the store.
     """
     if protocol["lr"] != "pilot":
         return protocol["lr"]
     runs = nbody_lr_pilot(protocol, **where)
     finished = runs[runs["status"] == "finished"]
-    missing = sorted(set(m for m in protocol["models"] if m != "freeflight") - set(finished["model"]))
-    if missing:
-        raise ValueError(f"the learning-rate pilot has no finished run for model(s) {missing}")
+    trained = [m for m in protocol["models"] if m != "freeflight"]
+    if len(runs) < len(trained) * len(protocol["pilot"]["lrs"]):
+        return None  # only looking up, and the pilot is still under way
+    lost = sorted(set(trained) - set(finished["model"]))
+    if lost:
+        raise ValueError(f"every pilot rate diverged for model(s) {lost}; try lower rates than {protocol['pilot']['lrs']}")
     best = finished.loc[finished.groupby("model")["best_val"].idxmin()]
     return {row.model: float(row.lr) for row in best.itertuples()}

@@ -14,6 +14,17 @@ import torch
 
 DATA_ENV = "EQUILIB_DATA_DIR"
 CACHE_ENV = "EQUILIB_CACHE_DIR"
+RENDER_ONLY_ENV = "EQUILIB_RENDER_ONLY"
+
+
+def render_only() -> bool:
+    """True when notebooks should draw from the run store and train nothing (``make book`` sets it).
+
+    A book build must not start hours of training because a background sweep
+    has not finished yet: the pages then show the runs that are stored and say
+    which are missing.
+    """
+    return os.environ.get(RENDER_ONLY_ENV, "") not in ("", "0")
 
 
 def _user_cache_root() -> Path:

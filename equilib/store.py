@@ -21,7 +21,7 @@ import subprocess
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -107,6 +107,22 @@ class RunStore:
         atomic_write(self.runs_dir / f"{rid}.parquet", lambda tmp: pq.write_table(table, tmp))
         self.checkpoint(config).unlink(missing_ok=True)
         return rid
+
+    def table(self, name: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame] | None) -> pd.DataFrame | None:
+        """A small derived table (diagnostics, not a run) stored beside the runs, keyed by ``params``.
+
+        Read from ``<experiment>/tables/<name>-<key>.parquet`` when there; else
+        computed by ``compute`` and written, or ``None`` when ``compute`` is ``None``
+        (only looking up). The book commits these with the runs.
+        """
+        path = self.root / "tables" / f"{name}-{params_key(params)}.parquet"
+        if path.exists():
+            return pd.read_parquet(path)
+        if compute is None:
+            return None
+        frame = compute()
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        return frame
 
     def runs(self) -> pd.DataFrame:
         """Every recorded run, one row each (empty, with the columns, when there are none)."""
