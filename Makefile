@@ -22,7 +22,7 @@ setup:  ## create .venv with the pinned stack and equilib itself (editable)
 	$(BIN)/python -m equilib info
 
 book:  ## build the book (executes the notebooks; with the committed run store they only plot)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	EQUILIB_RENDER_ONLY=1 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open _build/html/index.html"
 
 test:  ## the test suite

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Generated data goes to a per-session temporary cache, never the user's."""
     monkeypatch.setenv("EQUILIB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.delenv("EQUILIB_RENDER_ONLY", raising=False)  # a book build's setting must not leak into tests
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

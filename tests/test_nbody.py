@@ -115,6 +115,26 @@ def test_symmetry_breaking_options_break_the_symmetry(option):
     assert not nbody.Physics(dim=dim, **option).symmetric
 
 
+def test_recording_events_changes_no_trajectory_and_counts_what_happened():
+    x, v, c = nbody.initial_state(16, 2, seed=6)
+    plain = nbody.simulate(x, v, c, steps=400, box=1.0, clip_component=2.0)
+    events = {}
+    recorded = nbody.simulate(x, v, c, steps=400, box=1.0, clip_component=2.0, events=events)
+    assert all(torch.equal(a, b) for a, b in zip(plain, recorded))
+    assert set(events) == {"min_distance", "wall_hits", "clip_steps"} and events["wall_hits"].shape == (16,)
+    assert (events["wall_hits"] > 0).any()  # starts ~N(0, 1) in a box of 1: most particles start outside it
+    free = {}
+    nbody.simulate(x, v, c, steps=400, events=free)
+    assert (free["wall_hits"] == 0).all() and (free["clip_steps"] == 0).all()
+    # the closest approach is a real pair distance: no smaller than the distances at step 0 allow... and positive
+    start = torch.cdist(x, x) + torch.eye(5) * 1e9
+    assert (free["min_distance"] <= start.amin((1, 2)) + 1e-12).all() and (free["min_distance"] > 0).all()
+    report = nbody.physics_report(nbody.Physics(dim=2, steps=400, box=1.0), 16)
+    assert report["hit_wall"] == pytest.approx(float((events["wall_hits"] > 0).double().mean()), abs=0.2)
+    assert nbody.core_radius(nbody.Physics(dim=2)) == pytest.approx(0.01)
+    assert nbody.core_radius(nbody.Physics(dim=8)) == pytest.approx(100 ** (-1 / 7))
+
+
 def test_walls_keep_particles_in_the_box():
     x, v, c = nbody.initial_state(32, 2, seed=5)
     xT, _ = nbody.simulate(0.3 * x, v, c, steps=3000, box=1.0)

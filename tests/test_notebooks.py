@@ -45,15 +45,24 @@ def test_theory_notebook(tmp_path):
 def test_nbody_notebook_trains_records_and_draws(tmp_path):
     results = tmp_path / "results"
     out = run_notebook(ROOT / "book" / "nbody.md", tmp_path / "nbody.ipynb",
-                       {"preset": "smoke", "results": str(results)}, progress=False)
+                       {"preset": "smoke", "results": str(results), "train": True}, progress=False)
     runs = pd.read_parquet(results / "nbody" / "runs")
-    assert len(runs) == 2 * 2 * 2 and set(runs.dim) == {2, 3} and set(runs.model) == {"gnn", "egnn"}
-    assert "protocol" in _chart_params(out)
-    assert "smoke preset" in _glued(out)["nb_protocol"]
+    grid, pilot, budget_check = 2 * 4 * 2, 2 * 3, 2 * 2 * 2  # dims x models x seeds; rates x models; ...
+    assert len(runs) == grid + pilot + budget_check and set(runs.dim) == {2, 3}
+    assert set(runs.model) == {"gnn", "egnn", "resgnn", "freeflight"}
+    assert len(list((results / "nbody" / "tables").glob("physics-*.parquet"))) == 2
+    assert {"protocol", "curve_dim"} <= _chart_params(out)
+    glued = _glued(out)
+    assert "smoke preset" in glued["nb_protocol"] and "Every run of the protocol is in the store" in glued["nb_missing"]
+    # rendering only (a book build) trains nothing and says what is missing
+    render = run_notebook(ROOT / "book" / "nbody.md", tmp_path / "render.ipynb",
+                          {"preset": "smoke", "results": str(tmp_path / "empty"), "train": False}, progress=False)
+    assert not (tmp_path / "empty" / "nbody" / "runs").exists()
+    assert "0 of the 16 runs are in the store" in _glued(render)["nb_protocol"]
     # a second execution finds everything in the store and trains nothing
     before = {p.name: p.stat().st_mtime_ns for p in (results / "nbody" / "runs").iterdir()}
-    run_notebook(ROOT / "book" / "nbody.md", tmp_path / "again.ipynb", {"preset": "smoke", "results": str(results)},
-                 progress=False)
+    run_notebook(ROOT / "book" / "nbody.md", tmp_path / "again.ipynb",
+                 {"preset": "smoke", "results": str(results), "train": True}, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in (results / "nbody" / "runs").iterdir()} == before
 
 
@@ -71,6 +80,8 @@ def test_mnist_notebook_trains_records_and_draws(tmp_path):
     ("nbody.md", {"dims": [2, 0]}, "dims must be integers >= 1"),
     ("nbody.md", {"preset": "huge"}, "unknown preset 'huge'; choose one of"),
     ("nbody.md", {"models": ["egnn", "mlp"]}, r"unknown models \['mlp'\]; choose from"),
+    ("nbody.md", {"budget_steps": 0}, r"budget_steps must be integers >= 1; bad value\(s\): \[0\]"),
+    ("nbody.md", {"schedule": "step"}, r"unknown schedule 'step'; choose one of"),
     ("mnist.md", {"groups": ["C5"]}, r"unknown groups \['C5'\]; choose from"),
     ("mnist.md", {"n_trains": [60000]}, r"training size\(s\) \[60000\] exceed the 50000"),
 ])

@@ -49,6 +49,21 @@ def test_a_stack_gives_the_runs_trained_one_at_a_time(small_data, name, device):
     assert len({round(r.final_test, 9) for _, r in stacked}) == 3  # the seeds did make different runs
 
 
+@pytest.mark.parametrize("name", ["gnn", "resgnn"])
+def test_a_stack_with_a_schedule_and_early_stopping_gives_the_same_runs(small_data, name):
+    configs = _configs([0, 1, 2, 3], epochs=10, eval_every=1, lr=1e-2, schedule="cosine", warmup=0.2, patience=1)
+    build = lambda: build_model(name, 3, horizon=0.5)  # noqa: E731
+    single = [train(build, RegressionTask(), small_data, c, progress=False) for c in configs]
+    stacked = train_stacked([Member(build, small_data, c) for c in configs], RegressionTask(), progress=False)
+    for (net_a, a), (net_b, b) in zip(single, stacked):
+        _assert_same_curves(a, b)
+        assert a.stopped_early == b.stopped_early
+        for (k, p), (_, q) in zip(net_a.state_dict().items(), net_b.state_dict().items()):
+            torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-6, msg=k)  # a stopped member keeps its weights
+    stops = {r.epochs_done for _, r in single}
+    assert any(r.stopped_early for _, r in single) and len(stops) > 1  # members stopped at different epochs
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_compiled_stack_gives_the_same_runs(small_data, device):
     """On a GPU this compiles with CUDA graphs (mode="reduce-overhead")."""

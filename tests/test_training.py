@@ -116,3 +116,91 @@ def test_sweep_rejects_bad_parameters_before_training(tmp_path, change, match):
     with pytest.raises(ValueError, match=match):
         nbody_sweep(results=tmp_path, **{**SWEEP, **change})
     assert not (tmp_path / "nbody").exists()
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    cfg = TrainConfig(lr=1e-3, schedule="cosine", warmup=0.1)
+    rates = [cfg.lr_at(step, 100) for step in range(100)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)  # linear warm-up over 10 steps
+    assert rates[10] == pytest.approx(1e-3) and rates[55] == pytest.approx(5e-4)  # half-way down the cosine
+    assert rates[-1] < 1e-6 and all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert TrainConfig(lr=3e-4).lr_at(77, 100) == 3e-4  # the paper's constant rate
+
+
+def test_early_stopping_stops_after_patience_evaluations_without_a_new_best(small_data):
+    class ValidationTurnsUpAtEpochSix(RegressionTask):
+        """Validation MSE 5, 4, 3 (epoch 6), then worse and worse: the run must stop at epoch 6 + 3 * 2."""
+
+        calls = 0
+
+        def metric(self, model, data):
+            self.calls += 1  # the trainer evaluates validation, then test
+            if self.calls % 2 == 0:
+                return super().metric(model, data)
+            return float(abs((self.calls + 1) // 2 - 3) + 3)
+
+    cfg = TrainConfig(epochs=40, lr=1e-3, batch_size=64, eval_every=2, device="cpu", patience=3)
+    _, result = train(lambda: build_model("gnn", 3), ValidationTurnsUpAtEpochSix(), small_data, cfg, progress=False)
+    assert result.stopped_early and result.status == "finished"
+    assert result.best_val_epoch == 6 and result.epochs_done == 12
+    summary = result.summary()
+    assert summary["stop_step"] == result.epochs_done * 8 and summary["best_val_step"] == result.best_val_epoch * 8
+    assert summary["best_at_last_eval"] is False
+
+
+def test_a_scheduled_run_killed_midway_resumes_to_the_same_result(small_data, tmp_path):
+    cfg = TrainConfig(epochs=6, lr=2e-3, batch_size=64, eval_every=2, device="cpu", seed=2, schedule="cosine",
+                      warmup=0.2, patience=5)
+    _, straight = train(lambda: build_model("egnn", 3), RegressionTask(), small_data, cfg, progress=False)
+    ckpt, calls = tmp_path / "run.pt", {"n": 0}
+
+    class DiesInEpochFive(RegressionTask):
+        def loss(self, model, batch):
+            calls["n"] += 1
+            if calls["n"] == 4 * 8 + 3:
+                raise KeyboardInterrupt
+            return super().loss(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(lambda: build_model("egnn", 3), DiesInEpochFive(), small_data, cfg, checkpoint=ckpt, progress=False)
+    _, resumed = train(lambda: build_model("egnn", 3), RegressionTask(), small_data, cfg, checkpoint=ckpt,
+                       progress=False)
+    assert resumed.curve == straight.curve
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"schedule": "linear"}, r"unknown schedule 'linear'; choose one of \('constant', 'cosine'\)"),
+    ({"warmup": 1.5}, r"warmup must be a fraction of the budget in \[0, 1\), got 1.5"),
+    ({"patience": -1}, r"patience must be an integer >= 0 .*got -1"),
+])
+def test_bad_schedules_are_named(change, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**change)
+
+
+def test_sweep_records_the_protocol_each_seed_with_its_own_data(tmp_path):
+    runs = nbody_sweep(results=tmp_path, **{**SWEEP, "models": ["gnn", "resgnn", "freeflight"], "seeds": [0, 1],
+                                            "schedule": "cosine", "warmup": 0.1, "patience": 4})
+    trained = runs[runs.model != "freeflight"]
+    assert set(trained["schedule"]) == {"cosine"} and set(trained["patience"]) == {4}
+    assert (runs["data_seed"] == runs["seed"]).all()
+    assert set(trained["budget_steps"]) == {4} and set(trained["stop_step"]) <= {2, 4}  # 64/32 = 2 steps an epoch
+    flight = runs[runs.model == "freeflight"].set_index("seed")
+    assert flight.loc[0, "test_at_best_val"] != flight.loc[1, "test_at_best_val"]  # two test sets, not one
+    assert (flight["params"] == 0).all() and (flight["epochs_done"] == 0).all()
+    # the free-flight row is exactly x0 + T dt v0 against the seed's own test targets
+    data = nbody.make_dataset(2, n_train=64, n_val=32, n_test=32, steps=200, seed=1, progress=False)
+    test = data["test"]
+    expected = ((test.x0 + 200 * 1e-3 * test.v0 - test.xT) ** 2).mean().item()
+    assert flight.loc[1, "test_at_best_val"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_residual_gnn_is_free_flight_plus_the_plain_gnn():
+    torch.manual_seed(0)
+    plain = build_model("gnn", 3)
+    residual = build_model("resgnn", 3, horizon=2.5)
+    residual.load_state_dict(plain.state_dict())
+    x, v, c = torch.randn(4, 5, 3), torch.randn(4, 5, 3), torch.randn(4, 5).sign()
+    assert torch.equal(residual(x, v, c), x + 2.5 * v + plain(x, v, c))
+    with pytest.raises(ValueError, match="horizon must be positive, got 0"):
+        build_model("resgnn", 3, horizon=0)
