@@ -3,27 +3,48 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: system-deps setup book test bench clean
+.PHONY: system-deps setup book book-assets test test-book figures bench clean
 
-system-deps:  ## the one system prerequisite: a Fortran compiler for py3nj (a dependency of escnn)
-	@if command -v gfortran >/dev/null 2>&1; then echo "gfortran found: $$(command -v gfortran)"; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq gfortran; \
-	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq gfortran; \
-	else echo "equilib needs a Fortran compiler (gfortran) to build py3nj, which escnn requires." >&2; \
-	     echo "Install it with your system's package manager (Debian/Ubuntu: apt-get install gfortran;" >&2; \
-	     echo "Fedora: dnf install gcc-gfortran; macOS: brew install gcc), then run 'make setup'." >&2; exit 1; fi
+# System packages: gfortran (py3nj, an escnn dependency, is compiled with it), npm (the book's JavaScript
+# comes from the npm packages pinned in package.json) and chromium (the real-browser test of the built book).
+SYSTEM_TOOLS = gfortran:gfortran npm:npm chromium:chromium
 
-setup:  ## create .venv with the pinned stack and equilib itself (editable)
+system-deps:  ## gfortran, npm and chromium, with apt-get as root or through sudo; elsewhere it says what to install
+	@missing=""; for pair in $(SYSTEM_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  if command -v $$cmd >/dev/null 2>&1; then echo "$$cmd found: $$(command -v $$cmd)"; else missing="$$missing $$pkg"; fi; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; \
+	else echo "equilib needs:$$missing (gfortran builds py3nj for escnn; npm fetches the book's JavaScript;" >&2; \
+	     echo "chromium runs the browser test). Install them with your system's package manager, then 'make setup'." >&2; exit 1; fi
+
+setup:  ## create .venv with the pinned stack and equilib itself (editable), and the book's pinned JavaScript
 	@command -v gfortran >/dev/null 2>&1 || { echo "gfortran is missing: run 'make system-deps' first (py3nj, needed by escnn, is compiled with it)." >&2; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: run 'make system-deps' first (the book's JavaScript is installed with it)." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m equilib info
 
-book:  ## build the book (executes the notebooks; with the committed run store they only plot)
+book: book-assets  ## build the book (executes the notebooks, which draw from the committed run store and train nothing)
 	EQUILIB_RENDER_ONLY=1 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open _build/html/index.html"
+
+VENDOR = _static/vendor
+book-assets:  ## copy the pinned JavaScript bundles into _static/vendor (served by the book itself)
+	@test -d node_modules/vega-embed || { echo "node_modules is missing: run 'make setup' first." >&2; exit 1; }
+	mkdir -p $(VENDOR)/mathjax
+	cp node_modules/vega/build/vega.min.js node_modules/vega-lite/build/vega-lite.min.js \
+	   node_modules/vega-embed/build/vega-embed.min.js $(VENDOR)/
+	cp node_modules/mathjax/es5/tex-svg-full.js $(VENDOR)/mathjax/
+
+test-book:  ## the real-browser test of the built book (after 'make book'): headless chromium, no network
+	$(BIN)/python -m pytest -m browser -p no:cacheprovider tests/test_book_browser.py
+
+figures:  ## export Figure 1 and Figure 2 as PNGs for the README, from the committed run store
+	$(BIN)/python -m equilib figures --results results --out docs
 
 test:  ## the test suite
 	$(BIN)/python -m pytest
@@ -36,4 +57,4 @@ bench:  ## the speed benchmarks (minutes; figures go to stdout and benchmarks/re
 	$(BIN)/python benchmarks/train_mnist.py
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build _static .pytest_cache

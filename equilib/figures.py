@@ -6,6 +6,7 @@ notebook, :func:`explore` puts ipywidgets in front of the same chart function.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 import altair as alt
@@ -13,6 +14,60 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+
+
+# --------------------------------------------------------------------------- rendering
+
+BOOK_RENDERER = "equilib"
+CDN = "https://cdn.jsdelivr.net/npm"
+_EMBED_HTML = """<div class="equilib-chart"></div>
+<script type="text/javascript">
+(function (spec, options) {
+  const target = document.currentScript.previousElementSibling;
+  const fail = (error) => {
+    target.innerHTML = '<div class="error" style="color:red;">' + error.message + '</div>';
+    throw error;
+  };
+  const draw = () => vegaEmbed(target, spec, options).catch(fail);
+  if (typeof vegaEmbed === "function") { draw(); return; }
+  // Not in the built book (which serves these itself): load them, in order, from the public CDN.
+  const urls = %(urls)s;
+  const load = (url) => new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = url;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error("could not load " + url));
+    document.head.appendChild(script);
+  });
+  urls.reduce((chain, url) => chain.then(() => load(url)), Promise.resolve()).then(draw, fail);
+})(%(spec)s, %(options)s);
+</script>"""
+
+
+def _book_renderer(spec: dict, **metadata: Any) -> dict:
+    """Vega-Lite JSON for Jupyter frontends, and HTML that draws with the page's own vega-embed.
+
+    The built book serves vega, vega-lite and vega-embed from its ``_static``
+    folder (``make book`` copies them from the pinned npm packages) and loads
+    them on every page, so a chart needs no network when viewed. Elsewhere (a
+    notebook viewer showing the HTML) the script loads the same versions from
+    the CDN, as Altair's own renderer does.
+    """
+    urls = [f"{CDN}/vega@{alt.VEGA_VERSION}", f"{CDN}/vega-lite@{alt.VEGALITE_VERSION}",
+            f"{CDN}/vega-embed@{alt.VEGAEMBED_VERSION}"]
+    options = {"mode": "vega-lite", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
+    html = _EMBED_HTML % {"urls": json.dumps(urls), "spec": json.dumps(spec).replace("</", "<\\/"),
+                          "options": json.dumps(options)}
+    return {f"application/vnd.vegalite.v{alt.SCHEMA_VERSION.split('.')[0].lstrip('v')}+json": spec,
+            "text/html": html}
+
+
+alt.renderers.register(BOOK_RENDERER, _book_renderer)
+
+
+def use_book_renderer() -> None:
+    """Draw charts with :func:`_book_renderer` (the book's pages call this first)."""
+    alt.renderers.enable(BOOK_RENDERER)
 
 
 LIVE_FRONTEND_ENV = ("JPY_SESSION_NAME", "VSCODE_PID")  # set for kernels that a Jupyter server or VS Code starts
@@ -59,14 +114,15 @@ def theory_gap_chart(df: pd.DataFrame, pair: str | None = None, n: int | None = 
     pick_n = alt.param(name="n_pick", value=int(n or ns[len(ns) // 2]),
                        bind=alt.binding_select(options=[int(n) for n in ns], name="sample size n "))
     base = alt.Chart(df)
-    x = alt.X("n:Q", scale=alt.Scale(type="log", nice=False), title="training samples n")
+    x = alt.X("n:Q", scale=alt.Scale(type="log", nice=False, padding=14), title="training samples n")
     y_scale = alt.Scale(type="log")
+    gap = "test-risk gap: least squares minus G-averaged"
     by_n = base.transform_filter(alt.datum.pair == pick_pair)
     line = by_n.mark_line(color="black", strokeDash=[4, 3]).encode(
-        x=x, y=alt.Y("predicted:Q", scale=y_scale, title="test-risk gap: least squares minus G-averaged"))
-    bars = by_n.mark_errorbar(color="#d62728").encode(x=x, y=alt.Y("low:Q", scale=y_scale), y2="high:Q")
+        x=x, y=alt.Y("predicted:Q", scale=y_scale, title=gap))
+    bars = by_n.mark_errorbar(color="#d62728").encode(x=x, y=alt.Y("low:Q", scale=y_scale, title=gap), y2="high:Q")
     points = by_n.mark_point(color="#d62728", filled=True).encode(
-        x=x, y=alt.Y("measured:Q", scale=y_scale),
+        x=x, y=alt.Y("measured:Q", scale=y_scale, title=gap),
         tooltip=["pair", "n", alt.Tooltip("measured:Q", format=".4f"), alt.Tooltip("low:Q", format=".4f"),
                  alt.Tooltip("high:Q", format=".4f"), alt.Tooltip("predicted:Q", format=".4f")])
     top = (line + bars + points).add_params(pick_pair).properties(
@@ -192,6 +248,17 @@ GROUP_ORDER = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
 VARIANT_LABELS = {"rotated": "rotated MNIST", "fliprot": "flip-rotated MNIST", "plain": "MNIST"}
 
 
+def models_table(rows: list[dict]):
+    """The CNN zoo as a reader sees it: group order as an integer (continuous for SO(2) and O(2)), no index."""
+    df = pd.DataFrame(rows)
+    df["order"] = [("continuous" if not np.isfinite(o) else f"{int(o)}") for o in df["order"]]
+    df["params"] = df["params"].map("{:,}".format)
+    df["deviation"] = df["deviation"].map("{:+.1%}".format)
+    df = df.rename(columns={"order": "group order", "widths": "channels per block", "params": "parameters",
+                            "deviation": "from target"})
+    return df.style.hide(axis="index")
+
+
 def mnist_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Figure 2's data: test error per (variant, group, n) and protocol, geometric mean and CI over seeds."""
     rows = []
@@ -226,15 +293,14 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
     pick_variant = alt.param(name="variant", value=variant or "both",
                              bind=alt.binding_select(options=variants, name="data set: "))
     pick_protocol = _protocol_param(protocol)
-    sizes = sorted(frame["n_train"].unique())
-    n_lo = alt.param(name="n_min", value=int(sizes[0]),
-                     bind=alt.binding_range(min=int(sizes[0]), max=int(sizes[-1]), step=1, name="smallest n: "))
-    n_hi = alt.param(name="n_max", value=int(sizes[-1]),
-                     bind=alt.binding_range(min=int(sizes[0]), max=int(sizes[-1]), step=1, name="largest n: "))
+    sizes = [int(n) for n in sorted(frame["n_train"].unique())]
+    n_lo = alt.param(name="n_min", value=sizes[0], bind=alt.binding_select(options=sizes, name="smallest n: "))
+    n_hi = alt.param(name="n_max", value=sizes[-1], bind=alt.binding_select(options=sizes, name="largest n: "))
     groups = alt.selection_point(fields=["group"], bind="legend")
     groups_present = [g for g in GROUP_ORDER if g in set(frame["group"])]
     color = alt.Color("group:N", sort=groups_present, scale=alt.Scale(domain=groups_present, scheme="category10"),
-                      title="group (click to highlight)")
+                      title="group (click to highlight)",
+                      legend=alt.Legend(orient="top", direction="horizontal", titleOrient="top", titleLimit=400))
     x = alt.X("n_train:Q", scale=alt.Scale(type="log", nice=False), title="training images n")
     y = alt.Y("error:Q", scale=alt.Scale(type="log"), title="test error")
     base = alt.Chart().transform_filter(
@@ -249,7 +315,11 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
                                    opacity=opacity)
     fits = base.transform_regression("n_train", "error", method="pow", groupby=["group"]).mark_line(
         strokeDash=[3, 3], strokeWidth=1).encode(x=x, y=y, color=color, opacity=opacity)
+    # a range that cannot be drawn says so instead of leaving the panels blank
+    refused = alt.Chart().transform_aggregate(points="count()").transform_filter(n_lo > n_hi).mark_text(
+        text="smallest n is above largest n: pick a smaller one", color="#d62728", fontSize=12).encode(
+        x=alt.value(115), y=alt.value(115))
     # the layers carry no data of their own: the facet splits one data set into the panels
-    panel = alt.layer(lines, bars, fits).properties(width=250, height=230)
+    panel = alt.layer(lines, bars, fits, refused).properties(width=230, height=220)
     chart = panel.facet(column=alt.Column("variant:N", title=None), data=frame)
     return chart.add_params(pick_variant, pick_protocol, n_lo, n_hi, groups)

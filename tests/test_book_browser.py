@@ -1,0 +1,189 @@
+"""The built book in a real browser: headless chromium, the book served on 127.0.0.1, every other address blocked.
+
+Run after ``make book`` (``make test-book``); screenshots land in ``_build/browser/``.
+On every page: each chart renders, each bound control changes its chart, the
+console stays free of errors, no maths is left as raw TeX, no output shows a
+progress bar or a warning, nothing is wider than the text column, and nothing
+is fetched from anywhere but the book itself.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+BUILD = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "browser"
+PAGES = ["book/intro.html", "book/theory.html", "book/nbody.html", "book/mnist.html"]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|Warning|warn\(|Traceback|Error:")
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\frac|\\mathrm")
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (BUILD / "book" / "intro.html").exists():
+        pytest.fail(f"no built book in {BUILD}: run 'make book' first")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(BUILD)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # the resolver rule is a second wall behind the request filter below: no name resolves but loopback
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
+        yield b
+        b.close()
+
+
+class Visit:
+    """One page loaded in a fresh context, with what it logged, fetched and was refused."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.errors: list[str] = []
+        self.blocked: list[str] = []
+        self.failed: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+        self.page.route("**/*", self._only_loopback)
+        self.page.goto(url, wait_until="load")
+        self.page.wait_for_function(
+            "() => [...document.querySelectorAll('.equilib-chart')].every("
+            "c => c.querySelector('svg, canvas, .error'))", timeout=20_000)
+        self.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        self.page.wait_for_timeout(300)
+
+    def _only_loopback(self, route) -> None:
+        url = route.request.url
+        if urlparse(url).scheme in ("http", "https", "ws", "wss") and urlparse(url).hostname != "127.0.0.1":
+            self.blocked.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def visits(server, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in PAGES:
+        visit = Visit(browser, f"{server}/{name}")
+        visit.page.screenshot(path=str(SHOTS / f"{name.split('/')[-1].removesuffix('.html')}.png"), full_page=True)
+        out[name] = visit
+    yield out
+    for visit in out.values():
+        visit.close()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_loads_nothing_from_the_network_and_logs_no_error(visits, name):
+    v = visits[name]
+    assert not v.blocked, f"{name} asked the network for {v.blocked}"
+    assert not v.failed, f"{name} failed to load {v.failed}"
+    assert not v.errors, f"{name} logged {v.errors}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_chart_renders(visits, name):
+    page = visits[name].page
+    charts = page.query_selector_all(".equilib-chart")
+    for k, chart in enumerate(charts):
+        assert not chart.query_selector(".error"), f"chart {k} on {name}: {chart.inner_text()[:200]}"
+        drawn = chart.query_selector("svg, canvas")
+        box = drawn.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 100, f"chart {k} on {name} is empty: {box}"
+        assert drawn.query_selector_all("path, text") or drawn.evaluate("c => c.tagName") == "CANVAS"
+
+
+def _controls(chart) -> list:
+    return chart.query_selector_all(".vega-bindings select, .vega-bindings input")
+
+
+def _picture(chart) -> str:
+    return chart.query_selector("svg, canvas").evaluate("c => c.tagName === 'CANVAS' ? c.toDataURL() : c.outerHTML")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_bound_control_changes_its_chart(visits, name):
+    page = visits[name].page
+    moved = 0
+    for k, chart in enumerate(page.query_selector_all(".equilib-chart")):
+        radios_done: set[str] = set()
+        for control in _controls(chart):
+            kind = control.evaluate("e => e.tagName === 'SELECT' ? 'select' : e.type")
+            if kind == "radio":
+                group = control.get_attribute("name")
+                if group in radios_done or control.is_checked():
+                    continue
+                radios_done.add(group)
+            before = _picture(chart)
+            if kind == "select":
+                options = control.evaluate("e => [...e.options].map(o => o.value)")
+                current = control.evaluate("e => e.value")
+                others = [o for o in options if o != current]
+                assert others, f"a select with one option on chart {k} of {name}"
+                control.select_option(others[0])
+            elif kind == "radio":
+                control.check()
+            elif kind == "range":
+                control.evaluate("e => { e.value = e.min; e.dispatchEvent(new Event('input', {bubbles: true})); }")
+            elif kind == "checkbox":
+                control.click()
+            page.wait_for_timeout(250)
+            assert _picture(chart) != before, f"{kind} control {control.evaluate('e => e.name')} on chart {k} " \
+                                              f"of {name} did not change its chart"
+            moved += 1
+    charts_with_controls = [c for c in page.query_selector_all(".equilib-chart") if _controls(c)]
+    assert moved >= len(charts_with_controls)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_raw_tex_no_progress_bars_no_warnings(visits, name):
+    page = visits[name].page
+    text = page.inner_text("article")
+    raw = RAW_TEX.findall(text)
+    assert not raw, f"raw TeX on {name}: {raw[:5]}"
+    for output in page.query_selector_all(".cell_output"):
+        noise = NOISE.findall(output.inner_text())
+        assert not noise, f"{name} shows {noise[:3]} in an output: {output.inner_text()[:200]}"
+    if page.query_selector(".math"):
+        assert page.query_selector("mjx-container"), f"MathJax typeset nothing on {name}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_nothing_is_wider_than_the_text_column(visits, name):
+    page = visits[name].page
+    column = page.evaluate("() => document.querySelector('article').getBoundingClientRect().width")
+    wide = page.evaluate("""(column) => [...document.querySelectorAll(
+            '.cell_output, .cell_output table, .equilib-chart svg, .equilib-chart canvas, .equilib-chart .vega-bindings')]
+        .map(e => ({tag: e.tagName + '.' + e.className, width: Math.max(e.getBoundingClientRect().width, e.scrollWidth)}))
+        .filter(e => e.width > column + 1)""", column)
+    assert not wide, f"wider than the {column:.0f} px column on {name}: {wide}"
