@@ -65,6 +65,13 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
                   ["test_at_best_val"].describe().to_string())
 
 
+def _figures(args: argparse.Namespace) -> None:
+    from .figures import export_readme_figures
+
+    for path in export_readme_figures(args.results, args.out, preset=args.preset, scale=args.scale):
+        print(f"wrote {path}")
+
+
 def _mnist_data(args: argparse.Namespace) -> None:
     from .data import load_mnist
 
@@ -166,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_nbody_protocol)
 
     groups = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
+    p = sub.add_parser("figures", help="export Figure 1 and Figure 2 as PNGs from the run store (for the README)")
+    p.add_argument("--results", default="results", help="run store directory")
+    p.add_argument("--out", default="docs", help="folder for the PNGs")
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"], help="whose runs to draw")
+    p.add_argument("--scale", type=float, default=2.0, help="pixels per chart unit")
+    p.set_defaults(func=_figures)
+
     p = sub.add_parser("mnist-data", help="rotate (or find in the cache) the MNIST variants; print their sizes")
     p.add_argument("--variants", nargs="+", default=["rotated", "fliprot"])
     p.add_argument("--seed", type=int, default=0)

@@ -7,6 +7,7 @@ notebook, :func:`explore` puts ipywidgets in front of the same chart function.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable
 
 import altair as alt
@@ -323,3 +324,39 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
     panel = alt.layer(lines, bars, fits, refused).properties(width=230, height=220)
     chart = panel.facet(column=alt.Column("variant:N", title=None), data=frame)
     return chart.add_params(pick_variant, pick_protocol, n_lo, n_hi, groups)
+
+
+# --------------------------------------------------------------------------- exported pictures
+
+
+def export_readme_figures(results: str | Path, out: str | Path, *, preset: str = "cpu",
+                          scale: float = 2.0) -> list[Path]:
+    """Figure 1 and Figure 2 as PNGs, drawn by the book's own chart functions from the stored runs.
+
+    Trains nothing; the charts show their controls' default settings (honest
+    protocol, both data sets, every size). Uses vl-convert, which renders
+    offline.
+    """
+    import vl_convert as vlc
+
+    from . import protocols
+    from .experiments import run_protocol
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    where = dict(results=results, train_missing=False, progress=False)
+    charts = {}
+    ratios, mses = nbody_frames(run_protocol("nbody", protocols.resolve("nbody", preset), **where))
+    if len(ratios):
+        charts["figure1-nbody.png"] = nbody_figure(ratios, mses)
+    mnist_runs = run_protocol("mnist", protocols.resolve("mnist", preset), **where)
+    if len(mnist_runs):
+        charts["figure2-mnist.png"] = mnist_figure(mnist_frame(mnist_runs))
+    if not charts:
+        raise ValueError(f"the run store at {results} holds no {preset}-preset runs to draw")
+    written = []
+    for name, chart in charts.items():
+        png = vlc.vegalite_to_png(chart.to_json(), scale=scale)
+        (out / name).write_bytes(png)
+        written.append(out / name)
+    return written

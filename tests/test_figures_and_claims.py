@@ -95,3 +95,12 @@ def test_live_widgets_only_under_a_live_frontend(monkeypatch):
     assert isinstance(widget, ipywidgets.interactive) and seen == [1]
     widget.children[0].value = 2
     assert seen == [1, 2]  # moving the control redraws
+
+
+def test_readme_figures_are_drawn_from_the_store(tmp_path):
+    from conftest import ROOT
+
+    written = figures.export_readme_figures(ROOT / "results", tmp_path)  # the committed store
+    assert written and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+    with pytest.raises(ValueError, match="holds no cpu-preset runs to draw"):
+        figures.export_readme_figures(tmp_path / "empty", tmp_path)
