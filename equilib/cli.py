@@ -41,7 +41,8 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
     runs = nbody_sweep(args.dims, args.models, args.seeds, args.n_train, epochs=args.epochs, lr=lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val,
                        n_test=args.n_test, device=args.device, results=args.results, cache_dir=args.cache_dir,
-                       force=args.force, stack=args.stack, steps=args.steps)
+                       force=args.force, stack=args.stack, steps=args.steps, executor=args.executor,
+                       address=args.address, threads=args.threads)
     print(nbody_table(runs).to_string())
 
 
@@ -51,7 +52,8 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
     from .protocols import resolve
 
     protocol = resolve("nbody", args.preset)
-    where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir)
+    where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
+                 address=args.address, threads=args.threads)
     for part in args.parts:
         if part == "pilot" and protocol["lr"] == "pilot":
             print(nbody_lr_pilot(protocol, **where)[["model", "lr", "best_val", "test_at_best_val"]].to_string())
@@ -89,7 +91,7 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val, n_test=args.n_test,
                        target_params=args.target_params, device=args.device, results=args.results,
                        data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
-                       workers=args.workers, threads=args.threads)
+                       executor=args.executor, address=args.address, threads=args.threads)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
     print(power_law_fits(runs).to_string())
@@ -132,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="versions, device, data and cache directories")
     p.set_defaults(func=_info)
 
+    def executor_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--executor", default="local", choices=["local", "ray"],
+                       help="local: one training at a time here; ray: Ray tasks packed onto every GPU (or CPU) of "
+                            "a cluster")
+        p.add_argument("--address", default=None,
+                       help="Ray cluster address (default $RAY_ADDRESS; 'auto' for a running cluster; "
+                            "neither: a local instance)")
+        p.add_argument("--threads", default="auto", type=_auto_or_count,
+                       help="intra-op threads per training (auto: every core); equal counts record equal numbers")
+
     def nbody_common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dims", type=int, nargs="+", default=[2, 3, 4, 6, 8], help="dimensions n")
         p.add_argument("--n-val", type=int, default=2000)
@@ -160,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun configurations already in the store")
     p.add_argument("--no-stack", dest="stack", action="store_false",
                    help="train one run at a time instead of stacking the runs that can share a stack")
+    executor_options(p)
     p.set_defaults(func=_nbody_sweep)
 
     p = sub.add_parser("nbody-protocol", help="train a preset's whole N-body protocol: rate pilot, grid, budget check")
@@ -170,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--cache-dir", default=None, help="generated-data cache (default $EQUILIB_CACHE_DIR)")
     p.add_argument("--device", default="auto")
+    executor_options(p)
     p.set_defaults(func=_nbody_protocol)
 
     groups = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
@@ -204,11 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--force", action="store_true")
-    p.add_argument("--workers", default="auto", type=_auto_or_count,
-                   help="runs trained at once in their own processes (auto: as many as the GPU's free memory holds)")
-    p.add_argument("--threads", default="auto", type=_auto_or_count,
-                   help="intra-op threads per run (auto: the cores shared among the workers); "
-                        "runs with equal thread counts record equal numbers")
+    executor_options(p)
     p.set_defaults(func=_mnist_sweep)
 
     p = sub.add_parser("cnn-params", help="the parameter-matched widths and counts of the CNN zoo")

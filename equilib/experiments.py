@@ -6,7 +6,6 @@ fails in a second with a message naming the bad value, not after an hour.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict
 from functools import lru_cache, partial
 from itertools import product
@@ -16,11 +15,9 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from . import nbody
-from .concurrency import (MAX_WORKERS, intra_op_threads, peak_run_bytes, run_jobs, threads_per_worker,
-                          workers_that_fit)
+from .executors import Job, Trained, check_executor, default_threads, gpu_share, peak_run_bytes, run_jobs
 from .models import GRAPH_MODELS, build_model, count_parameters, free_flight
 from .paths import resolve_device
 from .protocols import check_choices, check_ints
@@ -79,6 +76,9 @@ def nbody_sweep(
     force: bool = False,
     train_missing: bool = True,
     stack: bool = True,
+    executor: str = "local",
+    address: str | None = None,
+    threads: int | str = "auto",
     progress: bool = True,
     **physics,
 ) -> pd.DataFrame:
@@ -91,8 +91,12 @@ def nbody_sweep(
     ``physics`` goes to :class:`equilib.nbody.Physics`. ``stack`` trains the
     runs that can share a stack at once (:mod:`equilib.stacking`): measured
     1.05-1.65x faster than one at a time even on a 2-core CPU
-    (``benchmarks/train_stacked.py``), so it is the default.
+    (``benchmarks/train_stacked.py``), so it is the default. ``executor``,
+    ``address`` and ``threads`` say where each stack trains
+    (:mod:`equilib.executors`).
     """
+    check_executor(executor)
+    threads = default_threads() if threads == "auto" else check_ints("threads", [threads], 1)[0]
     dims = check_ints("dims", dims, 1)
     models = check_choices("models", models, NBODY_MODELS)
     seeds = check_ints("seeds", seeds, 0)
@@ -117,35 +121,57 @@ def nbody_sweep(
         ids.append(run_id(config))
         if train_missing and (force or not store.has(config)):
             todo.append((dim, model, seed, n_train, cfg, config))
-    data = _NBodySplits(n_trains, n_val, n_test, cache_dir, progress, physics)
-    bar = tqdm(total=len(todo), desc="n-body sweep", unit="run", disable=not progress)
+    data_args = dict(n_trains=n_trains, n_val=n_val, n_test=n_test, cache_dir=cache_dir, physics=physics)
+    data = _NBodySplits(**data_args, progress=progress)
     for dim, model, seed, n_train, cfg, config in [job for job in todo if job[1] == "freeflight"]:
         result = free_flight_result(data.get(dim, n_train, seed), horizon)
         store.record(config, result.summary(), result.curve, params=0)
-        bar.update()
     todo = [job for job in todo if job[1] != "freeflight"]
-    build = partial(build_model, hidden=hidden, layers=layers, horizon=horizon)
-    groups = _stack_groups(todo, store, build) if stack else [[job] for job in todo]
-    for group in groups:
-        if len(group) == 1:
-            dim, model, seed, n_train, cfg, config = group[0]
-            net, result = train(partial(build, model, dim), RegressionTask(), data.get(dim, n_train, seed), cfg,
-                                checkpoint=store.checkpoint(config), progress=progress,
-                                desc=f"{model} n={dim} seed={seed} N={n_train}")
-            trained_runs = [(net, result)]
-        else:
-            top, model = max(job[0] for job in group), group[0][1]
-            members = [nbody_member(model, dim, top, data.get(dim, n_train, seed, pad_to=top), cfg,
-                                    store.checkpoint(config), build=build)
-                       for dim, model, seed, n_train, cfg, config in group]
-            trained_runs = train_stacked(members, RegressionTask(), progress=progress, template=build(model, top),
-                                         desc=f"{model} x{len(group)} n={sorted({j[0] for j in group})} "
-                                              f"N={group[0][3]}")
-        for (*_, config), (net, result) in zip(group, trained_runs):
-            store.record(config, result.summary(), result.curve, params=count_parameters(net))
-        bar.update(len(group))
-    bar.close()
+    model_args = dict(hidden=hidden, layers=layers, horizon=horizon)
+    groups = _stack_groups(todo, store, partial(build_model, **model_args)) if stack else [[job] for job in todo]
+    inner_progress = progress and executor == "local"
+    jobs = [Job(_nbody_job, dict(group=[j + (store.checkpoint(j[5]),) for j in group], data=data_args,
+                                 model=model_args, progress=inner_progress),
+                configs=[j[5] for j in group], threads=threads,
+                label=f"{group[0][1]} x{len(group)} n={sorted({j[0] for j in group})} N={group[0][3]}")
+            for group in groups]
+    if executor == "ray" and jobs and resolve_device(device).type == "cuda":
+        for job in jobs:
+            job.gpu = _nbody_gpu_share(job.payload, batch_size, resolve_device(device))
+    run_jobs(jobs, store, executor=executor, address=address, progress=progress, desc="n-body sweep")
     return _protocol_runs(store, ids)
+
+
+def _nbody_job(payload: dict) -> list[Trained]:
+    """Train one stack (or one run) of an N-body sweep and return its runs: a job of :func:`nbody_sweep`."""
+    data = _NBodySplits(**payload["data"], progress=payload["progress"])
+    build = partial(build_model, **payload["model"])
+    group, progress = payload["group"], payload["progress"]
+    if len(group) == 1:
+        dim, model, seed, n_train, cfg, _, checkpoint = group[0]
+        trained_runs = [train(partial(build, model, dim), RegressionTask(), data.get(dim, n_train, seed), cfg,
+                              checkpoint=checkpoint, progress=progress, desc=f"{model} n={dim} seed={seed} N={n_train}")]
+    else:
+        top, model = max(job[0] for job in group), group[0][1]
+        members = [nbody_member(model, dim, top, data.get(dim, n_train, seed, pad_to=top), cfg, checkpoint, build=build)
+                   for dim, model, seed, n_train, cfg, _, checkpoint in group]
+        trained_runs = train_stacked(members, RegressionTask(), progress=progress, template=build(model, top),
+                                     desc=f"{model} x{len(group)} n={sorted({j[0] for j in group})} N={group[0][3]}")
+    return [Trained(job[5], result.summary(), result.curve, count_parameters(net))
+            for job, (net, result) in zip(group, trained_runs)]
+
+
+def _nbody_gpu_share(payload: dict, batch_size: int, device: torch.device) -> float:
+    """A stack's share of the GPU: the measured peak of one member's step and evaluation, times its members."""
+    group = payload["group"]
+    top, model = max(job[0] for job in group), group[0][1]
+    n_particles = payload["data"]["physics"].get("n_particles", 5)
+    sample = lambda n: (torch.randn(n, n_particles, top), torch.randn(n, n_particles, top),  # noqa: E731
+                        torch.ones(n, n_particles), torch.randn(n, n_particles, top))
+    task = RegressionTask()
+    peak = peak_run_bytes(build_model(model, top, **payload["model"]), task, sample(batch_size),
+                          sample(task.eval_batch), device)
+    return gpu_share(peak * len(group), torch.cuda.get_device_properties(device).total_memory)
 
 
 def free_flight_result(splits: dict[str, tuple], horizon: float) -> RunResult:
@@ -284,22 +310,25 @@ def mnist_sweep(
     cache_dir: str | Path | None = None,
     force: bool = False,
     train_missing: bool = True,
-    workers: int | str = "auto",
+    executor: str = "local",
+    address: str | None = None,
     threads: int | str = "auto",
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
 
-    ``workers`` runs train at once in their own processes; ``"auto"`` takes as
-    many as the GPU's free memory holds (:mod:`equilib.concurrency`), and one
-    on a CPU. ``threads`` is each run's intra-op thread count (``"auto"``: the
-    cores shared out among the workers). A CPU convolution's summation order
-    depends on it, so runs record identical numbers, in this process or in a
-    worker, exactly when their thread counts are equal.
+    ``executor="local"`` trains one run at a time here; ``"ray"`` makes each run
+    a Ray task that asks for the share of a GPU its measured peak memory needs
+    (or, without a GPU, ``threads`` CPUs), at ``address`` or ``$RAY_ADDRESS``,
+    else on a local instance (:mod:`equilib.executors`). ``threads`` is each
+    run's intra-op thread count (``"auto"``: every core). A CPU convolution's
+    summation order depends on it, so runs record identical numbers, here or in
+    a Ray worker, exactly when their thread counts are equal.
     """
     from . import data as mnist
     from .models import steerable
 
+    check_executor(executor)
     variants = check_choices("variants", variants, mnist.VARIANTS)
     groups = check_choices("groups", groups, steerable.GROUPS)
     n_trains = check_ints("n_trains", n_trains, 1)
@@ -307,10 +336,7 @@ def mnist_sweep(
     if too_big:
         raise ValueError(f"n_trains above the {mnist.TRAIN_MAX} training images: {too_big}")
     seeds = check_ints("seeds", seeds, 0)
-    if workers != "auto":
-        workers = check_ints("workers", [workers], 1)[0]
-    if threads != "auto":
-        threads = check_ints("threads", [threads], 1)[0]
+    threads = default_threads() if threads == "auto" else check_ints("threads", [threads], 1)[0]
     if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
         raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
                          f"got n_val={n_val}, n_test={n_test}")
@@ -325,17 +351,17 @@ def mnist_sweep(
         ids.append(run_id(config))
         if train_missing and (force or not store.has(config)):
             todo.append((variant, group, n_train, cfg, config))
-    jobs = [dict(variant=variant, group=group, n_train=n_train, cfg=cfg, config=config, target=target,
-                 results=results, sizes=(max(n_trains), n_val, n_test), data_seed=data_seed, data_dir=data_dir,
-                 cache_dir=cache_dir) for variant, group, n_train, cfg, config in todo]
-    if workers == "auto":
-        workers = _mnist_workers(jobs, resolve_device(device), batch_size)
-    if threads == "auto":
-        threads = threads_per_worker(workers)
-    for job in jobs:
-        job["progress"] = progress and workers == 1  # a worker's epoch bars would only interleave
-        job["threads"] = threads
-    run_jobs(_mnist_job, jobs, workers, progress=progress, desc="mnist sweep")
+    jobs = [Job(_mnist_job, dict(variant=variant, group=group, n_train=n_train, cfg=cfg, config=config, target=target,
+                                 checkpoint=store.checkpoint(config), sizes=(max(n_trains), n_val, n_test),
+                                 data_seed=data_seed, data_dir=data_dir, cache_dir=cache_dir,
+                                 progress=progress and executor == "local"),
+                configs=[config], threads=threads, label=f"{group} {variant} N={n_train} seed={cfg.seed}")
+            for variant, group, n_train, cfg, config in todo]
+    if executor == "ray" and jobs and resolve_device(device).type == "cuda":
+        share = _mnist_gpu_share(jobs, resolve_device(device), batch_size)
+        for job in jobs:
+            job.gpu = share
+    run_jobs(jobs, store, executor=executor, address=address, progress=progress, desc="mnist sweep")
     return _protocol_runs(store, ids)
 
 
@@ -349,39 +375,35 @@ def _mnist_splits(variant: str, sizes: tuple[int, int, int], data_seed: int, dat
     return {k: (v.images, v.labels) for k, v in parts.items()}
 
 
-def _mnist_job(job: dict) -> None:
-    """Train one rotated-MNIST run and record it: the body of the sweep, in this process or a worker."""
+def _mnist_job(job: dict) -> list[Trained]:
+    """Train one rotated-MNIST run and return it: a job of :func:`mnist_sweep`, here or in a Ray worker."""
     from .models import steerable
     from .training import ClassificationTask
 
     full = _mnist_splits(job["variant"], job["sizes"], job["data_seed"], job["data_dir"], job["cache_dir"])
     tensors = {"train": tuple(t[: job["n_train"]] for t in full["train"]), "val": full["val"], "test": full["test"]}
-    cfg, config, store = job["cfg"], job["config"], RunStore(job["results"], "mnist")
+    cfg = job["cfg"]
     desc = f"{job['group']} {job['variant']} N={job['n_train']} seed={cfg.seed}"
-    with intra_op_threads(job["threads"]):
-        net, result = train(lambda: steerable.build_cnn(job["group"], target_params=job["target"],
-                                                        verbose=job["progress"]),
-                            ClassificationTask(), tensors, cfg, checkpoint=store.checkpoint(config),
-                            progress=job["progress"], desc=desc)
-    store.record(config, result.summary(), result.curve, params=count_parameters(net))
+    net, result = train(lambda: steerable.build_cnn(job["group"], target_params=job["target"], verbose=job["progress"]),
+                        ClassificationTask(), tensors, cfg, checkpoint=job["checkpoint"], progress=job["progress"],
+                        desc=desc)
+    return [Trained(job["config"], result.summary(), result.curve, count_parameters(net))]
 
 
-def _mnist_workers(jobs: list[dict], device: torch.device, batch_size: int) -> int:
-    """As many concurrent runs as the GPU's free memory holds for the hungriest model of the sweep; 1 on a CPU."""
-    if device.type != "cuda" or len(jobs) <= 1:
-        return 1
+def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> float:
+    """Each run's share of the GPU: the measured peak of the sweep's hungriest model, plus its data."""
     from . import data as mnist
     from .models import steerable
     from .training import ClassificationTask
 
     task, size = ClassificationTask(), mnist.IMAGE_SIZE
     images = lambda n: (torch.rand(n, 1, size, size), torch.randint(0, 10, (n,)))  # noqa: E731
-    peak = max(peak_run_bytes(steerable.build_cnn(g, target_params=jobs[0]["target"], verbose=False), task,
+    target = jobs[0].payload["target"]
+    peak = max(peak_run_bytes(steerable.build_cnn(g, target_params=target, verbose=False), task,
                               images(batch_size), images(task.eval_batch), device)
-               for g in sorted({job["group"] for job in jobs}))
-    data_bytes = sum(jobs[0]["sizes"]) * (size * size * 4 + 8)
-    free, _ = torch.cuda.mem_get_info(device)
-    return workers_that_fit(free, peak + data_bytes, limit=min(MAX_WORKERS, len(jobs), os.cpu_count() or 1))
+               for g in sorted({job.payload["group"] for job in jobs}))
+    data_bytes = sum(jobs[0].payload["sizes"]) * (size * size * 4 + 8)
+    return gpu_share(peak + data_bytes, torch.cuda.get_device_properties(device).total_memory)
 
 
 def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:

@@ -5,6 +5,7 @@ Layout under a results directory::
     <results>/<experiment>/runs/<run_id>.parquet    one row per run
     <results>/<experiment>/curves/<run_id>.parquet  its learning curve
     <results>/<experiment>/checkpoints/<run_id>.pt  while a run is in progress (not committed)
+    <results>/<experiment>/failed/<run_id>.json     a run whose job raised, with its error (retried next time)
 
 ``pandas.read_parquet(<results>/<experiment>/runs)`` reads every run in one
 call. The run id is a hash of the configuration, so the same configuration is
@@ -88,6 +89,20 @@ class RunStore:
     def checkpoint(self, config: dict[str, Any]) -> Path:
         return self.checkpoints_dir / f"{run_id(config)}.pt"
 
+    def record_failure(self, config: dict[str, Any], error: str) -> str:
+        """Note that this run's job raised ``error``; the run is not in the store, so a rerun tries it again."""
+        rid = run_id(config)
+        note = {"run_id": rid, "config": config, "error": error, "code_version": code_version(),
+                "created": datetime.now(timezone.utc).isoformat()}
+        path = self.root / "failed" / f"{rid}.json"
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(note, indent=1, default=str)))
+        return rid
+
+    def failures(self) -> pd.DataFrame:
+        """Every failure noted and not since made good, one row each: run_id, error, created, config."""
+        rows = [json.loads(p.read_text()) for p in sorted((self.root / "failed").glob("*.json"))]
+        return pd.DataFrame(rows, columns=["run_id", "config", "error", "code_version", "created"])
+
     def record(self, config: dict[str, Any], summary: dict[str, Any], curve: list[dict], **extra: Any) -> str:
         """Write one finished (or diverged) run; returns its id. The curve is written first."""
         missing = [k for k in KEY_FIELDS if k not in config]
@@ -106,6 +121,7 @@ class RunStore:
         atomic_write(self.curves_dir / f"{rid}.parquet", lambda tmp: pq.write_table(curve_table, tmp))
         atomic_write(self.runs_dir / f"{rid}.parquet", lambda tmp: pq.write_table(table, tmp))
         self.checkpoint(config).unlink(missing_ok=True)
+        (self.root / "failed" / f"{rid}.json").unlink(missing_ok=True)
         return rid
 
     def table(self, name: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame] | None) -> pd.DataFrame | None:
