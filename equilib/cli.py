@@ -74,6 +74,14 @@ def _figures(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _project(args: argparse.Namespace) -> None:
+    from .cost import project
+
+    table, source = project(args.gpus, preset=args.preset, measured=args.measured)
+    print(f"Projected wall time of the {args.preset} preset (throughputs: {source}):")
+    print(table.round(1).to_markdown(index=False) if args.markdown else table.round(1).to_string(index=False))
+
+
 def _mnist_data(args: argparse.Namespace) -> None:
     from .data import load_mnist
 
@@ -193,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"], help="whose runs to draw")
     p.add_argument("--scale", type=float, default=2.0, help="pixels per chart unit")
     p.set_defaults(func=_figures)
+
+    p = sub.add_parser("project", help="project a preset's wall time on 1, 4, 8 GPUs from measured per-run costs")
+    p.add_argument("--preset", default="paper", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--gpus", type=int, nargs="+", default=[1, 4, 8])
+    p.add_argument("--measured", default=None,
+                   help="a benchmarks/results/train_mnist-*.json from the GPU in question (default: stack.md's H100 "
+                        "reference figures)")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.set_defaults(func=_project)
 
     p = sub.add_parser("mnist-data", help="rotate (or find in the cache) the MNIST variants; print their sizes")
     p.add_argument("--variants", nargs="+", default=["rotated", "fliprot"])

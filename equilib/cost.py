@@ -1,0 +1,81 @@
+"""What a preset's full protocol costs on GPUs: per-run seconds from measured throughputs, wall time for k GPUs.
+
+The projection is deliberately simple and says what it assumes. Each run's
+GPU time comes from a measured training throughput (``benchmarks/train_mnist.py``
+writes one per group; without a file, the H100 reference figures of
+``../shared/notes/stack.md``). Runs are independent jobs, so k GPUs need
+``max(total / k, longest run)``. Runs packed onto one GPU are counted as taking
+turns on it: the overlap that packing gains on launch-bound models has not been
+measured here, so the projection is an upper bound on wall time.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import protocols
+
+# Training images per second at batch 64 on one H100, tutorial-style models of about 2M parameters
+# (stack.md). C4 and D4 were not measured there: they are set to the figures of the groups of the same
+# order (C4 between the plain CNN and C8 by the regular-field count, D4 as C8), and marked as estimates.
+H100_REFERENCE = {"trivial": 20_200, "C4": 8_100, "D4": 4_070, "C8": 4_070, "D8": 2_090, "SO2": 2_200, "O2": 1_530}
+H100_ESTIMATED = ("C4", "D4")
+EVAL_SPEEDUP = 3.0  # evaluation images per training image's time (forward only, larger batches): assumed
+# N-body on one H100 (stack.md): one EGNN step is 10.8 ms of mostly launches; stacked, 0.15 ms per model-step
+NBODY_STEP_SECONDS = 10.8e-3
+NBODY_MODEL_STEP_SECONDS = 0.15e-3
+
+
+def mnist_throughputs(measured: str | Path | None = None) -> tuple[dict[str, float], str]:
+    """Images per second per group: from a ``train_mnist`` benchmark file, else the H100 reference figures."""
+    if measured is None:
+        return dict(H100_REFERENCE), "H100 reference figures of stack.md (C4, D4 estimated), not measured here"
+    payload = json.loads(Path(measured).read_text())
+    return {g: row["img_per_s"] for g, row in payload["groups"].items()}, f"measured on {payload['device']}"
+
+
+def mnist_run_seconds(protocol: dict, rates: dict[str, float]) -> pd.DataFrame:
+    """One row per run of an MNIST protocol with its projected GPU seconds (epochs x (train + evaluation))."""
+    missing = sorted(set(protocol["groups"]) - set(rates))
+    if missing:
+        raise ValueError(f"no throughput for group(s) {missing}; have {sorted(rates)}")
+    rows = []
+    for variant in protocol["variants"]:
+        for group in protocol["groups"]:
+            for n in protocol["n_trains"]:
+                per_epoch = n / rates[group] + (protocol["n_val"] + protocol["n_test"]) / (EVAL_SPEEDUP * rates[group])
+                rows += [{"experiment": "mnist", "job": f"{group} {variant} N={n}", "seconds": protocol["epochs"] *
+                          per_epoch} for _ in protocol["seeds"]]
+    return pd.DataFrame(rows)
+
+
+def nbody_run_seconds(protocol: dict) -> pd.DataFrame:
+    """One row per stack of an N-body protocol (one per trained model) with its projected GPU seconds."""
+    members = len(protocol["dims"]) * len(protocol["seeds"])
+    step = max(NBODY_STEP_SECONDS, members * NBODY_MODEL_STEP_SECONDS)  # launch-bound until the stack fills it
+    return pd.DataFrame([{"experiment": "nbody", "job": f"{m} x{members}", "seconds": protocol["budget_steps"] * step}
+                         for m in protocol["models"] if m != "freeflight"])
+
+
+def project(gpus: list[int], *, preset: str = "paper", measured: str | Path | None = None) -> tuple[pd.DataFrame, str]:
+    """Projected wall hours of a preset's N-body and MNIST protocols on each number of GPUs, and the source."""
+    check_gpus(gpus)
+    rates, source = mnist_throughputs(measured)
+    jobs = pd.concat([nbody_run_seconds(protocols.resolve("nbody", preset)),
+                      mnist_run_seconds(protocols.resolve("mnist", preset), rates)])
+    rows = []
+    for experiment, g in [*jobs.groupby("experiment"), ("both", jobs)]:
+        total, longest = g["seconds"].sum(), g["seconds"].max()
+        row = {"experiment": experiment, "runs or stacks": len(g), "GPU-hours": total / 3600}
+        row.update({f"{k} GPU{'s' if k > 1 else ''} (h)": max(total / k, longest) / 3600 for k in gpus})
+        rows.append(row)
+    return pd.DataFrame(rows), source
+
+
+def check_gpus(gpus: list[int]) -> list[int]:
+    bad = [k for k in gpus if not isinstance(k, int) or k < 1]
+    if bad or not gpus:
+        raise ValueError(f"GPU counts must be integers >= 1; bad value(s): {bad or 'none given'}")
+    return gpus

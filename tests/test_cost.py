@@ -1,0 +1,33 @@
+"""The projection of a preset's GPU time: arithmetic on known throughputs, and bad input named."""
+import json
+
+import pytest
+
+from equilib import cost, protocols
+
+
+def test_mnist_run_seconds_follow_epochs_sizes_and_throughput():
+    protocol = {"variants": ["rotated"], "groups": ["trivial"], "n_trains": [1000, 2000], "seeds": [0, 1],
+                "epochs": 10, "n_val": 300, "n_test": 300}
+    runs = cost.mnist_run_seconds(protocol, {"trivial": 100.0})
+    assert len(runs) == 4
+    assert runs["seconds"].tolist() == pytest.approx([10 * (1000 / 100 + 600 / 300)] * 2 + [10 * (2000 / 100 + 2)] * 2)
+    with pytest.raises(ValueError, match=r"no throughput for group\(s\) \['trivial'\]"):
+        cost.mnist_run_seconds(protocol, {"C4": 1.0})
+
+
+def test_projection_divides_the_work_but_never_below_the_longest_job(tmp_path):
+    measured = tmp_path / "train_mnist-cuda.json"
+    rates = {g: {"img_per_s": 1000.0} for g in cost.H100_REFERENCE}
+    measured.write_text(json.dumps({"device": "a test GPU", "groups": rates}))
+    table, source = cost.project([1, 2, 1000], preset="smoke", measured=measured)
+    assert source == "measured on a test GPU"
+    both = table.set_index("experiment").loc["both"]
+    assert both["1 GPU (h)"] == pytest.approx(both["GPU-hours"])
+    assert both["2 GPUs (h)"] == pytest.approx(both["GPU-hours"] / 2)
+    nbody = cost.nbody_run_seconds(protocols.resolve("nbody", "smoke"))
+    mnist = cost.mnist_run_seconds(protocols.resolve("mnist", "smoke"), {g: 1000.0 for g in cost.H100_REFERENCE})
+    longest = max(nbody["seconds"].max(), mnist["seconds"].max()) / 3600
+    assert both["1000 GPUs (h)"] == pytest.approx(longest)
+    with pytest.raises(ValueError, match=r"GPU counts must be integers >= 1; bad value\(s\): \[0\]"):
+        cost.project([0])
