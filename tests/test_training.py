@@ -180,7 +180,7 @@ def test_bad_schedules_are_named(change, match):
 
 def test_sweep_records_the_protocol_each_seed_with_its_own_data(tmp_path):
     runs = nbody_sweep(results=tmp_path, **{**SWEEP, "models": ["gnn", "resgnn", "freeflight"], "seeds": [0, 1],
-                                            "schedule": "cosine", "warmup": 0.1, "patience": 4})
+                                            "schedule": "cosine", "warmup": 0.1, "patience": 4, "batch_size": 32})
     trained = runs[runs.model != "freeflight"]
     assert set(trained["schedule"]) == {"cosine"} and set(trained["patience"]) == {4}
     assert (runs["data_seed"] == runs["seed"]).all()
