@@ -29,8 +29,8 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from .paths import resolve_device
-from .training import (RunResult, Task, Tensors, TrainConfig, _device_name, check_splits, load_checkpoint,
-                       save_checkpoint, set_lr)
+from .training import (RunResult, Task, Tensors, TrainConfig, _device_name, augment_generator, check_splits,
+                       load_checkpoint, save_checkpoint, set_lr)
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
 COMPILE_MIN_STEPS = 50_000  # compiling costs a minute or two: worth it from about this many training steps
@@ -211,10 +211,13 @@ def train_stacked(
     if states[0] is not None:
         optimizer.load_state_dict(_stack_optimizer_states([s["optimizer"] for s in states], names, members))
     shuffles = [torch.Generator().manual_seed(m.config.seed + 1) for m in members]
+    augments = [augment_generator(m.config) for m in members] if cfg.augment else None
     results = [RunResult(device=_device_name(device)) for _ in members]
     for k, state in enumerate(states):
         if state is not None:
             shuffles[k].set_state(state["shuffle"])
+            if augments is not None:
+                augments[k].set_state(state["augment"])
             results[k] = state["result"]
             results[k].device = _device_name(device)
 
@@ -265,6 +268,10 @@ def train_stacked(
         for s in range(0, n_train, cfg.batch_size):
             idx = orders[:, s : s + cfg.batch_size]
             batch = tuple(t[train_which[:, None], idx] for t in train_data)
+            if augments is not None:  # each member's own transforms, as it would draw them alone
+                moved = [task.augment(tuple(t[k] for t in batch), augments[k], members[k].pad_ratio)
+                         for k in range(n_models)]
+                batch = tuple(torch.stack(parts) for parts in zip(*moved))
             losses = losses_of(params, buffers, batch) * ratios
             optimizer.zero_grad(set_to_none=True)
             (losses * training).sum().backward()  # members share no parameters: each gets its own gradient
@@ -299,7 +306,8 @@ def train_stacked(
             for k, m in enumerate(members):
                 if active[k] and m.checkpoint is not None:
                     save_checkpoint(m.checkpoint, m.config, member_state(k),
-                                    _member_optimizer_state(stacked_optimizer, k, names, m), shuffles[k], results[k])
+                                    _member_optimizer_state(stacked_optimizer, k, names, m), shuffles[k], results[k],
+                                    augments[k] if augments is not None else None)
             last_save = time.perf_counter()
     bar.close()
     out = []

@@ -44,8 +44,9 @@ RUN_SCHEMA = pa.schema([
     ("schedule", pa.string()), ("warmup", pa.float64()), ("patience", pa.int64()), ("data_seed", pa.int64()),
     ("steps_per_epoch", pa.int64()), ("budget_steps", pa.int64()), ("stop_step", pa.int64()),
     ("best_val_step", pa.int64()), ("best_at_last_eval", pa.bool_()), ("stopped_early", pa.bool_()),
+    ("augment", pa.bool_()),
 ])
-PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "data_seed", "budget_steps")
+PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "data_seed", "budget_steps", "augment")
 CURVE_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()), ("val", pa.float64()),
     ("test", pa.float64()),

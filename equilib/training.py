@@ -39,6 +39,9 @@ class TrainConfig:
     zero along a half cosine at the budget's end. ``patience`` stops a run
     after that many evaluations without a new best validation metric (0: never
     early), so a run that has started to overfit stops paying for it.
+    ``augment`` passes every training batch through the task's ``augment``
+    (a fresh random symmetry transform per sample, drawn from the run's own
+    generator).
     """
 
     epochs: int = 10_000
@@ -50,6 +53,7 @@ class TrainConfig:
     schedule: str = "constant"
     warmup: float = 0.0
     patience: int = 0
+    augment: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every"):
@@ -123,6 +127,15 @@ class RegressionTask(MeanMetric):
     """N-body: inputs ``(x0, v0, charges)``, target final positions; loss and metric are the MSE."""
 
     eval_batch = 4096
+
+    def augment(self, batch: Tensors, generator: torch.Generator, pad_ratio: float = 1.0) -> Tensors:
+        """The batch moved by a random element of E(n) per sample (``TrainConfig.augment``).
+
+        ``pad_ratio`` > 1 marks coordinates zero-padded for a stack: only the real ones move.
+        """
+        from .symmetry import augment_nbody
+
+        return augment_nbody(batch, generator, dim=round(batch[0].shape[-1] / pad_ratio))
 
     def loss(self, model: nn.Module, batch: Tensors) -> torch.Tensor:
         x, v, c, target = batch
@@ -202,11 +215,17 @@ def check_splits(data: dict[str, Tensors]) -> None:
         raise ValueError(f"data needs the splits train, val and test; missing {sorted(missing)}")
 
 
+def augment_generator(config: TrainConfig) -> torch.Generator:
+    """The run's own stream of augmentation transforms (independent of its shuffling)."""
+    return torch.Generator().manual_seed(config.seed + 2)
+
+
 def save_checkpoint(path: Path, config: TrainConfig, model_state: dict, optimizer_state: dict,
-                    shuffle: torch.Generator, result: RunResult) -> None:
+                    shuffle: torch.Generator, result: RunResult, augment: torch.Generator | None = None) -> None:
     """One run's full training state, written atomically (the one format both trainers read and write)."""
     state = {"config": asdict(config), "model": model_state, "optimizer": optimizer_state,
-             "shuffle": shuffle.get_state(), "result": result}
+             "shuffle": shuffle.get_state(), "result": result,
+             "augment": augment.get_state() if augment is not None else None}
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -215,7 +234,8 @@ def load_checkpoint(path: Path | None, config: TrainConfig, device: torch.device
     if path is None or not path.exists():
         return None
     state = torch.load(path, map_location=device, weights_only=False)
-    return state if state["config"] == asdict(config) else None
+    saved = {**asdict(TrainConfig()), **state["config"]}  # settings added since it was saved take their defaults
+    return state if saved == asdict(config) else None
 
 
 def train(
@@ -235,6 +255,7 @@ def train(
     model = build().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed + 1)
+    augment = augment_generator(config) if config.augment else None
     splits = {k: tuple(t.to(device) for t in v) for k, v in data.items()}
     result = RunResult(device=_device_name(device))
     state = load_checkpoint(checkpoint, config, device)
@@ -242,6 +263,8 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         shuffle.set_state(state["shuffle"])
+        if augment is not None:
+            augment.set_state(state["augment"])
         result = state["result"]
         result.device = _device_name(device)
     n_train = splits["train"][0].shape[0]
@@ -258,7 +281,8 @@ def train(
         total = torch.zeros((), device=device)
         for s in range(0, n_train, config.batch_size):
             idx = order[s : s + config.batch_size]
-            loss = task.loss(model, tuple(t[idx] for t in splits["train"]))
+            batch = tuple(t[idx] for t in splits["train"])
+            loss = task.loss(model, batch if augment is None else task.augment(batch, augment))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             set_lr(optimizer, config.lr_at(step, total_steps))
@@ -282,7 +306,7 @@ def train(
             result.stopped_early = True
             break
         if checkpoint is not None and epoch != config.epochs:
-            save_checkpoint(checkpoint, config, model.state_dict(), optimizer.state_dict(), shuffle, result)
+            save_checkpoint(checkpoint, config, model.state_dict(), optimizer.state_dict(), shuffle, result, augment)
     bar.close()
     if result.status == "running":
         result.status = "finished"

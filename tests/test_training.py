@@ -148,9 +148,9 @@ def test_early_stopping_stops_after_patience_evaluations_without_a_new_best(smal
     assert summary["best_at_last_eval"] is False
 
 
-def test_a_scheduled_run_killed_midway_resumes_to_the_same_result(small_data, tmp_path):
+def test_a_scheduled_augmented_run_killed_midway_resumes_to_the_same_result(small_data, tmp_path):
     cfg = TrainConfig(epochs=6, lr=2e-3, batch_size=64, eval_every=2, device="cpu", seed=2, schedule="cosine",
-                      warmup=0.2, patience=5)
+                      warmup=0.2, patience=5, augment=True)
     _, straight = train(lambda: build_model("egnn", 3), RegressionTask(), small_data, cfg, progress=False)
     ckpt, calls = tmp_path / "run.pt", {"n": 0}
 
