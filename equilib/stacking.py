@@ -33,7 +33,9 @@ from .training import (RunResult, Task, Tensors, TrainConfig, _device_name, augm
                        load_checkpoint, save_checkpoint, set_lr)
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
-COMPILE_MIN_STEPS = 50_000  # compiling costs a minute or two: worth it from about this many training steps
+# Compiling costs 7-17 s on a 2-core CPU and a minute or two on a GPU (CUDA graphs); a stack of 25 runs gained
+# 1.05-1.37x on that CPU (benchmarks/train_stacked.py). From this many training steps it is paid back.
+COMPILE_MIN_STEPS = 5_000
 
 
 State = dict[str, torch.Tensor]
