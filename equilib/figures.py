@@ -187,11 +187,14 @@ def nbody_figure(ratios: pd.DataFrame, mses: pd.DataFrame, protocol: str | None 
     once the plain model is given free flight). Right: test MSE per model.
     """
     pick = _protocol_param(protocol)
-    x = alt.X("dim:Q", title="dimension n", scale=alt.Scale(nice=False, padding=12), axis=alt.Axis(tickMinStep=1))
+    dims = sorted(int(d) for d in set(mses["dim"]) | set(ratios["dim"]))
+    x = alt.X("dim:Q", title="dimension n", scale=alt.Scale(nice=False, zero=False, padding=12),
+              axis=alt.Axis(values=dims, format="d"))
     comparison = alt.Color("comparison:N", title=None, legend=alt.Legend(orient="top", columns=1),
                            scale=alt.Scale(domain=list(RATIOS), range=["#4c78a8", "#f58518"]))
     base = alt.Chart(ratios).transform_filter(alt.datum.protocol == pick)
-    y_ratio = alt.Y("ratio:Q", scale=alt.Scale(type="log"), title="MSE ratio (> 1: EGNN better)")
+    y_ratio = alt.Y("ratio:Q", scale=alt.Scale(type="log"), title="MSE ratio (> 1: EGNN better)",
+                    axis=alt.Axis(format="~g"))
     bars = base.mark_rule(strokeWidth=2).encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q",
                                                  color=comparison)
     line = base.mark_line(point=True).encode(
@@ -199,18 +202,18 @@ def nbody_figure(ratios: pd.DataFrame, mses: pd.DataFrame, protocol: str | None 
         tooltip=["comparison", "dim", alt.Tooltip("ratio:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
                  alt.Tooltip("high:Q", format=".3f"), "seeds", "protocol"])
     one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3], color="gray").encode(y="y:Q")
-    left = (bars + line + one).add_params(pick).properties(width=250, height=240, title="Benefit of equivariance")
+    left = (bars + line + one).add_params(pick).properties(width=230, height=240, title="Benefit of equivariance")
     models = [m for m in MODEL_LABELS.values() if m in set(mses["model"])]
     color = alt.Color("model:N", title=None, sort=models, legend=alt.Legend(orient="top", columns=2),
                       scale=alt.Scale(domain=models, range=["#4c78a8", "#e45756", "#f58518", "#777777"][: len(models)]))
     mbase = alt.Chart(mses).transform_filter(alt.datum.protocol == pick)
-    y = alt.Y("mse:Q", scale=alt.Scale(type="log"), title="test MSE (geometric mean over seeds)")
+    y = alt.Y("mse:Q", scale=alt.Scale(type="log"), title="test MSE (geometric mean)", axis=alt.Axis(format="~g"))
     mbars = mbase.mark_rule().encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q", color=color)
     mline = mbase.mark_line(point=True).encode(
         x=x, y=y, color=color, tooltip=["model", "dim", alt.Tooltip("mse:Q", format=".4g"),
                                         alt.Tooltip("low:Q", format=".4g"), alt.Tooltip("high:Q", format=".4g"),
                                         "seeds"])
-    right = (mbars + mline).properties(width=250, height=240, title="Test MSE of each model")
+    right = (mbars + mline).properties(width=230, height=240, title="Test MSE of each model")
     return alt.hconcat(left, right).resolve_scale(color="independent")
 
 
