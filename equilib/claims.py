@@ -1,6 +1,6 @@
 """The paper's four claims, checked against the run store.
 
-Each check returns a verdict (``supported``, ``not supported``, ``mixed``,
+Each check returns a verdict (``supported``, ``not supported``,
 ``inconclusive`` or ``not yet measured``) with the numbers behind it, so the introduction can state
 what the stored results say without a number typed by hand. The rules are
 stated in each function; they judge the honest protocol (test metric at the
@@ -8,7 +8,6 @@ epoch of best validation metric).
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from . import figures, stats
@@ -44,102 +43,86 @@ def dimension_claim(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN") ->
     return _verdict(claim, v["verdict"], evidence)
 
 
-def _best_by_size(mnist_runs: pd.DataFrame, variant: str) -> pd.DataFrame:
-    df = mnist_runs[(mnist_runs["status"] == "finished") & (mnist_runs["variant"] == variant)]
-    return df.groupby(["n_train", "group"])["test_at_best_val"].mean().reset_index()
+def _combine(parts: list[dict]) -> str:
+    """One verdict from several variants': any "not supported" decides; all "supported" needed for yes."""
+    verdicts = [p["verdict"] for p in parts]
+    if "not supported" in verdicts:
+        return "not supported"
+    if verdicts and all(v == "supported" for v in verdicts):
+        return "supported"
+    return "inconclusive"
 
 
-def _seeds(mnist_runs: pd.DataFrame) -> str:
-    k = int(mnist_runs["seed"].nunique()) if not mnist_runs.empty else 0
-    return f"means over {k} seed{'s' if k != 1 else ''}" + (" (no interval: seed noise unmeasured)" if k < 2 else "")
+def _measured(mnist_runs: pd.DataFrame, group: str) -> list[str]:
+    """The variants whose symmetry ``group`` matches and whose store holds it and the plain CNN."""
+    if mnist_runs.empty:
+        return []
+    finished = mnist_runs[mnist_runs["status"] == "finished"]
+    return [v for v in MATCH if MATCH[v] == group
+            and {group, "trivial"} <= set(finished.loc[finished["variant"] == v, "group"])]
 
 
 def alignment_claim(mnist_runs: pd.DataFrame) -> dict:
-    """Claim 2 (MNIST): the group matching the data's symmetry (SO(2) for rotated, O(2) for flip-rotated) is best.
+    """Claim 2 (MNIST): the group matching the data's symmetry (SO(2) rotated, O(2) flip-rotated) is lowest.
 
-    Supported when it has the lowest mean honest error at three quarters of the
-    training sizes or more, in every variant measured; not supported below one quarter.
+    The rule is :func:`equilib.stats.lowest_group_verdict` per variant: lowest
+    against every other group at every size, judged by intervals over seeds on
+    the pairwise differences; a competitor lower beyond doubt (Bonferroni)
+    makes it *not supported*.
     """
     claim = "The best group is the one that matches the data's symmetry (rotated MNIST)"
-    shares, parts = [], []
+    parts = []
     for variant, group in MATCH.items():
-        mean = _best_by_size(mnist_runs, variant)
-        if mean.empty or group not in set(mean["group"]) or mean["group"].nunique() < 3:
-            continue
-        winners = mean.loc[mean.groupby("n_train")["test_at_best_val"].idxmin()]
-        share = float((winners["group"] == group).mean())
-        shares.append(share)
-        parts.append(f"{figures.VARIANT_LABELS[variant]}: {group} best at {int(round(share * len(winners)))} of "
-                     f"{len(winners)} sizes (winners: {', '.join(winners['group'])})")
-    if not shares:
+        if variant in _measured(mnist_runs, group):
+            parts.append({"variant": variant, **stats.lowest_group_verdict(mnist_runs, variant, group)})
+    if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the matching group in the store")
-    verdict = "supported" if min(shares) >= 0.75 else "not supported" if max(shares) < 0.25 else "mixed"
-    return _verdict(claim, verdict, "; ".join(parts) + f"; {_seeds(mnist_runs)}")
+    evidence = "; ".join(f"{figures.VARIANT_LABELS[p['variant']]}: {MATCH[p['variant']]} {p['verdict']} "
+                         f"({p['reason']})" for p in parts)
+    return _verdict(claim, _combine(parts), evidence)
 
 
 def regime_claim(mnist_runs: pd.DataFrame) -> dict:
-    """Claim 3 (MNIST): some equivariant model beats the plain CNN at every training size.
+    """Claim 3 (MNIST): equivariance helps at every training size.
 
-    Supported when the best equivariant model's mean honest error is below the
-    plain CNN's at every size in every variant; not supported when it is at
-    fewer than half of them.
+    Judged for the group that matches each variant's symmetry by
+    :func:`equilib.stats.beats_reference_verdict` (its error ratio to the
+    plain CNN above 1, with an interval, at every size); the evidence also
+    counts, for every equivariant group, at how many sizes it beats the plain
+    CNN beyond doubt.
     """
-    claim = "Equivariance helps in every data regime (rotated MNIST, best equivariant model vs plain CNN)"
-    wins, total, parts = 0, 0, []
-    for variant in MATCH:
-        mean = _best_by_size(mnist_runs, variant)
-        if mean.empty or "trivial" not in set(mean["group"]) or mean["group"].nunique() < 2:
+    claim = "Equivariance helps in every data regime (rotated MNIST, matching group vs plain CNN)"
+    parts, counts = [], []
+    for variant, group in MATCH.items():
+        if variant not in _measured(mnist_runs, group):
             continue
-        table = mean.pivot(index="n_train", columns="group", values="test_at_best_val")
-        plain = table.pop("trivial")
-        best = table.min(axis=1)
-        better = best < plain
-        wins, total = wins + int(better.sum()), total + len(better)
-        ratio = (plain / best).round(2)
-        parts.append(f"{figures.VARIANT_LABELS[variant]}: plain/best error ratio "
-                     + ", ".join(f"{r} at n = {n:,}" for n, r in ratio.items()))
-    if total == 0:
+        parts.append({"variant": variant, **stats.beats_reference_verdict(mnist_runs, variant, group)})
+        table = stats.beats_reference_table(mnist_runs, variant)
+        better = table.assign(clear=table["low"] > 1).groupby("group")["clear"].agg(["sum", "size"])
+        counts.append(f"{figures.VARIANT_LABELS[variant]}: " + ", ".join(
+            f"{g} {int(r['sum'])}/{int(r['size'])}" for g, r in better.iterrows()))
+    if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the plain CNN in the store")
-    verdict = "supported" if wins == total else "not supported" if wins < total / 2 else "mixed"
-    return _verdict(claim, verdict, f"better at {wins} of {total} (variant, size) points; " + "; ".join(parts)
-                    + f"; {_seeds(mnist_runs)}")
-
-
-MAX_SLOPE_HALF_WIDTH = 0.25  # wider 95% intervals overlap whatever the slopes are: no evidence either way
+    evidence = "; ".join(f"{figures.VARIANT_LABELS[p['variant']]}: {MATCH[p['variant']]} {p['verdict']} "
+                         f"({p['reason']})" for p in parts)
+    return _verdict(claim, _combine(parts), evidence + ". Sizes where each group beats the plain CNN beyond doubt: "
+                    + "; ".join(counts))
 
 
 def slope_claim(mnist_runs: pd.DataFrame) -> dict:
     """Claim 4 (MNIST): scaling slopes are similar across groups.
 
-    Supported when every group's 95% slope interval overlaps the plain CNN's in
-    every variant; not supported when half or more do not; inconclusive when the
-    median interval is wider than +-0.25 (overlap would then prove nothing).
+    :func:`equilib.stats.similar_slopes_verdict`: each group's slope minus the
+    plain CNN's, from per-seed fits, within +-0.1 (the equivalence margin) for
+    *supported*; a difference beyond doubt (Bonferroni) for *not supported*.
     """
     claim = "Equivariant and plain models scale with similar slopes (rotated MNIST)"
-    fits = figures.power_law_fits(mnist_runs) if not mnist_runs.empty else pd.DataFrame()
-    if fits.empty or fits["low"].isna().all():
-        return _verdict(claim, "not yet measured", "too few training sizes or seeds for slope intervals")
-    overlaps, total, parts = 0, 0, []
-    for variant, g in fits.groupby("variant"):
-        g = g.set_index("group")
-        if "trivial" not in g.index:
-            continue
-        ref = g.loc["trivial"]
-        others = g.drop(index="trivial").dropna(subset=["low"])
-        ok = (others["low"] <= ref["high"]) & (others["high"] >= ref["low"])
-        overlaps, total = overlaps + int(ok.sum()), total + len(ok)
-        parts.append(f"{variant}: slopes {g['slope'].min():.2f} to {g['slope'].max():.2f} "
-                     f"(plain CNN {ref['slope']:.2f})")
-    if total == 0:
-        return _verdict(claim, "not yet measured", "no plain-CNN slope to compare with")
-    half = float(((fits["high"] - fits["low"]) / 2).median())
-    parts.append(f"median 95% half-width {half:.2f}")
-    if half > MAX_SLOPE_HALF_WIDTH:
-        verdict = "inconclusive"
-    else:
-        verdict = "supported" if overlaps == total else "not supported" if overlaps <= total / 2 else "mixed"
-    return _verdict(claim, verdict, f"{overlaps} of {total} group slopes overlap the plain CNN's interval; "
-                    + "; ".join(parts))
+    variants = sorted({v for g in MATCH.values() for v in _measured(mnist_runs, g)})
+    if not variants:
+        return _verdict(claim, "not yet measured", "no plain-CNN runs to compare slopes with")
+    v = stats.similar_slopes_verdict(mnist_runs, variants)
+    return _verdict(claim, v["verdict"], f"{v['reason']}; margin +-{stats.SLOPE_EQUIVALENCE} on log-log axes, "
+                    f"{v['groups']} group slopes compared with the plain CNN's")
 
 
 def summarise(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame) -> pd.DataFrame:

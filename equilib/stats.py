@@ -232,3 +232,174 @@ def power_law_fits(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min
                 row["low"], row["high"] = fit.slope - half, fit.slope + half
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- group comparisons (rotated MNIST)
+
+SLOPE_EQUIVALENCE = 0.1  # scaling slopes within +-0.1 on log-log axes count as "similar"
+
+
+def _cell(runs: pd.DataFrame, variant: str, group: str, n: int, metric: str) -> np.ndarray:
+    at = runs[(runs["variant"] == variant) & (runs["group"] == group) & (runs["n_train"] == n)]
+    return at[metric].clip(lower=1e-4).to_numpy(float)
+
+
+def _check_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> str:
+    """Why no verdict can be given ('' when it can): thin points or unconverged runs."""
+    finished = runs[runs["status"] == "finished"]
+    counts = finished[finished["group"].isin(groups)].groupby(["variant", "group", "n_train"])["seed"].nunique()
+    thin = counts[counts < min_seeds]
+    if len(thin):
+        v, g, n = thin.index[0]
+        return f"fewer than {min_seeds} seeds at {len(thin)} point(s), e.g. {g} on {v} at n = {n} ({thin.iloc[0]})"
+    share = unconverged_share(finished[finished["group"].isin(groups)])
+    if share > MAX_UNCONVERGED:
+        return f"{share:.0%} of runs still improving at their last evaluation (more than {MAX_UNCONVERGED:.0%})"
+    return ""
+
+
+def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: str = "test_at_best_val",
+                         min_seeds: int = MIN_SEEDS, level: float = LEVEL) -> dict:
+    """Is ``group`` the lowest-error group of ``variant`` at every training size?
+
+    At each size, the log error of every other group minus ``group``'s, with a
+    Welch interval over seeds. *Supported* when every such interval, at every
+    size, lies above 0 (an intersection-union test: valid at 5% without
+    correction). *Not supported* when some other group is lower beyond doubt:
+    an interval below 0 at the Bonferroni level 5% / (number of comparisons),
+    so that equal groups trigger it at most 5% of the time. Else
+    *inconclusive*, as when a point has fewer than ``min_seeds`` seeds or too
+    many runs were still improving.
+    """
+    df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
+    others = sorted(set(df["group"]) - {group})
+    sizes = sorted(df.loc[df["group"] == group, "n_train"].unique())
+    if not sizes or not others:
+        return {"verdict": "not yet measured", "reason": f"no {group} runs, or nothing to compare with, on {variant}",
+                "sizes": 0}
+    reason = _check_points(df, [group, *others], min_seeds)
+    comparisons = [(n, g, log_ratio(_cell(df, variant, g, n, metric), _cell(df, variant, group, n, metric)))
+                   for n in sizes for g in others]
+    strict = 1 - (1 - level) / len(comparisons)
+    beaten = [(n, g) for n, g, r in comparisons if r.interval(strict)[1] < 0]
+    wins_everywhere = all(r.interval(level)[0] > 0 for _, _, r in comparisons)
+    out = {"sizes": len(sizes), "comparisons": len(comparisons),
+           "lowest_at": sum(all(r.interval(level)[0] > 0 for m, _, r in comparisons if m == n) for n in sizes)}
+    if reason:
+        return {**out, "verdict": "inconclusive", "reason": reason}
+    if beaten:
+        n, g = beaten[0]
+        return {**out, "verdict": "not supported", "reason": f"{g} is lower beyond doubt at n = {n:,}"
+                                                             + (f" and {len(beaten) - 1} more" if len(beaten) > 1 else "")}
+    if wins_everywhere:
+        return {**out, "verdict": "supported", "reason": f"lower than each of {len(others)} groups at every size"}
+    return {**out, "verdict": "inconclusive", "reason": f"clearly lowest at {out['lowest_at']} of {len(sizes)} sizes; "
+                                                        "elsewhere the intervals overlap"}
+
+
+def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "trivial",
+                          metric: str = "test_at_best_val", level: float = LEVEL) -> pd.DataFrame:
+    """Per (group, size): the reference's error over the group's (> 1: the group is better), with 95% intervals."""
+    df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
+    rows = []
+    for group in sorted(set(df["group"]) - {reference}):
+        for n in sorted(set(df.loc[df["group"] == group, "n_train"]) & set(df.loc[df["group"] == reference, "n_train"])):
+            r = log_ratio(_cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric))
+            lo, hi = r.interval(level)
+            rows.append({"variant": variant, "group": group, "n_train": n, "ratio": math.exp(r.estimate),
+                         "low": math.exp(lo), "high": math.exp(hi), "seeds": min(r.n_a, r.n_b)})
+    return pd.DataFrame(rows, columns=["variant", "group", "n_train", "ratio", "low", "high", "seeds"])
+
+
+def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, reference: str = "trivial",
+                            metric: str = "test_at_best_val", min_seeds: int = MIN_SEEDS,
+                            level: float = LEVEL) -> dict:
+    """Does ``group`` beat ``reference`` at every training size? Supported when the error ratio's interval
+    lies above 1 at every size; not supported when it lies below 1 at some size at the Bonferroni level over
+    sizes; else inconclusive (also for thin or unconverged points)."""
+    df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
+    table = beats_reference_table(df, variant, reference, metric, level)
+    table = table[table["group"] == group]
+    if table.empty:
+        return {"verdict": "not yet measured", "reason": f"no {group} and {reference} runs at common sizes",
+                "sizes": 0, "better_at": 0}
+    strict = 1 - (1 - level) / len(table)
+    worse = [n for n in table["n_train"]
+             if log_ratio(_cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric))
+             .interval(strict)[1] < 0]
+    out = {"sizes": len(table), "better_at": int((table["low"] > 1).sum())}
+    reason = _check_points(df, [group, reference], min_seeds)
+    if reason:
+        return {**out, "verdict": "inconclusive", "reason": reason}
+    if worse:
+        return {**out, "verdict": "not supported", "reason": f"{reference} is better beyond doubt at n = {worse[0]:,}"}
+    if out["better_at"] == len(table):
+        return {**out, "verdict": "supported", "reason": f"better at every one of {len(table)} sizes"}
+    return {**out, "verdict": "inconclusive", "reason": f"better beyond doubt at {out['better_at']} of {len(table)} sizes"}
+
+
+def seed_slopes(runs: pd.DataFrame, variant: str, group: str, metric: str = "test_at_best_val") -> np.ndarray:
+    """One log-log scaling slope per seed (each seed's runs across sizes are one curve, fitted alone)."""
+    df = runs[(runs["status"] == "finished") & (runs["variant"] == variant) & (runs["group"] == group)]
+    slopes = []
+    for _, g in df.groupby("seed"):
+        if g["n_train"].nunique() >= 2:
+            slopes.append(sps.linregress(np.log(g["n_train"].to_numpy(float)),
+                                         np.log(g[metric].clip(lower=1e-4).to_numpy(float))).slope)
+    return np.asarray(slopes)
+
+
+def slope_difference(runs: pd.DataFrame, variant: str, group: str, reference: str = "trivial",
+                     metric: str = "test_at_best_val", level: float = LEVEL) -> dict:
+    """``group``'s scaling slope minus ``reference``'s, with a Welch interval over per-seed slopes.
+
+    Fitting each seed's curve alone and comparing seeds keeps the nested
+    training subsets of one seed from counting as independent points.
+    """
+    a, b = seed_slopes(runs, variant, group, metric), seed_slopes(runs, variant, reference, metric)
+    if a.size < 2 or b.size < 2:
+        return {"difference": float(a.mean() - b.mean()) if a.size and b.size else np.nan, "low": np.nan,
+                "high": np.nan, "seeds": int(min(a.size, b.size))}
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else math.inf
+    half = sps.t.ppf(0.5 + level / 2, dof) * se if se > 0 else 0.0
+    d = float(a.mean() - b.mean())
+    return {"difference": d, "low": d - half, "high": d + half, "seeds": int(min(a.size, b.size)), "se": se,
+            "dof": dof}
+
+
+def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: str = "trivial",
+                           metric: str = "test_at_best_val", margin: float = SLOPE_EQUIVALENCE,
+                           min_seeds: int = MIN_SEEDS, level: float = LEVEL) -> dict:
+    """Do the equivariant groups scale with the plain CNN's slope? Equivalence within ``margin``.
+
+    *Supported* when every group's slope-difference interval lies inside
+    ``(-margin, margin)``; *not supported* when some interval excludes 0 at the
+    Bonferroni level over all groups and variants (equal slopes trigger it at
+    most 5% of the time); else *inconclusive*.
+    """
+    diffs = []
+    for variant in variants:
+        df = runs[runs["variant"] == variant]
+        for group in sorted(set(df["group"]) - {reference}):
+            diffs.append((variant, group, slope_difference(runs, variant, group, reference, metric, level)))
+    if not diffs:
+        return {"verdict": "not yet measured", "reason": "no groups to compare", "groups": 0}
+    reason = _check_points(runs[runs["variant"].isin(variants)], sorted(set(runs["group"])), min_seeds)
+    out = {"groups": len(diffs), "within_margin": sum(margin > d["high"] and d["low"] > -margin
+                                                     for *_, d in diffs)}
+    if reason or any(not np.isfinite(d["low"]) for *_, d in diffs):
+        return {**out, "verdict": "inconclusive", "reason": reason or "too few seeds for slope intervals"}
+    strict = 1 - (1 - level) / len(diffs)
+    apart = []
+    for variant, group, d in diffs:
+        half = sps.t.ppf(0.5 + strict / 2, d["dof"]) * d["se"] if d["se"] > 0 else 0.0
+        if abs(d["difference"]) > half:
+            apart.append(f"{group} on {variant} ({d['difference']:+.2f})")
+    if apart:
+        return {**out, "verdict": "not supported", "reason": "slopes differ beyond doubt: " + ", ".join(apart)}
+    if out["within_margin"] == len(diffs):
+        return {**out, "verdict": "supported", "reason": f"every difference within +-{margin} (95% intervals)"}
+    return {**out, "verdict": "inconclusive",
+            "reason": f"{out['within_margin']} of {len(diffs)} differences shown within +-{margin}"}

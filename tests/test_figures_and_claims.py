@@ -53,6 +53,7 @@ def test_dimension_claim_verdicts():
 def _mnist(error_of, seeds=(0, 1, 2), sizes=(1000, 2000, 5000, 10000)):
     rng = np.random.default_rng(2)
     return pd.DataFrame([{"variant": v, "group": g, "n_train": n, "seed": s, "status": "finished",
+                          "epochs_done": 10, "best_val_epoch": 5, "best_at_last_eval": False,
                           "test_at_best_val": error_of(v, g, n) * np.exp(rng.normal(0, 0.01)),
                           "best_test": error_of(v, g, n)}
                          for v in ("rotated", "fliprot") for g in ("trivial", "C4", "SO2", "O2")

@@ -110,3 +110,61 @@ def test_budget_check_asks_whether_the_ratio_at_b_lies_in_the_interval_at_2b():
     assert table["ratio x0.5"].iloc[0] == pytest.approx(math.e, rel=0.2)
     frames[1] = synthetic_runs(rng, lambda d: 1.5, sigma=0.05).assign(budget_factor=1.0)
     assert not stats.budget_check(pd.concat(frames))["ok"].any()
+
+
+GROUPS = ("trivial", "C4", "C8", "SO2")
+SIZES = (1000, 2000, 5000, 10000)
+
+
+def synthetic_mnist(rng, factor, slope=lambda g: -0.5, seeds=3, sigma=0.15, variant="rotated"):
+    """Error = 0.1 * factor(group) * (n/1000)^slope(group), log-normal seed noise ``sigma``."""
+    return pd.DataFrame([{"variant": variant, "group": g, "n_train": n, "seed": s, "status": "finished",
+                          "epochs_done": 10, "best_val_epoch": 5, "best_at_last_eval": False,
+                          "test_at_best_val": 0.1 * factor(g) * (n / 1000) ** slope(g) * math.exp(sigma * rng.normal())}
+                         for g in GROUPS for n in SIZES for s in range(seeds)])
+
+
+def mnist_verdicts(factor, rule, reps=300, **kw) -> pd.Series:
+    rng = np.random.default_rng(5)
+    return pd.Series([rule(synthetic_mnist(rng, factor, **kw))["verdict"] for _ in range(reps)]).value_counts(
+        normalize=True)
+
+
+RULES = {
+    "SO2 lowest": lambda r: stats.lowest_group_verdict(r, "rotated", "SO2"),
+    "SO2 beats plain": lambda r: stats.beats_reference_verdict(r, "rotated", "SO2"),
+}
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_group_rules_on_equal_groups_say_neither_yes_nor_no_more_than_5_percent(name):
+    shares = mnist_verdicts(lambda g: 1.0, RULES[name])
+    assert shares.get("supported", 0.0) <= 0.05 and shares.get("not supported", 0.0) <= 0.05, shares
+
+
+def test_group_rules_find_a_real_winner_and_a_real_loser():
+    # "lowest at every size" needs every one of its 12 comparisons clear: with 3 seeds, that takes separation
+    best = mnist_verdicts(lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 1.6, "SO2": 1.0}[g], RULES["SO2 lowest"], 50,
+                          sigma=0.08)
+    assert best.get("supported", 0.0) >= 0.8, best
+    other = mnist_verdicts(lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 0.6, "SO2": 1.0}[g], RULES["SO2 lowest"], 50,
+                           sigma=0.08)
+    assert other.get("not supported", 0.0) >= 0.8, other
+    helps = mnist_verdicts(lambda g: 1.0 if g == "SO2" else 2.0, RULES["SO2 beats plain"], 50)
+    assert helps.get("supported", 0.0) >= 0.8, helps
+    thin = stats.lowest_group_verdict(synthetic_mnist(np.random.default_rng(0), lambda g: 1.0, seeds=2),
+                                      "rotated", "SO2")
+    assert thin["verdict"] == "inconclusive" and "fewer than 3 seeds" in thin["reason"]
+
+
+def test_slope_rule_tells_equal_from_different_slopes():
+    rule = lambda r: stats.similar_slopes_verdict(r, ["rotated"])  # noqa: E731
+    equal = mnist_verdicts(lambda g: 1.0, rule, 200)
+    assert equal.get("not supported", 0.0) <= 0.05, equal
+    precise = mnist_verdicts(lambda g: 1.0, rule, 50, sigma=0.01, seeds=4)
+    assert precise.get("supported", 0.0) >= 0.8, precise
+    tilted = mnist_verdicts(lambda g: 1.0, rule, 50, slope=lambda g: -0.8 if g == "SO2" else -0.4, sigma=0.05)
+    assert tilted.get("not supported", 0.0) >= 0.8, tilted
+    d = stats.slope_difference(synthetic_mnist(np.random.default_rng(1), lambda g: 1.0, sigma=0.0,
+                                               slope=lambda g: -0.7 if g == "C4" else -0.5), "rotated", "C4")
+    assert d["difference"] == pytest.approx(-0.2) and d["seeds"] == 3
