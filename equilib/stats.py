@@ -43,8 +43,8 @@ def geometric_ci(values: np.ndarray, level: float = LEVEL) -> tuple[float, float
 
 
 @dataclass(frozen=True)
-class LogRatio:
-    """``log(a / b)`` of geometric means, its standard error and Welch degrees of freedom."""
+class Difference:
+    """A difference of two independent samples' means, its standard error and Welch degrees of freedom."""
 
     estimate: float
     se: float
@@ -59,19 +59,24 @@ class LogRatio:
         return self.estimate - half, self.estimate + half
 
 
-def log_ratio(a: np.ndarray, b: np.ndarray) -> LogRatio:
-    """The log ratio of the geometric means of two independent samples (seeds are independent runs)."""
-    la, lb = np.log(np.asarray(a, float)), np.log(np.asarray(b, float))
-    la, lb = la[np.isfinite(la)], lb[np.isfinite(lb)]
-    if la.size == 0 or lb.size == 0:
-        return LogRatio(np.nan, np.nan, np.nan, la.size, lb.size)
-    d = float(la.mean() - lb.mean())
-    if la.size < 2 or lb.size < 2:
-        return LogRatio(d, np.nan, np.nan, la.size, lb.size)
-    va, vb = la.var(ddof=1) / la.size, lb.var(ddof=1) / lb.size
+def welch_difference(a: np.ndarray, b: np.ndarray) -> Difference:
+    """``mean(a) - mean(b)`` with Welch's standard error and degrees of freedom (non-finite values dropped)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return Difference(np.nan, np.nan, np.nan, a.size, b.size)
+    d = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return Difference(d, np.nan, np.nan, a.size, b.size)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va**2 / (la.size - 1) + vb**2 / (lb.size - 1)) if se > 0 else math.inf
-    return LogRatio(d, se, dof, la.size, lb.size)
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else math.inf
+    return Difference(d, se, dof, a.size, b.size)
+
+
+def log_ratio(a: np.ndarray, b: np.ndarray) -> Difference:
+    """The log ratio of the geometric means of two independent samples (seeds are independent runs)."""
+    return welch_difference(np.log(np.asarray(a, float)), np.log(np.asarray(b, float)))
 
 
 def log_ratio_ci(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
@@ -299,7 +304,8 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
 
 def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "trivial",
                           metric: str = "test_at_best_val", level: float = LEVEL) -> pd.DataFrame:
-    """Per (group, size): the reference's error over the group's (> 1: the group is better), with 95% intervals."""
+    """Per (group, size): the reference's error over the group's (> 1: the group is better), with 95% intervals
+    (``difference`` holds the log ratio as a :class:`Difference`)."""
     df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
     rows = []
     for group in sorted(set(df["group"]) - {reference}):
@@ -307,8 +313,8 @@ def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "tr
             r = log_ratio(_cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric))
             lo, hi = r.interval(level)
             rows.append({"variant": variant, "group": group, "n_train": n, "ratio": math.exp(r.estimate),
-                         "low": math.exp(lo), "high": math.exp(hi), "seeds": min(r.n_a, r.n_b)})
-    return pd.DataFrame(rows, columns=["variant", "group", "n_train", "ratio", "low", "high", "seeds"])
+                         "low": math.exp(lo), "high": math.exp(hi), "seeds": min(r.n_a, r.n_b), "difference": r})
+    return pd.DataFrame(rows, columns=["variant", "group", "n_train", "ratio", "low", "high", "seeds", "difference"])
 
 
 def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, reference: str = "trivial",
@@ -324,9 +330,7 @@ def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, refere
         return {"verdict": "not yet measured", "reason": f"no {group} and {reference} runs at common sizes",
                 "sizes": 0, "better_at": 0}
     strict = 1 - (1 - level) / len(table)
-    worse = [n for n in table["n_train"]
-             if log_ratio(_cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric))
-             .interval(strict)[1] < 0]
+    worse = [n for n, r in zip(table["n_train"], table["difference"]) if r.interval(strict)[1] < 0]
     out = {"sizes": len(table), "better_at": int((table["low"] > 1).sum())}
     reason = _check_points(df, [group, reference], min_seeds)
     if reason:
@@ -350,23 +354,13 @@ def seed_slopes(runs: pd.DataFrame, variant: str, group: str, metric: str = "tes
 
 
 def slope_difference(runs: pd.DataFrame, variant: str, group: str, reference: str = "trivial",
-                     metric: str = "test_at_best_val", level: float = LEVEL) -> dict:
-    """``group``'s scaling slope minus ``reference``'s, with a Welch interval over per-seed slopes.
+                     metric: str = "test_at_best_val") -> Difference:
+    """``group``'s scaling slope minus ``reference``'s, Welch over per-seed slopes.
 
     Fitting each seed's curve alone and comparing seeds keeps the nested
     training subsets of one seed from counting as independent points.
     """
-    a, b = seed_slopes(runs, variant, group, metric), seed_slopes(runs, variant, reference, metric)
-    if a.size < 2 or b.size < 2:
-        return {"difference": float(a.mean() - b.mean()) if a.size and b.size else np.nan, "low": np.nan,
-                "high": np.nan, "seeds": int(min(a.size, b.size))}
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else math.inf
-    half = sps.t.ppf(0.5 + level / 2, dof) * se if se > 0 else 0.0
-    d = float(a.mean() - b.mean())
-    return {"difference": d, "low": d - half, "high": d + half, "seeds": int(min(a.size, b.size)), "se": se,
-            "dof": dof}
+    return welch_difference(seed_slopes(runs, variant, group, metric), seed_slopes(runs, variant, reference, metric))
 
 
 def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: str = "trivial",
@@ -383,20 +377,17 @@ def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: s
     for variant in variants:
         df = runs[runs["variant"] == variant]
         for group in sorted(set(df["group"]) - {reference}):
-            diffs.append((variant, group, slope_difference(runs, variant, group, reference, metric, level)))
+            diffs.append((variant, group, slope_difference(runs, variant, group, reference, metric)))
     if not diffs:
         return {"verdict": "not yet measured", "reason": "no groups to compare", "groups": 0}
     reason = _check_points(runs[runs["variant"].isin(variants)], sorted(set(runs["group"])), min_seeds)
-    out = {"groups": len(diffs), "within_margin": sum(margin > d["high"] and d["low"] > -margin
-                                                     for *_, d in diffs)}
-    if reason or any(not np.isfinite(d["low"]) for *_, d in diffs):
+    intervals = [d.interval(level) for *_, d in diffs]
+    out = {"groups": len(diffs), "within_margin": sum(-margin < lo and hi < margin for lo, hi in intervals)}
+    if reason or any(not np.isfinite(lo) for lo, _ in intervals):
         return {**out, "verdict": "inconclusive", "reason": reason or "too few seeds for slope intervals"}
     strict = 1 - (1 - level) / len(diffs)
-    apart = []
-    for variant, group, d in diffs:
-        half = sps.t.ppf(0.5 + strict / 2, d["dof"]) * d["se"] if d["se"] > 0 else 0.0
-        if abs(d["difference"]) > half:
-            apart.append(f"{group} on {variant} ({d['difference']:+.2f})")
+    apart = [f"{group} on {variant} ({d.estimate:+.2f})" for variant, group, d in diffs
+             if not d.interval(strict)[0] <= 0 <= d.interval(strict)[1]]
     if apart:
         return {**out, "verdict": "not supported", "reason": "slopes differ beyond doubt: " + ", ".join(apart)}
     if out["within_margin"] == len(diffs):

@@ -167,4 +167,4 @@ def test_slope_rule_tells_equal_from_different_slopes():
     assert tilted.get("not supported", 0.0) >= 0.8, tilted
     d = stats.slope_difference(synthetic_mnist(np.random.default_rng(1), lambda g: 1.0, sigma=0.0,
                                                slope=lambda g: -0.7 if g == "C4" else -0.5), "rotated", "C4")
-    assert d["difference"] == pytest.approx(-0.2) and d["seeds"] == 3
+    assert d.estimate == pytest.approx(-0.2) and d.n_a == d.n_b == 3
