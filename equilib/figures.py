@@ -154,6 +154,7 @@ def _finished(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 MODEL_LABELS = {"gnn": "GNN", "egnn": "EGNN", "resgnn": "residual GNN", "freeflight": "free flight"}
+MODEL_COLORS = {"GNN": "#4c78a8", "EGNN": "#e45756", "residual GNN": "#f58518", "free flight": "#777777"}
 RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn")}
 
 
@@ -205,7 +206,7 @@ def nbody_figure(ratios: pd.DataFrame, mses: pd.DataFrame, protocol: str | None 
     left = (bars + line + one).add_params(pick).properties(width=230, height=240, title="Benefit of equivariance")
     models = [m for m in MODEL_LABELS.values() if m in set(mses["model"])]
     color = alt.Color("model:N", title=None, sort=models, legend=alt.Legend(orient="top", columns=2),
-                      scale=alt.Scale(domain=models, range=["#4c78a8", "#e45756", "#f58518", "#777777"][: len(models)]))
+                      scale=alt.Scale(domain=models, range=[MODEL_COLORS[m] for m in models]))
     mbase = alt.Chart(mses).transform_filter(alt.datum.protocol == pick)
     y = alt.Y("mse:Q", scale=alt.Scale(type="log"), title="test MSE (geometric mean)", axis=alt.Axis(format="~g"))
     mbars = mbase.mark_rule().encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q", color=color)
