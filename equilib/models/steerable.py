@@ -6,7 +6,8 @@ group, then over space) after block 6, and a two-layer head with 10 logits. The
 group decides the convolution: ``trivial`` is a conventional CNN (plain torch);
 ``C4``, ``C8``, ``D4``, ``D8`` use regular fields (escnn) with pointwise ELU and
 group max-pooling; ``SO2`` and ``O2`` use band-limited Fourier fields with
-Fourier ELU (escnn) and a 1x1 equivariant map to invariant fields.
+Fourier ELU (escnn's, computed without layout copies: :mod:`.fourier`) and a
+1x1 equivariant map to invariant fields.
 
 Inputs are ``(batch, 1, 29, 29)`` (:data:`equilib.data.IMAGE_SIZE`: MNIST padded
 to an odd size so rotations by 90 degrees map the grid to itself). Widths are
@@ -86,6 +87,8 @@ class SteerableCNN(nn.Module):
         super().__init__()
         from escnn import nn as enn
 
+        from .fourier import FourierELU
+
         gs = _gspace(group)
         self.group = group
         self.input_type = enn.FieldType(gs, [gs.trivial_repr])
@@ -94,7 +97,7 @@ class SteerableCNN(nn.Module):
         in_type = self.input_type
         for k, (n, kernel) in enumerate(zip(fields, KERNELS)):
             if continuous:
-                act = enn.FourierELU(gs, n, irreps=gs.fibergroup.bl_irreps(FOURIER_BAND), N=FOURIER_SAMPLES,
+                act = FourierELU(gs, n, irreps=gs.fibergroup.bl_irreps(FOURIER_BAND), N=FOURIER_SAMPLES,
                                      inplace=True)
                 out_type, norm = act.in_type, enn.IIDBatchNorm2d(act.in_type)
             else:
