@@ -96,13 +96,27 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
     from .figures import power_law_fits
 
     runs = mnist_sweep(args.variants, args.groups, args.n_train, args.seeds, epochs=args.epochs, lr=args.lr,
-                       batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val, n_test=args.n_test,
-                       target_params=args.target_params, device=args.device, results=args.results,
+                       batch_size=args.batch_size, eval_every=args.eval_every, min_steps=args.min_steps,
+                       schedule=args.schedule, warmup=args.warmup, patience=args.patience, n_val=args.n_val,
+                       n_test=args.n_test, target_params=args.target_params, device=args.device, results=args.results,
                        data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
                        executor=args.executor, address=args.address, threads=args.threads)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
     print(power_law_fits(runs).to_string())
+
+
+def _mnist_protocol(args: argparse.Namespace) -> None:
+    from .experiments import run_protocol
+    from .protocols import resolve
+    from .stats import beats_reference_table
+
+    protocol = resolve("mnist", args.preset)
+    runs = run_protocol("mnist", protocol, device=args.device, results=args.results, data_dir=args.data_dir,
+                        cache_dir=args.cache_dir, executor=args.executor, address=args.address, threads=args.threads)
+    print(runs.groupby(["variant", "group", "n_train"])["test_at_best_val"].agg(["count", "mean"]).to_string())
+    for variant in sorted(set(runs["variant"])):
+        print(beats_reference_table(runs, variant).to_string())
 
 
 def _cnn_params(args: argparse.Namespace) -> None:
@@ -227,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--min-steps", type=int, default=0, help="at least this many steps at every size")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--warmup", type=float, default=0.0, help="fraction of the budget (cosine schedule)")
+    p.add_argument("--patience", type=int, default=0, help="evaluations without a better validation (0: never)")
     p.add_argument("--n-val", type=int, default=10_000)
     p.add_argument("--n-test", type=int, default=10_000)
     p.add_argument("--target-params", type=int, default=None, help="default 400,000")
@@ -237,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     executor_options(p)
     p.set_defaults(func=_mnist_sweep)
+
+    p = sub.add_parser("mnist-protocol", help="train a preset's whole rotated-MNIST grid (resumes where it stopped)")
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--results", default="results", help="run store directory")
+    p.add_argument("--data-dir", default=None, help="holds mnist/ (default $EQUILIB_DATA_DIR)")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--device", default="auto")
+    executor_options(p)
+    p.set_defaults(func=_mnist_protocol)
 
     p = sub.add_parser("cnn-params", help="the parameter-matched widths and counts of the CNN zoo")
     p.add_argument("--groups", nargs="+", default=groups)

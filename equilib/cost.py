@@ -37,17 +37,24 @@ def mnist_throughputs(measured: str | Path | None = None) -> tuple[dict[str, flo
 
 
 def mnist_run_seconds(protocol: dict, rates: dict[str, float]) -> pd.DataFrame:
-    """One row per run of an MNIST protocol with its projected GPU seconds (epochs x (train + evaluation))."""
+    """One row per run of an MNIST protocol with its projected GPU seconds: the whole budget (train, and the
+    evaluations it schedules), so an upper bound where early stopping (``patience``) ends runs sooner."""
+    from .experiments import mnist_budget
+
     missing = sorted(set(protocol["groups"]) - set(rates))
     if missing:
         raise ValueError(f"no throughput for group(s) {missing}; have {sorted(rates)}")
+    runs = {(v, g, s) for v in protocol["variants"] for g in protocol["groups"] for s in protocol["seeds"]}
+    runs |= {(v, g, s) for v, groups in protocol.get("key_groups", {}).items() if v in protocol["variants"]
+             for g in groups for s in protocol.get("key_seeds", [])}
     rows = []
-    for variant in protocol["variants"]:
-        for group in protocol["groups"]:
-            for n in protocol["n_trains"]:
-                per_epoch = n / rates[group] + (protocol["n_val"] + protocol["n_test"]) / (EVAL_SPEEDUP * rates[group])
-                rows += [{"experiment": "mnist", "job": f"{group} {variant} N={n}", "seconds": protocol["epochs"] *
-                          per_epoch} for _ in protocol["seeds"]]
+    for variant, group, _ in sorted(runs):
+        for n in protocol["n_trains"]:
+            epochs, every = mnist_budget(n, epochs=protocol["epochs"], min_steps=protocol.get("min_steps", 0),
+                                         eval_every=protocol["eval_every"], batch_size=protocol["batch_size"])
+            evaluation = (protocol["n_val"] + protocol["n_test"]) / (EVAL_SPEEDUP * rates[group])
+            rows.append({"experiment": "mnist", "job": f"{group} {variant} N={n}",
+                         "seconds": epochs * n / rates[group] + (epochs // every) * evaluation})
     return pd.DataFrame(rows)
 
 

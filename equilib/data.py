@@ -11,7 +11,8 @@ rotation would cut off can never leak the orientation. Models take 29 x 29.
 
 Splits: a fixed permutation of the 60,000 training images gives 50,000 for
 training (subsets are its first ``n``, so they are nested) and 10,000 for
-validation; the 10,000 test images are the test set.
+validation; the 10,000 test images are the test set, in a fixed random order
+too, so that a subset of it (for learning curves) is a random one.
 """
 from __future__ import annotations
 
@@ -161,8 +162,10 @@ def load_mnist(variant: str, split: str, size: int | None = None, *, seed: int =
                data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> MNISTSplit:
     """One split of one variant (``plain``, ``rotated``, ``fliprot``); ``size`` takes its first images.
 
-    Training subsets are nested: ``size=n`` is the first ``n`` of one fixed
-    permutation, the same for every ``n``. The transformed set is cached.
+    Every split is in a fixed random order, so ``size=n`` is a random subset and
+    subsets are nested: the first ``n`` of one permutation, the same for every
+    ``n`` (the whole test set is the same set in any order). The transformed set
+    is cached.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
@@ -175,8 +178,8 @@ def load_mnist(variant: str, split: str, size: int | None = None, *, seed: int =
     params = {"variant": variant, "seed": seed, "size": IMAGE_SIZE, "interp": "bicubic", "version": 1}
     t, _ = cached_tensors("mnist", params, lambda: _variant_tensors(variant, seed, folder),
                           default_cache_dir(cache_dir))
-    if split == "test":
-        idx = torch.arange(10_000)
+    if split == "test":  # a fixed random order: MNIST's first test images are its cleaner half
+        idx = torch.randperm(10_000, generator=torch.Generator().manual_seed(seed + 2))
         prefix = "test"
     else:
         order = t["order"]

@@ -284,13 +284,34 @@ def _protocol_runs(store: RunStore, ids: list[str]) -> pd.DataFrame:
 
 def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
                      n_test: int, target_params: int, data_seed: int) -> dict:
-    """The full configuration of one rotated-MNIST run: what its id is a hash of."""
+    """The full configuration of one rotated-MNIST run: what its id is a hash of.
+
+    ``n_test`` is the fixed random subset of test images that the learning
+    curve (and the paper's best-test protocol) uses; the run's final number,
+    ``test_at_best_val``, is always the whole 10,000-image test set, evaluated
+    with the weights of the best validation.
+    """
     return {
         "experiment": "mnist", "model": "cnn", "group": group, "variant": variant, "dim": 2, "n_train": n_train,
         "seed": seed, "epochs": train_cfg.epochs, "lr": train_cfg.lr, "batch_size": train_cfg.batch_size,
-        "eval_every": train_cfg.eval_every, "n_val": n_val, "n_test": n_test, "target_params": target_params,
+        "eval_every": train_cfg.eval_every, "schedule": train_cfg.schedule, "warmup": train_cfg.warmup,
+        "patience": train_cfg.patience, "budget_steps": train_cfg.epochs * math.ceil(n_train / train_cfg.batch_size),
+        "n_val": n_val, "n_test": n_test, "n_test_final": 10_000, "target_params": target_params,
         "data_seed": data_seed, "image_size": 29,
     }
+
+
+def mnist_budget(n_train: int, *, epochs: int, min_steps: int, eval_every: int, batch_size: int) -> tuple[int, int]:
+    """The epochs and the evaluation interval at one training size.
+
+    The budget is ``epochs`` passes over the data, but at least ``min_steps``
+    optimiser steps, so that a small training set still gets enough updates;
+    where the floor adds epochs, the interval grows with them, so that every
+    size is evaluated about as often (and ``patience`` means the same share of
+    the budget).
+    """
+    sized = max(epochs, epochs_for_budget(min_steps, n_train, batch_size) if min_steps else 0)
+    return sized, max(1, round(eval_every * sized / epochs))
 
 
 def mnist_sweep(
@@ -303,6 +324,10 @@ def mnist_sweep(
     lr: float = 5e-5,
     batch_size: int = 64,
     eval_every: int = 1,
+    min_steps: int = 0,
+    schedule: str = "constant",
+    warmup: float = 0.0,
+    patience: int = 0,
     n_val: int = 10_000,
     n_test: int = 10_000,
     target_params: int | None = None,
@@ -319,6 +344,11 @@ def mnist_sweep(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
+
+    Each run trains for :func:`mnist_budget` epochs under ``schedule``, stops
+    early after ``patience`` evaluations without a better validation error,
+    and is then evaluated on the whole test set with the weights of its best
+    validation (``test_at_best_val``); its curve uses ``n_test`` test images.
 
     ``executor="local"`` trains one run at a time here; ``"ray"`` makes each run
     a Ray task that asks for the share of a GPU its measured peak memory needs
@@ -339,21 +369,27 @@ def mnist_sweep(
     if too_big:
         raise ValueError(f"n_trains above the {mnist.TRAIN_MAX} training images: {too_big}")
     seeds = check_ints("seeds", seeds, 0)
+    check_ints("min_steps", [min_steps], 0)
     threads = default_threads() if threads == "auto" else check_ints("threads", [threads], 1)[0]
     if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
         raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
                          f"got n_val={n_val}, n_test={n_test}")
     target = target_params or steerable.DEFAULT_TARGET
-    base = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, eval_every=eval_every, device=device)
+    base = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, eval_every=eval_every, device=device,
+                       schedule=schedule, warmup=warmup, patience=patience, restore_best=True)
     store = RunStore(results, "mnist")
     todo, ids = [], []
     for variant, group, n_train, seed in product(variants, groups, n_trains, seeds):
-        cfg = TrainConfig(**{**asdict(base), "seed": seed})
+        sized, every = mnist_budget(n_train, epochs=epochs, min_steps=min_steps, eval_every=eval_every,
+                                    batch_size=batch_size)
+        cfg = TrainConfig(**{**asdict(base), "seed": seed, "epochs": sized, "eval_every": every})
         config = mnist_run_config(group, variant, n_train, seed, cfg, n_val=n_val, n_test=n_test,
                                   target_params=target, data_seed=data_seed)
         ids.append(run_id(config))
         if train_missing and (force or not store.has(config)):
             todo.append((variant, group, n_train, cfg, config))
+    # seed by seed, size by size: a sweep stopped early leaves whole seeds behind, not half of every group
+    todo.sort(key=lambda job: (job[3].seed, job[2]))
     jobs = [Job(_mnist_job, dict(variant=variant, group=group, n_train=n_train, cfg=cfg, config=config, target=target,
                                  checkpoint=store.checkpoint(config), sizes=(max(n_trains), n_val, n_test),
                                  data_seed=data_seed, data_dir=data_dir, cache_dir=cache_dir,
@@ -370,11 +406,15 @@ def mnist_sweep(
 
 @lru_cache(maxsize=1)
 def _mnist_splits(variant: str, sizes: tuple[int, int, int], data_seed: int, data_dir, cache_dir) -> dict:
-    """One variant's splits, kept while a process trains its runs (a worker loads them once)."""
+    """One variant's splits, kept while a process trains its runs (a worker loads them once).
+
+    ``test`` is the curve's fixed random subset; ``test_full`` all 10,000 test images.
+    """
     from . import data as mnist
 
     parts = {s: mnist.load_mnist(variant, s, n, seed=data_seed, data_dir=data_dir, cache_dir=cache_dir)
              for s, n in zip(("train", "val", "test"), sizes)}
+    parts["test_full"] = mnist.load_mnist(variant, "test", seed=data_seed, data_dir=data_dir, cache_dir=cache_dir)
     return {k: (v.images, v.labels) for k, v in parts.items()}
 
 
@@ -385,12 +425,16 @@ def _mnist_job(job: dict) -> list[Trained]:
 
     full = _mnist_splits(job["variant"], job["sizes"], job["data_seed"], job["data_dir"], job["cache_dir"])
     tensors = {"train": tuple(t[: job["n_train"]] for t in full["train"]), "val": full["val"], "test": full["test"]}
-    cfg = job["cfg"]
+    cfg, task = job["cfg"], ClassificationTask()
     desc = f"{job['group']} {job['variant']} N={job['n_train']} seed={cfg.seed}"
     net, result = train(lambda: steerable.build_cnn(job["group"], target_params=job["target"], verbose=job["progress"]),
-                        ClassificationTask(), tensors, cfg, checkpoint=job["checkpoint"], progress=job["progress"],
-                        desc=desc)
-    return [Trained(job["config"], result.summary(), result.curve, count_parameters(net))]
+                        task, tensors, cfg, checkpoint=job["checkpoint"], progress=job["progress"], desc=desc)
+    summary = result.summary()
+    if result.best_val_epoch >= 0:  # the best-validation weights, restored, on the whole test set
+        device = next(net.parameters()).device
+        summary["test_at_best_val"] = task.metric(net, tuple(t.to(device) for t in full["test_full"]))
+        summary["n_test_final"] = full["test_full"][0].shape[0]
+    return [Trained(job["config"], summary, result.curve, count_parameters(net))]
 
 
 def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> float:
@@ -421,10 +465,14 @@ def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
         return nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
                            **_nbody_training(protocol, protocol["budget_steps"], rates), **_nbody_where(where))
     if experiment == "mnist":
-        return mnist_sweep(protocol["variants"], protocol["groups"], protocol["n_trains"], protocol["seeds"],
-                           epochs=protocol["epochs"], lr=protocol["lr"], batch_size=protocol["batch_size"],
-                           eval_every=protocol["eval_every"], n_val=protocol["n_val"], n_test=protocol["n_test"],
-                           target_params=protocol["target_params"], **where)
+        training = {k: protocol[k] for k in ("epochs", "min_steps", "eval_every", "lr", "batch_size", "schedule",
+                                             "warmup", "patience", "n_val", "n_test", "target_params")}
+        blocks = [(protocol["variants"], protocol["groups"], protocol["seeds"])]
+        blocks += [([v], groups, protocol["key_seeds"]) for v, groups in protocol["key_groups"].items()
+                   if v in protocol["variants"] and protocol["key_seeds"]]
+        runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds, **training, **where)
+                for variants, groups, seeds in blocks]  # every group's seeds first, then the key groups' extra seeds
+        return pd.concat(runs).drop_duplicates("run_id").reset_index(drop=True)
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
 
 

@@ -189,6 +189,9 @@ def train_stacked(
         raise ValueError(f"compiled must be True, False or 'auto', got {compiled!r}")
     _check_members(members)
     cfg = members[0].config
+    if any(m.config.restore_best for m in members):
+        raise ValueError("stacked training does not restore best weights (restore_best=True); its members "
+                         "evaluate the full test set at every evaluation, so test_at_best_val already is that")
     device = resolve_device(cfg.device)
     models = []
     for m in members:

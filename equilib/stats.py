@@ -363,6 +363,20 @@ def slope_difference(runs: pd.DataFrame, variant: str, group: str, reference: st
     return welch_difference(seed_slopes(runs, variant, group, metric), seed_slopes(runs, variant, reference, metric))
 
 
+def slope_table(runs: pd.DataFrame, variant: str, reference: str = "trivial", metric: str = "test_at_best_val",
+                level: float = LEVEL) -> pd.DataFrame:
+    """Per group of ``variant``: its mean per-seed scaling slope and its difference from ``reference``'s, with
+    the Welch interval of :func:`slope_difference` (the numbers :func:`similar_slopes_verdict` judges)."""
+    df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
+    rows = []
+    for group in sorted(set(df["group"]) - {reference}):
+        slopes, d = seed_slopes(df, variant, group, metric), slope_difference(df, variant, group, reference, metric)
+        lo, hi = d.interval(level)
+        rows.append({"variant": variant, "group": group, "slope": slopes.mean() if slopes.size else np.nan,
+                     "difference": d.estimate, "low": lo, "high": hi, "seeds": min(d.n_a, d.n_b)})
+    return pd.DataFrame(rows, columns=["variant", "group", "slope", "difference", "low", "high", "seeds"])
+
+
 def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: str = "trivial",
                            metric: str = "test_at_best_val", margin: float = SLOPE_EQUIVALENCE,
                            min_seeds: int = MIN_SEEDS, level: float = LEVEL) -> dict:

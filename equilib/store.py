@@ -45,6 +45,8 @@ RUN_SCHEMA = pa.schema([
     ("steps_per_epoch", pa.int64()), ("budget_steps", pa.int64()), ("stop_step", pa.int64()),
     ("best_val_step", pa.int64()), ("best_at_last_eval", pa.bool_()), ("stopped_early", pa.bool_()),
     ("augment", pa.bool_()),
+    # how many test examples the final number (test_at_best_val) was measured on, where not the curve's
+    ("n_test_final", pa.int64()),
 ])
 PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "data_seed", "budget_steps", "augment")
 CURVE_SCHEMA = pa.schema([

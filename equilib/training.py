@@ -41,7 +41,9 @@ class TrainConfig:
     early), so a run that has started to overfit stops paying for it.
     ``augment`` passes every training batch through the task's ``augment``
     (a fresh random symmetry transform per sample, drawn from the run's own
-    generator).
+    generator). ``restore_best`` hands back the weights of the best validation
+    evaluation instead of the last ones, so that a final evaluation (MNIST's
+    full test set) is made at the selected point.
     """
 
     epochs: int = 10_000
@@ -54,6 +56,7 @@ class TrainConfig:
     warmup: float = 0.0
     patience: int = 0
     augment: bool = False
+    restore_best: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every"):
@@ -221,11 +224,12 @@ def augment_generator(config: TrainConfig) -> torch.Generator:
 
 
 def save_checkpoint(path: Path, config: TrainConfig, model_state: dict, optimizer_state: dict,
-                    shuffle: torch.Generator, result: RunResult, augment: torch.Generator | None = None) -> None:
+                    shuffle: torch.Generator, result: RunResult, augment: torch.Generator | None = None,
+                    best: dict | None = None) -> None:
     """One run's full training state, written atomically (the one format both trainers read and write)."""
     state = {"config": asdict(config), "model": model_state, "optimizer": optimizer_state,
              "shuffle": shuffle.get_state(), "result": result,
-             "augment": augment.get_state() if augment is not None else None}
+             "augment": augment.get_state() if augment is not None else None, "best": best}
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -258,8 +262,11 @@ def train(
     augment = augment_generator(config) if config.augment else None
     splits = {k: tuple(t.to(device) for t in v) for k, v in data.items()}
     result = RunResult(device=_device_name(device))
+    best: dict | None = None  # the weights of the best validation, kept when they are to be restored
     state = load_checkpoint(checkpoint, config, device)
     if state is not None:
+        best = state.get("best")
+        model.eval()  # state dicts are taken and loaded in eval mode, where escnn's keys do not depend on history
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         shuffle.set_state(state["shuffle"])
@@ -298,6 +305,8 @@ def train(
         model.eval()
         val, test = task.metric(model, splits["val"]), task.metric(model, splits["test"])
         result.observe(epoch, last_loss, val, test)
+        if config.restore_best and result.best_val_epoch == epoch:
+            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         result.epochs_done = epoch
         result.wall_time = time.perf_counter() - start
         bar.update(epoch - bar.n)
@@ -306,10 +315,13 @@ def train(
             result.stopped_early = True
             break
         if checkpoint is not None and epoch != config.epochs:
-            save_checkpoint(checkpoint, config, model.state_dict(), optimizer.state_dict(), shuffle, result, augment)
+            save_checkpoint(checkpoint, config, model.state_dict(), optimizer.state_dict(), shuffle, result, augment,
+                            best)
     bar.close()
     if result.status == "running":
         result.status = "finished"
     result.wall_time = time.perf_counter() - start
     model.eval()
+    if best is not None:
+        model.load_state_dict(best)
     return model, result

@@ -6,12 +6,17 @@ import pytest
 from equilib import cost, protocols
 
 
-def test_mnist_run_seconds_follow_epochs_sizes_and_throughput():
+def test_mnist_run_seconds_follow_the_budget_sizes_and_throughput():
     protocol = {"variants": ["rotated"], "groups": ["trivial"], "n_trains": [1000, 2000], "seeds": [0, 1],
-                "epochs": 10, "n_val": 300, "n_test": 300}
+                "epochs": 10, "eval_every": 1, "batch_size": 100, "n_val": 300, "n_test": 300}
     runs = cost.mnist_run_seconds(protocol, {"trivial": 100.0})
-    assert len(runs) == 4
-    assert runs["seconds"].tolist() == pytest.approx([10 * (1000 / 100 + 600 / 300)] * 2 + [10 * (2000 / 100 + 2)] * 2)
+    evaluation = 600 / (cost.EVAL_SPEEDUP * 100)
+    assert runs["seconds"].tolist() == pytest.approx([10 * 10 + 10 * evaluation, 10 * 20 + 10 * evaluation] * 2)
+    # a step floor adds epochs (and spaces the evaluations), key groups add their seeds
+    floor = cost.mnist_run_seconds({**protocol, "min_steps": 200, "key_groups": {"rotated": ["trivial"]},
+                                    "key_seeds": [0, 1, 2]}, {"trivial": 100.0})
+    assert len(floor) == 6
+    assert floor["seconds"].iloc[0] == pytest.approx(20 * 10 + 10 * evaluation)  # 20 epochs, every 2nd evaluated
     with pytest.raises(ValueError, match=r"no throughput for group\(s\) \['trivial'\]"):
         cost.mnist_run_seconds(protocol, {"C4": 1.0})
 

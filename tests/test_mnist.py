@@ -70,6 +70,32 @@ def test_training_subsets_are_nested_and_splits_disjoint():
 
 
 @needs_mnist
+def test_a_test_subset_is_random_and_the_whole_test_set_is_all_of_it():
+    """Curves use a subset of the test set; MNIST's first test images are not a random sample of it."""
+    full, part = data.load_mnist("rotated", "test"), data.load_mnist("rotated", "test", 1000)
+    assert torch.equal(part.images, full.images[:1000])
+    original = torch.from_numpy(data.read_idx(data.ensure_mnist() / "t10k-labels-idx1-ubyte.gz").astype("int64"))
+    assert torch.equal(full.labels.sort().values, original.sort().values)  # all of MNIST's test set
+    assert (part.labels != original[:1000]).float().mean() > 0.5  # and not its first 1000 images
+
+
+@needs_mnist
+def test_a_mnist_sweep_reports_the_whole_test_set_at_the_best_validation(tmp_path):
+    from equilib.experiments import mnist_sweep
+    from equilib.store import RunStore
+
+    runs = mnist_sweep(["rotated"], ["trivial"], [128], [0], epochs=3, min_steps=16, eval_every=1, lr=3e-3,
+                       batch_size=32, n_val=64, n_test=64, target_params=8000, schedule="cosine", warmup=0.1,
+                       patience=2, device="cpu", results=tmp_path, progress=False, threads=1)
+    row = runs.iloc[0]
+    assert row["epochs"] == 4 and row["budget_steps"] == 16  # the step floor: 4 epochs of 4 steps
+    assert row["n_test_final"] == 10_000 and row["schedule"] == "cosine" and row["patience"] == 2
+    curve = RunStore(tmp_path, "mnist").curves()
+    assert len(curve) == row["epochs_done"] and row["best_val"] == curve["val"].min()
+    assert 0 < row["test_at_best_val"] < 1 and row["test_at_best_val"] * 10_000 == round(row["test_at_best_val"] * 10_000)
+
+
+@needs_mnist
 def test_corners_carry_nothing():
     x = data.load_mnist("plain", "train", 200).images
     assert (x * (1 - data.disc_mask())).abs().max() == 0
@@ -137,6 +163,32 @@ def test_equivariant_models_are_invariant_to_their_exact_grid_symmetries(models,
         assert torch.allclose(_logits(models[group], x.flip(-2)), y, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("group", ["SO2", "O2"])
+def test_fourier_elu_matches_escnn_with_the_same_weights(models, group):
+    """The copy-free Fourier ELU is escnn's: same outputs and same gradients, to float rounding."""
+    from escnn import nn as enn
+
+    from equilib.models.fourier import FourierELU
+
+    fast, reference = (build_cnn(group, target_params=TARGET, verbose=False).eval() for _ in range(2))
+    for model in (fast, reference):  # the trained-looking weights of the fixture (an eval-mode state dict)
+        model.load_state_dict(models[group].state_dict())
+        model.train()
+    assert any(isinstance(m, FourierELU) for m in fast.modules()), "the continuous groups use the copy-free ELU"
+    for m in reference.modules():
+        if isinstance(m, FourierELU):
+            m.__class__ = enn.FourierELU
+    x = torch.rand(8, 1, 29, 29, generator=torch.Generator().manual_seed(3)) * data.disc_mask()
+    outs, grads = [], []
+    for model in (fast, reference):
+        y = model(x)
+        y.square().sum().backward()
+        outs.append(y.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-4 * grads[1].abs().max().item())
+
+
 def _asymmetric_strokes():
     """A few off-centre strokes, like a digit: no rotation or mirror maps them onto themselves."""
     x = torch.zeros(4, 1, 29, 29)
@@ -190,3 +242,32 @@ def test_a_seed_fixes_the_initial_weights_whether_widths_are_solved_or_cached(tm
         steerable.solve_widths.cache_clear()
     assert (tmp_path / "cnn-widths.json").exists()
     assert torch.equal(weights[0], weights[1])
+
+
+def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp_path):
+    """escnn adds buffers in eval mode; checkpoints and the best weights must still load into a fresh model."""
+    from equilib.training import ClassificationTask, TrainConfig, train
+
+    g = torch.Generator().manual_seed(0)
+    split = lambda n: (torch.rand(n, 1, 29, 29, generator=g) * data.disc_mask(),  # noqa: E731
+                       torch.randint(0, 10, (n,), generator=g))
+    tensors = {"train": split(64), "val": split(32), "test": split(32)}
+    cfg = TrainConfig(epochs=4, lr=1e-2, batch_size=32, eval_every=1, device="cpu", seed=1, restore_best=True)
+    build = lambda: build_cnn("C4", target_params=8000, verbose=False)  # noqa: E731
+    task = ClassificationTask()
+    model, straight = train(build, task, tensors, cfg, progress=False)
+    assert task.metric(model, tensors["val"]) == straight.best_val
+    ckpt, calls = tmp_path / "run.pt", {"n": 0}
+
+    class DiesInEpochThree(ClassificationTask):
+        def loss(self, model, batch):
+            calls["n"] += 1
+            if calls["n"] == 2 * 2 + 1:
+                raise KeyboardInterrupt
+            return super().loss(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(build, DiesInEpochThree(), tensors, cfg, checkpoint=ckpt, progress=False)
+    model, resumed = train(build, task, tensors, cfg, checkpoint=ckpt, progress=False)
+    assert resumed.curve == straight.curve
+    assert task.metric(model, tensors["val"]) == straight.best_val

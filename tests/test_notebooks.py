@@ -84,6 +84,8 @@ def test_mnist_notebook_trains_records_and_draws(tmp_path):
     ("nbody.md", {"schedule": "step"}, r"unknown schedule 'step'; choose one of"),
     ("mnist.md", {"groups": ["C5"]}, r"unknown groups \['C5'\]; choose from"),
     ("mnist.md", {"n_trains": [60000]}, r"training size\(s\) \[60000\] exceed the 50000"),
+    ("mnist.md", {"schedule": "linear"}, r"unknown schedule 'linear'; choose one of"),
+    ("mnist.md", {"key_seeds": [-1]}, r"key_seeds must be integers >= 0"),
 ])
 def test_bad_parameters_stop_the_notebook_before_training(tmp_path, page, params, message):
     import papermill as pm

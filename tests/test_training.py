@@ -204,3 +204,15 @@ def test_residual_gnn_is_free_flight_plus_the_plain_gnn():
     assert torch.equal(residual(x, v, c), x + 2.5 * v + plain(x, v, c))
     with pytest.raises(ValueError, match="horizon must be positive, got 0"):
         build_model("resgnn", 3, horizon=0)
+
+
+def test_restore_best_hands_back_the_weights_of_the_best_validation(small_data):
+    task = RegressionTask()
+    cfg = TrainConfig(epochs=8, lr=3e-2, batch_size=64, eval_every=1, device="cpu", seed=4, restore_best=True)
+    model, result = train(lambda: build_model("gnn", 3), task, small_data, cfg, progress=False)
+    assert result.best_val_epoch < result.curve[-1]["epoch"], "the rate should make the last epoch not the best"
+    assert task.metric(model, small_data["val"]) == pytest.approx(result.best_val, rel=1e-6)
+    assert task.metric(model, small_data["test"]) == pytest.approx(result.test_at_best_val, rel=1e-6)
+    last, _ = train(lambda: build_model("gnn", 3), task, small_data,
+                    TrainConfig(**{**cfg.__dict__, "restore_best": False}), progress=False)
+    assert task.metric(last, small_data["val"]) == pytest.approx(result.curve[-1]["val"], rel=1e-6)
