@@ -22,11 +22,13 @@ from .models import GRAPH_MODELS, build_model, count_parameters, free_flight
 from .paths import resolve_device
 from .protocols import check_choices, check_ints
 from .store import RunStore, run_id
+from .symmetry import equivariance_error
 from .stacking import STACK_LIMIT, Member, train_stacked
 from .training import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
 
 
-NBODY_MODELS = ("gnn", "egnn", "resgnn", "freeflight")  # freeflight: x0 + T dt v0, a baseline with nothing to train
+NBODY_MODELS = ("gnn", "egnn", "resgnn", "freeflight")
+EQUIVARIANCE_SAMPLES = 1000  # test trajectories on which each trained model's equivariance error is measured  # freeflight: x0 + T dt v0, a baseline with nothing to train
 
 
 def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
@@ -160,8 +162,13 @@ def _nbody_job(payload: dict) -> list[Trained]:
                    for dim, model, seed, n_train, cfg, _, checkpoint in group]
         trained_runs = train_stacked(members, RegressionTask(), progress=progress, template=build(model, top),
                                      desc=f"{model} x{len(group)} n={sorted({j[0] for j in group})} N={group[0][3]}")
-    return [Trained(job[5], result.summary(), result.curve, count_parameters(net))
-            for job, (net, result) in zip(group, trained_runs)]
+    out = []
+    for (dim, _, seed, n_train, _, config, _), (net, result) in zip(group, trained_runs):
+        test = data.get(dim, n_train, seed)["test"]  # unpadded: the model as it would be used alone
+        summary = {**result.summary(), "equivariance_error": equivariance_error(
+            net.cpu(), tuple(t[:EQUIVARIANCE_SAMPLES] for t in test[:3]), transforms=2)}
+        out.append(Trained(config, summary, result.curve, count_parameters(net)))
+    return out
 
 
 def _nbody_gpu_share(payload: dict, batch_size: int, device: torch.device) -> float:

@@ -330,6 +330,42 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
     return chart.add_params(pick_variant, pick_protocol, n_lo, n_hi, groups)
 
 
+# --------------------------------------------------------------------------- beyond the paper
+
+
+def interval_chart(table: pd.DataFrame, *, x: str, x_title: str, y_title: str, pick: str = "dim",
+                   pick_title: str = "dimension n: ", value: Any = None, color: str | None = None,
+                   y: str = "ratio", reference: float | None = 1.0, log_x: bool = False) -> alt.LayerChart:
+    """Estimates with 95% intervals (``y``, ``low``, ``high``) against ``x``, one ``pick`` value at a time.
+
+    The ``pick`` dropdown is an Altair parameter, so it works in the static
+    book; ``value`` sets its first choice (the live notebook's widgets pass it).
+    ``reference`` draws a dashed line (1: no advantage either way).
+    """
+    table = table.drop(columns=[c for c in ("difference",) if c in table])  # a Difference is not data for a chart
+    options = [v.item() if hasattr(v, "item") else v for v in sorted(table[pick].unique())]
+    chosen = alt.param(name=f"pick_{pick}", value=options[0] if value is None else value,
+                       bind=alt.binding_select(options=options, name=pick_title))
+    scale = alt.Scale(type="log", nice=False) if log_x else alt.Scale()
+    ex = alt.X(f"{x}:{'Q' if log_x else 'N'}", title=x_title, scale=scale,
+               **({} if log_x else {"sort": list(dict.fromkeys(table[x]))}))
+    why = alt.Y(f"{y}:Q", scale=alt.Scale(type="log"), title=y_title, axis=alt.Axis(format="~g"))
+    col = alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="top")) if color else alt.value("#4c78a8")
+    offset = {"xOffset": alt.XOffset(f"{color}:N")} if color and not log_x else {}
+    base = alt.Chart(table).transform_filter(alt.datum[pick] == chosen)
+    points = base.mark_point(filled=True, size=60).encode(
+        x=ex, y=why, color=col, **offset,
+        tooltip=[alt.Tooltip(c, format=".3g") if table[c].dtype.kind == "f" else c
+                 for c in table.columns])
+    bars = base.mark_rule().encode(x=ex, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q", color=col,
+                                   **offset)
+    layers = [bars, points]
+    if reference is not None:
+        layers.append(alt.Chart(pd.DataFrame({"r": [reference]})).mark_rule(strokeDash=[4, 4], color="#999")
+                      .encode(y="r:Q"))
+    return alt.layer(*layers).properties(width=360, height=220).add_params(chosen)
+
+
 # --------------------------------------------------------------------------- exported pictures
 
 

@@ -65,6 +65,21 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "eval_every": 1, "n_val": 10_000, "n_test": 10_000, "target_params": 400_000, "lr": 5e-5,
                   "batch_size": 64, "schedule": "constant", "warmup": 0.0, "patience": 10},
     },
+    # Beyond the paper (equilib.beyond): studies on top of the N-body protocol of the `base` preset.
+    "beyond": {
+        "smoke": {"base": "smoke", "studies": ["breaking", "augmentation", "horizon", "equivariance"],
+                  "breaking": [{"kind": "none"}, {"kind": "box", "value": 1.0}, {"kind": "clip", "value": 3.0}],
+                  "breaking_dims": [2], "augment_dims": [2], "horizons": [100, 200], "horizon_dims": [2],
+                  "equivariance_dims": [2], "equivariance_sizes": [32, 64], "seeds": [0, 1]},
+        # walls: NRI's box of 5 (97% of 2D trajectories hit one, 4.9 times on average) and a box of 2 (15
+        # hits); clipping: NRI's 100 (acts in 1% of them) and 10 (acts in 75%, for 475 of 10,000 steps)
+        "cpu": {"base": "cpu", "studies": ["breaking", "augmentation", "horizon", "equivariance"],
+                "breaking": [{"kind": "none"}, {"kind": "box", "value": 5.0}, {"kind": "box", "value": 2.0},
+                             {"kind": "clip", "value": 100.0}, {"kind": "clip", "value": 10.0}],
+                "breaking_dims": [2, 3], "augment_dims": [2, 3, 4, 6, 8], "horizons": [1000, 3000, 10_000],
+                "horizon_dims": [2, 4, 8], "equivariance_dims": [2, 4, 8], "equivariance_sizes": [1000, 3000, 10_000],
+                "seeds": [0, 1, 2]},
+    },
     "theory": {
         "smoke": {"order": 4, "sample_sizes": [10, 40], "repetitions": 200, "sigma_eps": 1.0, "seed": 0},
         "cpu": {"order": 4, "sample_sizes": [8, 12, 20, 40, 80, 160], "repetitions": 4000, "sigma_eps": 1.0,
@@ -182,4 +197,10 @@ def _check_mnist(values: dict[str, Any]) -> None:
         raise ValueError(f"training size(s) {too_big} exceed the {TRAIN_MAX} training images the data hold")
 
 
-_CHECKS = {"theory": _check_theory, "nbody": _check_nbody, "mnist": _check_mnist}
+def _check_beyond(values: dict[str, Any]) -> None:
+    from .beyond import check_beyond
+
+    check_beyond(values)
+
+
+_CHECKS = {"theory": _check_theory, "nbody": _check_nbody, "mnist": _check_mnist, "beyond": _check_beyond}

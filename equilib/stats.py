@@ -74,6 +74,36 @@ def welch_difference(a: np.ndarray, b: np.ndarray) -> Difference:
     return Difference(d, se, dof, a.size, b.size)
 
 
+def difference_of(a: Difference, b: Difference) -> Difference:
+    """``a - b`` for two independent estimates (say, two log ratios), Welch-Satterthwaite degrees of freedom."""
+    se = math.hypot(a.se, b.se)
+    terms = [d.se ** 4 / d.dof for d in (a, b) if d.se > 0 and math.isfinite(d.dof)]
+    dof = se ** 4 / sum(terms) if terms and se > 0 else np.nan
+    return Difference(a.estimate - b.estimate, se, dof, min(a.n_a, a.n_b), min(b.n_a, b.n_b))
+
+
+def change_verdict(change: Difference, min_seeds: int = MIN_SEEDS, level: float = LEVEL) -> str:
+    """Did a log ratio move between two settings? ``"grew"`` or ``"shrank"`` when the 95% interval of the change
+    excludes 0 (each at most 2.5% of the time when nothing moved), ``"inconclusive"`` otherwise or with fewer
+    than ``min_seeds`` seeds on either side."""
+    lo, hi = change.interval(level)
+    if min(change.n_a, change.n_b) < min_seeds or not np.isfinite(lo):
+        return "inconclusive"
+    return "grew" if lo > 0 else "shrank" if hi < 0 else "inconclusive"
+
+
+def equivalence_verdict(ratio: Difference, margin: float = 0.1, min_seeds: int = MIN_SEEDS,
+                        level: float = LEVEL) -> str:
+    """Is a ratio 1 within ``margin``? ``"equal"`` when its interval lies inside ``(1 - margin, 1 + margin)``;
+    ``"above"`` / ``"below"`` when it excludes 1 on that side; else (or with thin points) ``"inconclusive"``."""
+    lo, hi = ratio.interval(level)
+    if min(ratio.n_a, ratio.n_b) < min_seeds or not np.isfinite(lo):
+        return "inconclusive"
+    if math.log(1 - margin) < lo and hi < math.log(1 + margin):
+        return "equal"
+    return "above" if lo > 0 else "below" if hi < 0 else "inconclusive"
+
+
 def log_ratio(a: np.ndarray, b: np.ndarray) -> Difference:
     """The log ratio of the geometric means of two independent samples (seeds are independent runs)."""
     return welch_difference(np.log(np.asarray(a, float)), np.log(np.asarray(b, float)))

@@ -47,6 +47,8 @@ RUN_SCHEMA = pa.schema([
     ("augment", pa.bool_()),
     # how many test examples the final number (test_at_best_val) was measured on, where not the curve's
     ("n_test_final", pa.int64()),
+    # N-body: the trained model's mean relative change under random E(n) transforms of test inputs
+    ("equivariance_error", pa.float64()),
 ])
 PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "data_seed", "budget_steps", "augment")
 CURVE_SCHEMA = pa.schema([

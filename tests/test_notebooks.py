@@ -86,6 +86,8 @@ def test_mnist_notebook_trains_records_and_draws(tmp_path):
     ("mnist.md", {"n_trains": [60000]}, r"training size\(s\) \[60000\] exceed the 50000"),
     ("mnist.md", {"schedule": "linear"}, r"unknown schedule 'linear'; choose one of"),
     ("mnist.md", {"key_seeds": [-1]}, r"key_seeds must be integers >= 0"),
+    ("beyond.md", {"breaking": [{"kind": "box", "value": -1}]}, r"a box needs a positive value, got -1"),
+    ("beyond.md", {"breaking": [{"kind": "wind"}]}, r"unknown breaking kind in \{'kind': 'wind'\}"),
 ])
 def test_bad_parameters_stop_the_notebook_before_training(tmp_path, page, params, message):
     import papermill as pm
@@ -95,3 +97,14 @@ def test_bad_parameters_stop_the_notebook_before_training(tmp_path, page, params
         run_notebook(ROOT / "book" / page, tmp_path / "bad.ipynb", {"preset": "smoke", "results": str(results),
                                                                     **params}, progress=False)
     assert not results.exists()
+
+
+def test_beyond_notebook_trains_records_and_draws(tmp_path):
+    results = tmp_path / "results"
+    out = run_notebook(ROOT / "book" / "beyond.md", tmp_path / "beyond.ipynb",
+                       {"preset": "smoke", "results": str(results), "train": True}, progress=False)
+    runs = pd.read_parquet(results / "nbody" / "runs")
+    trained = runs[runs.model != "freeflight"]
+    assert len(trained) and trained["equivariance_error"].notna().all()  # measured on every trained run
+    assert {"pick_dim", "pick_model"} <= _chart_params(out)
+    assert "runs of the smoke preset in the store" in _glued(out)["by_store"]

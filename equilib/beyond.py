@@ -1,0 +1,218 @@
+"""Beyond the paper: what else moves the EGNN's advantage on the N-body task.
+
+Four studies on the converged N-body protocol (the trainer, schedule, budget,
+rate pilot, per-seed data and free-flight control of the ``nbody`` preset named
+by ``base``), each a set of ordinary N-body sweeps in the same run store:
+
+* ``breaking``: walls (NRI's reflecting ``box``) and per-component force
+  clipping (``clip``), which break the task's E(n) symmetry. An EGNN cannot
+  represent a wall at a fixed place, so its advantage may shrink or reverse.
+* ``augmentation``: the GNN trained on batches moved by a fresh random element
+  of E(n) per sample, against the EGNN at equal steps.
+* ``horizon``: the prediction horizon ``T`` (Euler steps of ``dt``).
+* ``equivariance``: how equivariant the trained plain and augmented GNNs have
+  become (:func:`equilib.symmetry.equivariance_error`, stored with every
+  trained N-body run), against n and against the training-set size.
+
+Runs come back labelled with ``study`` and ``setting`` columns; the tables
+give intervals over seeds and verdicts from :mod:`equilib.stats`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .experiments import _nbody_training, _nbody_where, nbody_physics, nbody_rates, nbody_sweep
+from .protocols import check_choices, check_ints, resolve
+from .store import RunStore
+
+STUDIES = ("breaking", "augmentation", "horizon", "equivariance")
+BREAKING_KINDS = ("none", "box", "clip")
+EQUIVALENCE_MARGIN = 0.1  # augmentation "closes the gap" when GNN+aug / EGNN lies within 10% of 1
+
+
+def check_breaking(settings: Any) -> list[dict]:
+    """Each setting ``{"kind": "none" | "box" | "clip", "value": positive number}`` (no value for ``none``)."""
+    if not isinstance(settings, (list, tuple)) or not settings:
+        raise ValueError(f"breaking must be a non-empty list of settings, got {settings!r}")
+    out = []
+    for s in settings:
+        if not isinstance(s, dict) or s.get("kind") not in BREAKING_KINDS:
+            raise ValueError(f"unknown breaking kind in {s!r}; choose one of {BREAKING_KINDS}")
+        value = s.get("value")
+        if s["kind"] == "none":
+            out.append({"kind": "none", "value": None})
+            continue
+        if not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"a {s['kind']} needs a positive value, got {value!r} in {s!r}")
+        out.append({"kind": s["kind"], "value": float(value)})
+    return out
+
+
+def breaking_physics(setting: dict) -> dict:
+    """The simulator options of one breaking setting."""
+    if setting["kind"] == "box":
+        return {"box": setting["value"]}
+    if setting["kind"] == "clip":
+        return {"clip_component": setting["value"]}
+    return {}
+
+
+def setting_label(setting: dict) -> str:
+    return "no breaking" if setting["kind"] == "none" else f"{setting['kind']} {setting['value']:g}"
+
+
+def check_beyond(values: dict[str, Any]) -> None:
+    """Validate a ``beyond`` protocol in place (see :data:`equilib.protocols.PRESETS`)."""
+    values["breaking"] = check_breaking(values["breaking"])
+    for key in ("breaking_dims", "augment_dims", "horizon_dims", "equivariance_dims"):
+        values[key] = check_ints(key, values[key], 1)
+    values["horizons"] = check_ints("horizons", values["horizons"], 1)
+    values["equivariance_sizes"] = check_ints("equivariance_sizes", values["equivariance_sizes"], 1)
+    values["seeds"] = check_ints("seeds", values["seeds"], 0)
+    values["studies"] = check_choices("studies", values["studies"], STUDIES)
+    resolve("nbody", values["base"])  # names an unknown base preset
+
+
+def run_beyond(protocol: dict, **where) -> pd.DataFrame:
+    """Train (or, with ``train_missing=False``, look up) every run the protocol's studies need.
+
+    Returns the runs, one row per (study, run): a run shared by two studies (the
+    unbroken, default-horizon GNN and EGNN) appears under both.
+    """
+    base = resolve("nbody", protocol["base"])
+    rates = nbody_rates(base, **where)
+    if rates is None:  # no pilot yet: nothing trained at its rates can be in the store either
+        return RunStore(where.get("results", "results"), "nbody").runs().head(0).assign(study="", setting="")
+    training = _nbody_training(base, base["budget_steps"], rates)
+    where = _nbody_where(where)
+    seeds, size = protocol["seeds"], [base["n_train"]]
+    frames = []
+
+    def sweep(study: str, setting: str, dims, models, **kw) -> None:
+        runs = nbody_sweep(dims, models, seeds, kw.pop("n_trains", size), **{**training, **kw}, **where)
+        frames.append(runs.assign(study=study, setting=setting))
+
+    if "breaking" in protocol["studies"]:
+        for s in protocol["breaking"]:
+            sweep("breaking", setting_label(s), protocol["breaking_dims"], ["gnn", "egnn", "freeflight"],
+                  **breaking_physics(s))
+    if "augmentation" in protocol["studies"]:
+        sweep("augmentation", "plain", protocol["augment_dims"], ["gnn", "egnn"])
+        sweep("augmentation", "augmented", protocol["augment_dims"], ["gnn"], augment=True)
+    if "horizon" in protocol["studies"]:
+        for steps in protocol["horizons"]:
+            sweep("horizon", f"T = {steps:,}", protocol["horizon_dims"], ["gnn", "egnn", "freeflight"], steps=steps)
+    if "equivariance" in protocol["studies"]:
+        for augment in (False, True):
+            sweep("equivariance", "augmented" if augment else "plain", protocol["equivariance_dims"],
+                  ["gnn", "egnn"] if not augment else ["gnn"], n_trains=protocol["equivariance_sizes"],
+                  augment=augment)
+    runs = pd.concat(frames, ignore_index=True)
+    runs["model"] = np.where(runs["augment"].eq(True), runs["model"] + "+aug", runs["model"])
+    return runs
+
+
+def breaking_events(protocol: dict, **where) -> pd.DataFrame:
+    """Per (setting, n): how often the walls and the clip act, per trajectory (:func:`equilib.experiments.nbody_physics`)."""
+    base = resolve("nbody", protocol["base"])
+    frames = []
+    for s in protocol["breaking"]:
+        table = nbody_physics(protocol["breaking_dims"], steps=base["steps"], results=where.get("results", "results"),
+                              cache_dir=where.get("cache_dir"), train_missing=where.get("train_missing", True),
+                              **breaking_physics(s))
+        if len(table):
+            frames.append(table.assign(setting=setting_label(s)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _ratios(runs: pd.DataFrame, numerator: str, denominator: str, by: Sequence[str]) -> pd.DataFrame:
+    """``stats.ratio_table`` per combination of ``by`` (plus ``dim``), with each row's log-ratio Difference."""
+    rows = []
+    for key, at in runs.groupby(list(by)):
+        key = key if isinstance(key, tuple) else (key,)
+        for dim, cell in at.groupby("dim"):
+            a = cell.loc[(cell["model"] == numerator) & (cell["status"] == "finished"), "test_at_best_val"]
+            b = cell.loc[(cell["model"] == denominator) & (cell["status"] == "finished"), "test_at_best_val"]
+            if a.empty or b.empty:
+                continue
+            d = stats.log_ratio(a.to_numpy(), b.to_numpy())
+            lo, hi = d.interval()
+            rows.append({**dict(zip(by, key)), "dim": dim, "ratio": math.exp(d.estimate), "low": math.exp(lo),
+                         "high": math.exp(hi), "seeds": min(d.n_a, d.n_b), "difference": d})
+    return pd.DataFrame(rows, columns=[*by, "dim", "ratio", "low", "high", "seeds", "difference"])
+
+
+def breaking_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """GNN / EGNN per (setting, n), and how it moved from the unbroken task (``change``: ratio of ratios).
+
+    ``verdict``: "shrank" or "grew" when the interval of the change excludes 1,
+    "reversed" when in addition the setting's own ratio lies below 1 beyond
+    doubt (the GNN better), else "inconclusive" (:func:`equilib.stats.change_verdict`).
+    """
+    table = _ratios(runs[runs["study"] == "breaking"], "gnn", "egnn", ["setting"])
+    if table.empty:
+        return table
+    reference = {r.dim: r.difference for r in table.itertuples() if r.setting == "no breaking"}
+    rows = []
+    for r in table.itertuples():
+        row = r._asdict()
+        row.pop("Index")
+        if r.setting != "no breaking" and r.dim in reference:
+            change = stats.difference_of(r.difference, reference[r.dim])
+            lo, hi = change.interval()
+            verdict = stats.change_verdict(change)
+            if verdict == "shrank" and r.high < 1 and r.seeds >= stats.MIN_SEEDS:
+                verdict = "reversed"
+            row.update(change=math.exp(change.estimate), change_low=math.exp(lo), change_high=math.exp(hi),
+                       verdict=verdict)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per n: GNN / EGNN and augmented GNN / EGNN with intervals, and whether augmentation closed the gap.
+
+    ``verdict`` (:func:`equilib.stats.equivalence_verdict` on augmented GNN /
+    EGNN with a 10% margin): "closed" when its interval lies within 10% of 1,
+    "open" when the EGNN is still better beyond doubt, "overtaken" when the
+    augmented GNN is better beyond doubt, else "inconclusive".
+    """
+    study = runs[runs["study"] == "augmentation"]
+    plain, augmented = _ratios(study, "gnn", "egnn", ["study"]), _ratios(study, "gnn+aug", "egnn", ["study"])
+    if augmented.empty:
+        return augmented
+    words = {"equal": "closed", "above": "open", "below": "overtaken", "inconclusive": "inconclusive"}
+    out = augmented.drop(columns="study").rename(columns={"ratio": "aug_ratio", "low": "aug_low", "high": "aug_high"})
+    out["verdict"] = [words[stats.equivalence_verdict(d, EQUIVALENCE_MARGIN)] for d in out["difference"]]
+    plain = plain.drop(columns=["study", "difference", "seeds"])
+    return plain.merge(out.drop(columns="difference"), on="dim", how="right")
+
+
+def horizon_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """GNN / EGNN per (horizon, n) with intervals, and each model's and free flight's geometric-mean MSE."""
+    study = runs[runs["study"] == "horizon"]
+    table = _ratios(study, "gnn", "egnn", ["setting"])
+    if table.empty:
+        return table
+    mse = (study[study["status"] == "finished"].groupby(["setting", "dim", "model"])["test_at_best_val"]
+           .apply(lambda v: stats.geometric_ci(v.to_numpy())[0]).unstack("model"))
+    mse.columns = [f"mse_{c}" for c in mse.columns]
+    return table.drop(columns="difference").merge(mse.reset_index(), on=["setting", "dim"], how="left")
+
+
+def equivariance_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean equivariance error per (model, n, training size) with a 95% interval over seeds."""
+    study = runs[(runs["study"] == "equivariance") & (runs["status"] == "finished")]
+    rows = []
+    for (model, dim, n_train), g in study.groupby(["model", "dim", "n_train"]):
+        values = g["equivariance_error"].dropna().to_numpy(float)
+        if values.size:
+            mean, lo, hi = stats.mean_ci(values)
+            rows.append({"model": model, "dim": dim, "n_train": n_train, "error": mean, "low": lo, "high": hi,
+                         "seeds": values.size})
+    return pd.DataFrame(rows, columns=["model", "dim", "n_train", "error", "low", "high", "seeds"])

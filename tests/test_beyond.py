@@ -1,0 +1,94 @@
+"""Beyond the paper: the studies' settings, their verdict rules on known truths, and a smoke run end to end."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from equilib import beyond, stats
+from equilib.protocols import resolve
+
+
+@pytest.mark.parametrize("breaking,match", [
+    ([{"kind": "wall", "value": 5}], r"unknown breaking kind in \{'kind': 'wall', 'value': 5\}; choose one of"),
+    ([{"kind": "box", "value": -5}], r"a box needs a positive value, got -5"),
+    ([{"kind": "clip"}], r"a clip needs a positive value, got None"),
+    ([], r"breaking must be a non-empty list of settings"),
+])
+def test_bad_dial_settings_are_named_before_any_compute(breaking, match):
+    with pytest.raises(ValueError, match=match):
+        resolve("beyond", "smoke", breaking=breaking)
+
+
+def test_other_bad_parameters_are_named():
+    with pytest.raises(ValueError, match=r"unknown studies \['weather'\]"):
+        resolve("beyond", "smoke", studies=["weather"])
+    with pytest.raises(ValueError, match=r"horizons must be integers >= 1; bad value\(s\): \[0\]"):
+        resolve("beyond", "smoke", horizons=[0, 1000])
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        resolve("beyond", "smoke", base="huge")
+
+
+def _difference(rng, true_log_ratio, seeds=3, noise=0.3):
+    a = rng.normal(true_log_ratio, noise, seeds)
+    b = rng.normal(0.0, noise, seeds)
+    return stats.welch_difference(a, b)
+
+
+def test_change_and_equivalence_rules_keep_their_error_rates_when_nothing_moves():
+    rng = np.random.default_rng(0)
+    trials = 2000
+    changes = [stats.change_verdict(stats.difference_of(_difference(rng, 0.2), _difference(rng, 0.2)))
+               for _ in range(trials)]
+    assert changes.count("grew") / trials <= 0.05 and changes.count("shrank") / trials <= 0.05
+    equal = [stats.equivalence_verdict(_difference(rng, 0.0)) for _ in range(trials)]
+    assert (equal.count("above") + equal.count("below")) / trials <= 0.05
+    # and with a real move and little noise, they see it
+    assert stats.change_verdict(stats.difference_of(_difference(rng, -1.0, noise=0.05),
+                                                    _difference(rng, 0.5, noise=0.05))) == "shrank"
+    assert stats.equivalence_verdict(_difference(rng, 0.0, seeds=5, noise=0.01)) == "equal"
+    assert stats.change_verdict(stats.difference_of(_difference(rng, 1.0, seeds=2), _difference(rng, 0))) \
+        == "inconclusive"  # two seeds never decide
+
+
+def _runs(ratio_of_setting, seeds=(0, 1, 2), dims=(2, 3)):
+    rng = np.random.default_rng(1)
+    rows = []
+    for setting, ratio in ratio_of_setting.items():
+        for dim in dims:
+            for seed in seeds:
+                for model, mse in (("egnn", 1.0), ("gnn", ratio)):
+                    rows.append({"study": "breaking", "setting": setting, "dim": dim, "seed": seed, "model": model,
+                                 "status": "finished", "test_at_best_val": mse * np.exp(rng.normal(0, 0.02))})
+    return pd.DataFrame(rows)
+
+
+def test_breaking_verdicts_on_known_truths():
+    table = beyond.breaking_table(_runs({"no breaking": 2.0, "box 5": 2.0, "box 2": 0.5, "clip 10": 4.0}))
+    verdicts = table.dropna(subset=["verdict"]).groupby("setting")["verdict"].agg(set).to_dict()
+    assert verdicts == {"box 5": {"inconclusive"}, "box 2": {"reversed"}, "clip 10": {"grew"}}
+    unbroken = table[table.setting == "no breaking"]
+    assert unbroken["ratio"].between(1.9, 2.1).all() and unbroken["verdict"].isna().all()
+
+
+@pytest.mark.slow
+def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
+    protocol = resolve("beyond", "smoke")
+    where = dict(results=tmp_path, device="cpu", progress=False, threads=1)
+    runs = beyond.run_beyond(protocol, **where)
+    assert set(runs.study) == set(beyond.STUDIES)
+    assert set(runs.loc[runs.study == "breaking", "setting"]) == {"no breaking", "box 1", "clip 3"}
+    assert "gnn+aug" in set(runs.model)
+    equivariance = beyond.equivariance_table(runs)
+    errors = equivariance.groupby("model")["error"].max()
+    assert errors["egnn"] < 1e-4 and errors["gnn"] > 0.01 and errors["gnn+aug"] > 0  # measured on every trained run
+    assert set(equivariance.n_train) == {32, 64}
+    assert {"verdict", "change"} <= set(beyond.breaking_table(runs).columns)
+    assert set(beyond.horizon_table(runs).setting) == {"T = 100", "T = 200"}
+    assert "mse_freeflight" in beyond.horizon_table(runs).columns
+    assert set(beyond.augmentation_table(runs).verdict) <= {"closed", "open", "overtaken", "inconclusive"}
+    events = beyond.breaking_events(protocol, **where)
+    events = events.set_index("setting")
+    assert events.loc["box 1", "hit_wall"] > 0.5 and events.loc["clip 3", "clipped"] > 0.2
+    assert events.loc["no breaking", ["hit_wall", "clipped"]].sum() == 0
+    # a second call trains nothing: every run is in the store
+    again = beyond.run_beyond(protocol, **{**where, "train_missing": False})
+    assert len(again) == len(runs)
