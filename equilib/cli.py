@@ -67,6 +67,22 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
                   ["test_at_best_val"].describe().to_string())
 
 
+def _beyond(args: argparse.Namespace) -> None:
+    from . import beyond
+    from .protocols import resolve
+
+    protocol = resolve("beyond", args.preset, studies=args.studies)
+    where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
+                 address=args.address, threads=args.threads)
+    runs = beyond.run_beyond(protocol, **where)
+    tables = {"breaking": beyond.breaking_table, "augmentation": beyond.augmentation_table,
+              "horizon": beyond.horizon_table, "equivariance": beyond.equivariance_table}
+    for study in protocol["studies"]:
+        print(f"--- {study}\n" + tables[study](runs).drop(columns="difference", errors="ignore").to_string())
+    if "breaking" in protocol["studies"]:
+        print(beyond.breaking_events(protocol, results=args.results, cache_dir=args.cache_dir).to_string())
+
+
 def _figures(args: argparse.Namespace) -> None:
     from .figures import export_readme_figures
 
@@ -207,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     executor_options(p)
     p.set_defaults(func=_nbody_protocol)
+
+    p = sub.add_parser("beyond", help="train the beyond-the-paper N-body studies (breaking, augmentation, horizon, "
+                                      "learned equivariance); resumes where it stopped")
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu"])
+    p.add_argument("--studies", nargs="+", default=None, help="default: all four")
+    p.add_argument("--results", default="results", help="run store directory")
+    p.add_argument("--cache-dir", default=None, help="generated-data cache (default $EQUILIB_CACHE_DIR)")
+    p.add_argument("--device", default="auto")
+    executor_options(p)
+    p.set_defaults(func=_beyond)
 
     groups = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
     p = sub.add_parser("figures", help="export Figure 1 and Figure 2 as PNGs from the run store (for the README)")

@@ -92,3 +92,10 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     # a second call trains nothing: every run is in the store
     again = beyond.run_beyond(protocol, **{**where, "train_missing": False})
     assert len(again) == len(runs)
+
+
+def test_the_command_line_names_a_bad_study_and_exits_2(capsys):
+    from equilib.cli import main
+
+    assert main(["beyond", "--preset", "smoke", "--studies", "weather"]) == 2
+    assert "unknown studies ['weather']" in capsys.readouterr().err
