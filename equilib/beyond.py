@@ -131,20 +131,15 @@ def breaking_events(protocol: dict, **where) -> pd.DataFrame:
 
 
 def _ratios(runs: pd.DataFrame, numerator: str, denominator: str, by: Sequence[str]) -> pd.DataFrame:
-    """``stats.ratio_table`` per combination of ``by`` (plus ``dim``), with each row's log-ratio Difference."""
-    rows = []
+    """:func:`equilib.stats.ratio_table` per combination of ``by``, each row with its log ratio as a Difference."""
+    frames = []
     for key, at in runs.groupby(list(by)):
+        table = stats.ratio_table(at, numerator, denominator)
         key = key if isinstance(key, tuple) else (key,)
-        for dim, cell in at.groupby("dim"):
-            a = cell.loc[(cell["model"] == numerator) & (cell["status"] == "finished"), "test_at_best_val"]
-            b = cell.loc[(cell["model"] == denominator) & (cell["status"] == "finished"), "test_at_best_val"]
-            if a.empty or b.empty:
-                continue
-            d = stats.log_ratio(a.to_numpy(), b.to_numpy())
-            lo, hi = d.interval()
-            rows.append({**dict(zip(by, key)), "dim": dim, "ratio": math.exp(d.estimate), "low": math.exp(lo),
-                         "high": math.exp(hi), "seeds": min(d.n_a, d.n_b), "difference": d})
-    return pd.DataFrame(rows, columns=[*by, "dim", "ratio", "low", "high", "seeds", "difference"])
+        frames.append(table.assign(**dict(zip(by, key)), difference=[
+            stats.Difference(r.log_ratio, r.se, r.dof, r.seeds, r.seeds) for r in table.itertuples()]))
+    columns = [*by, "dim", "ratio", "low", "high", "seeds", "difference"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def breaking_table(runs: pd.DataFrame) -> pd.DataFrame:
