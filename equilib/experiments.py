@@ -21,14 +21,14 @@ from .executors import Job, Trained, check_executor, default_threads, gpu_share,
 from .models import GRAPH_MODELS, build_model, count_parameters, free_flight
 from .paths import resolve_device
 from .protocols import check_choices, check_ints
+from .stacking import STACK_LIMIT, Member, train_stacked
 from .store import RunStore, run_id
 from .symmetry import equivariance_error
-from .stacking import STACK_LIMIT, Member, train_stacked
 from .training import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
 
 
-NBODY_MODELS = ("gnn", "egnn", "resgnn", "freeflight")
-EQUIVARIANCE_SAMPLES = 1000  # test trajectories on which each trained model's equivariance error is measured  # freeflight: x0 + T dt v0, a baseline with nothing to train
+NBODY_MODELS = ("gnn", "egnn", "resgnn", "freeflight")  # freeflight: x0 + T dt v0, a baseline with nothing to train
+EQUIVARIANCE_SAMPLES = 1000  # test trajectories on which each trained model's equivariance error is measured
 
 
 def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
