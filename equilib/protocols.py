@@ -27,7 +27,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "warmup": 0.1, "patience": 2,
                   "convergence": {"dims": [2], "seeds": [0, 1], "factors": [0.5, 2]},
                   "pilot": {"dim": 2, "seed": 100, "lrs": [1e-3, 3e-3], "budget_factor": 0.5}},
-        "cpu": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1, 2],
+        "cpu": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1, 2, 3, 4],
                 "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000, "budget_steps": 10_000,
                 "eval_every": 2, "lr": "pilot", "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "patience": 10,
                 "convergence": {"dims": [2, 4, 8], "seeds": [0, 1], "factors": [0.5, 2]},
