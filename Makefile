@@ -29,7 +29,7 @@ setup:  ## create .venv with the pinned stack and equilib itself (editable), and
 	$(BIN)/python -m equilib info
 
 book: book-assets  ## build the book (executes the notebooks, which draw from the committed run store and train nothing)
-	EQUILIB_RENDER_ONLY=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	EQUILIB_RENDER_ONLY=1 $(BIN)/jupyter-book build . --all -W -n --keep-going  # --all: Sphinx would keep pages whose source is unchanged, even when the run store has changed
 	@echo "Open _build/html/index.html"
 
 VENDOR = _static/vendor
