@@ -42,7 +42,7 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val,
                        n_test=args.n_test, device=args.device, results=args.results, cache_dir=args.cache_dir,
                        force=args.force, stack=args.stack, steps=args.steps, executor=args.executor,
-                       address=args.address, threads=args.threads)
+                       address=args.address, workers=args.workers, threads=args.threads)
     print(nbody_table(runs).to_string())
 
 
@@ -53,7 +53,7 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
 
     protocol = resolve("nbody", args.preset)
     where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
-                 address=args.address, threads=args.threads)
+                 address=args.address, workers=args.workers, threads=args.threads)
     for part in args.parts:
         if part == "pilot" and protocol["lr"] == "pilot":
             print(nbody_lr_pilot(protocol, **where)[["model", "lr", "best_val", "test_at_best_val"]].to_string())
@@ -73,7 +73,7 @@ def _beyond(args: argparse.Namespace) -> None:
 
     protocol = resolve("beyond", args.preset, studies=args.studies)
     where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
-                 address=args.address, threads=args.threads)
+                 address=args.address, workers=args.workers, threads=args.threads)
     runs = beyond.run_beyond(protocol, **where)
     tables = {"breaking": beyond.breaking_table, "augmentation": beyond.augmentation_table,
               "horizon": beyond.horizon_table, "equivariance": beyond.equivariance_table}
@@ -116,7 +116,7 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
                        schedule=args.schedule, warmup=args.warmup, patience=args.patience, n_val=args.n_val,
                        n_test=args.n_test, target_params=args.target_params, device=args.device, results=args.results,
                        data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
-                       executor=args.executor, address=args.address, threads=args.threads)
+                       executor=args.executor, address=args.address, workers=args.workers, threads=args.threads)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
     print(power_law_fits(runs).to_string())
@@ -129,7 +129,8 @@ def _mnist_protocol(args: argparse.Namespace) -> None:
 
     protocol = resolve("mnist", args.preset)
     runs = run_protocol("mnist", protocol, device=args.device, results=args.results, data_dir=args.data_dir,
-                        cache_dir=args.cache_dir, executor=args.executor, address=args.address, threads=args.threads)
+                        cache_dir=args.cache_dir, executor=args.executor, address=args.address,
+                        workers=args.workers, threads=args.threads)
     print(runs.groupby(["variant", "group", "n_train"])["test_at_best_val"].agg(["count", "mean"]).to_string())
     for variant in sorted(set(runs["variant"])):
         print(beats_reference_table(runs, variant).to_string())
@@ -173,14 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
 
     def executor_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--executor", default="local", choices=["local", "ray"],
-                       help="local: one training at a time here; ray: Ray tasks packed onto every GPU (or CPU) of "
-                            "a cluster")
+        p.add_argument("--executor", default="local", choices=["local", "processes", "ray"],
+                       help="local: one training at a time here; processes: --workers trainings at once here "
+                            "(several small models share one GPU); ray: Ray tasks packed onto every GPU (or CPU) "
+                            "of a cluster")
+        p.add_argument("--workers", default=None, type=int,
+                       help="processes executor: trainings at once (default: one per core)")
         p.add_argument("--address", default=None,
                        help="Ray cluster address (default $RAY_ADDRESS; 'auto' for a running cluster; "
                             "neither: a local instance)")
         p.add_argument("--threads", default="auto", type=_auto_or_count,
-                       help="intra-op threads per training (auto: every core); equal counts record equal numbers")
+                       help="intra-op threads per training (auto: every core, shared among the processes "
+                            "executor's workers); equal counts record equal numbers")
 
     def nbody_common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dims", type=int, nargs="+", default=[2, 3, 4, 6, 8], help="dimensions n")

@@ -1,4 +1,5 @@
-"""Where a sweep's trainings run: here, one at a time (``local``), or as Ray tasks on any number of GPUs and nodes.
+"""Where a sweep's trainings run: here, one at a time (``local``), in a pool of worker processes on this
+machine (``processes``), or as Ray tasks on any number of GPUs and nodes (``ray``).
 
 A sweep hands over :class:`Job` s. Each job trains one run (or one stack of
 runs) and *returns* what it trained; the driver, this process, is the only
@@ -14,6 +15,11 @@ onto each GPU of every node as fit; on machines without a GPU it asks for the
 CPU threads it trains with. Ray's own address convention applies: ``address``
 or ``$RAY_ADDRESS`` (``"auto"`` for a running cluster); with neither, a local
 instance sized to this machine is started and stopped with the sweep.
+
+``processes`` needs nothing beyond the standard library: ``workers`` spawned
+processes take the jobs in order, each training on its own ``threads``. On one
+GPU, small launch-bound models (every model here) train several at once this
+way; on a CPU, ``workers`` times ``threads`` should not exceed the cores.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ from tqdm.auto import tqdm
 from .store import RunStore
 from .training import Task, Tensors
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "processes", "ray")
 CONTEXT_BYTES = 768 * 2**20  # a CUDA context, kernels and allocator slack (about 500-700 MiB on Hopper)
 
 
@@ -78,9 +84,19 @@ def check_executor(executor: str) -> str:
     return executor
 
 
-def default_threads() -> int:
-    """A training's intra-op threads when nothing says otherwise: every core (one run at a time uses them all)."""
-    return max(1, os.cpu_count() or 1)
+def default_threads(executor: str = "local", workers: int | None = None) -> int:
+    """A training's intra-op threads when nothing says otherwise: every core, shared among ``processes`` workers."""
+    cores = max(1, os.cpu_count() or 1)
+    return max(1, cores // check_workers(workers)) if executor == "processes" else cores
+
+
+def check_workers(workers: int | None) -> int:
+    """The ``processes`` executor's pool size: ``workers``, or one per core."""
+    if workers is None:
+        return max(1, os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1 (or None: one per core), got {workers!r}")
+    return workers
 
 
 @contextmanager
@@ -134,10 +150,11 @@ def execute(fn: Callable[[Any], list[Trained]], payload: Any, threads: int) -> l
 
 
 def run_jobs(jobs: Sequence[Job], store: RunStore, *, executor: str = "local", address: str | None = None,
-             progress: bool = True, desc: str = "sweep") -> None:
+             workers: int | None = None, progress: bool = True, desc: str = "sweep") -> None:
     """Run ``jobs`` and record every result in ``store`` as it arrives; raise :class:`SweepFailures` at the end
     if any job raised (those are recorded as failed, the rest as usual)."""
     check_executor(executor)
+    workers = check_workers(workers)
     bar = tqdm(total=sum(len(j.configs) for j in jobs), desc=desc, unit="run", disable=not progress)
     failures: dict[str, str] = {}
 
@@ -160,6 +177,8 @@ def run_jobs(jobs: Sequence[Job], store: RunStore, *, executor: str = "local", a
                 except Exception as exc:  # a failed run costs only itself
                     outcome = exc
                 record(job, outcome)
+        elif executor == "processes" and jobs:
+            _run_in_processes(jobs, record, workers)
         elif jobs:
             _run_on_ray(jobs, record, address)
     finally:
@@ -183,6 +202,34 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _run_in_processes(jobs: Sequence[Job], record: Callable[[Job, Any], None], workers: int) -> None:
+    """``workers`` spawned processes (CUDA needs spawn, not fork) take the jobs in their order.
+
+    A job that raises is recorded with its own error; a worker that dies
+    (out of memory, a signal) fails its job and those still queued, which a
+    rerun trains. On an interrupt or SIGTERM the workers are killed at once.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with _sigterm_as_interrupt():
+            pending = {pool.submit(execute, job.fn, job.payload, job.threads): job for job in jobs}
+            for future in as_completed(pending):
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the job's own error, or BrokenProcessPool for a lost worker
+                    outcome = exc
+                record(pending[future], outcome)
+    finally:
+        processes = list(getattr(pool, "_processes", {}).values())  # no public way to stop running workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
 
 
 def ray_init_args(address: str | None) -> dict:

@@ -82,6 +82,7 @@ def nbody_sweep(
     stack: bool = True,
     executor: str = "local",
     address: str | None = None,
+    workers: int | None = None,
     threads: int | str = "auto",
     progress: bool = True,
     **physics,
@@ -97,11 +98,11 @@ def nbody_sweep(
     runs that can share a stack at once (:mod:`equilib.stacking`): measured
     1.05-1.65x faster than one at a time even on a 2-core CPU
     (``benchmarks/train_stacked.py``), so it is the default. ``executor``,
-    ``address`` and ``threads`` say where each stack trains
+    ``address``, ``workers`` and ``threads`` say where each stack trains
     (:mod:`equilib.executors`).
     """
     check_executor(executor)
-    threads = default_threads() if threads == "auto" else check_ints("threads", [threads], 1)[0]
+    threads = default_threads(executor, workers) if threads == "auto" else check_ints("threads", [threads], 1)[0]
     dims = check_ints("dims", dims, 1)
     models = check_choices("models", models, NBODY_MODELS)
     seeds = check_ints("seeds", seeds, 0)
@@ -143,7 +144,8 @@ def nbody_sweep(
     if executor == "ray" and jobs and resolve_device(device).type == "cuda":
         for job in jobs:
             job.gpu = _nbody_gpu_share(job.payload, batch_size, resolve_device(device))
-    run_jobs(jobs, store, executor=executor, address=address, progress=progress, desc="n-body sweep")
+    run_jobs(jobs, store, executor=executor, address=address, workers=workers, progress=progress,
+             desc="n-body sweep")
     return _protocol_runs(store, ids)
 
 
@@ -347,6 +349,7 @@ def mnist_sweep(
     train_missing: bool = True,
     executor: str = "local",
     address: str | None = None,
+    workers: int | None = None,
     threads: int | str = "auto",
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -360,8 +363,9 @@ def mnist_sweep(
     ``executor="local"`` trains one run at a time here; ``"ray"`` makes each run
     a Ray task that asks for the share of a GPU its measured peak memory needs
     (or, without a GPU, ``threads`` CPUs), at ``address`` or ``$RAY_ADDRESS``,
-    else on a local instance (:mod:`equilib.executors`). ``threads`` is each
-    run's intra-op thread count (``"auto"``: every core). A CPU convolution's
+    else on a local instance (:mod:`equilib.executors`); ``"processes"`` trains
+    ``workers`` runs at once in a pool on this machine. ``threads`` is each
+    run's intra-op thread count (``"auto"``: every core, shared among workers). A CPU convolution's
     summation order depends on it, so runs record identical numbers, here or in
     a Ray worker, exactly when their thread counts are equal.
     """
@@ -377,7 +381,7 @@ def mnist_sweep(
         raise ValueError(f"n_trains above the {mnist.TRAIN_MAX} training images: {too_big}")
     seeds = check_ints("seeds", seeds, 0)
     check_ints("min_steps", [min_steps], 0)
-    threads = default_threads() if threads == "auto" else check_ints("threads", [threads], 1)[0]
+    threads = default_threads(executor, workers) if threads == "auto" else check_ints("threads", [threads], 1)[0]
     if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
         raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
                          f"got n_val={n_val}, n_test={n_test}")
@@ -407,7 +411,8 @@ def mnist_sweep(
         share = _mnist_gpu_share(jobs, resolve_device(device), batch_size)
         for job in jobs:
             job.gpu = share
-    run_jobs(jobs, store, executor=executor, address=address, progress=progress, desc="mnist sweep")
+    run_jobs(jobs, store, executor=executor, address=address, workers=workers, progress=progress,
+             desc="mnist sweep")
     return _protocol_runs(store, ids)
 
 
@@ -463,7 +468,8 @@ def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> 
 def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
     """Run (or, with ``train_missing=False``, only look up) a notebook protocol from :mod:`equilib.protocols`.
 
-    ``where`` passes on device, results, data_dir, cache_dir, force, train_missing and progress.
+    ``where`` passes on device, results, data_dir, cache_dir, force, train_missing, progress and the executor's
+    settings (executor, address, workers, threads).
     """
     if experiment == "nbody":
         rates = nbody_rates(protocol, **where)

@@ -299,8 +299,12 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
                              bind=alt.binding_select(options=variants, name="data set: "))
     pick_protocol = _protocol_param(protocol)
     sizes = [int(n) for n in sorted(frame["n_train"].unique())]
-    n_lo = alt.param(name="n_min", value=sizes[0], bind=alt.binding_select(options=sizes, name="smallest n: "))
-    n_hi = alt.param(name="n_max", value=sizes[-1], bind=alt.binding_select(options=sizes, name="largest n: "))
+    # one size leaves no range to pick: the parameters stay, unbound, so the filters still read them
+    ranged = len(sizes) > 1
+    n_lo = alt.param(name="n_min", value=sizes[0],
+                     bind=alt.binding_select(options=sizes, name="smallest n: ") if ranged else alt.Undefined)
+    n_hi = alt.param(name="n_max", value=sizes[-1],
+                     bind=alt.binding_select(options=sizes, name="largest n: ") if ranged else alt.Undefined)
     groups = alt.selection_point(fields=["group"], bind="legend")
     groups_present = [g for g in GROUP_ORDER if g in set(frame["group"])]
     color = alt.Color("group:N", sort=groups_present, scale=alt.Scale(domain=groups_present, scheme="category10"),

@@ -53,8 +53,33 @@ def test_a_failed_job_is_recorded_as_failed_and_the_rest_finish(tmp_path):
     assert list(failed["run_id"]) == [store.checkpoint(_config(1)).stem] and "job 1 failed" in failed["error"][0]
     run_jobs(_toy_jobs(fail_at=None), store, progress=False)  # a rerun makes good the failure
     assert sorted(store.runs()["n_train"]) == [0, 1, 2, 3] and store.failures().empty
-    with pytest.raises(ValueError, match=r"unknown executor 'dask'; choose one of \('local', 'ray'\)"):
+    with pytest.raises(ValueError, match=r"unknown executor 'dask'; choose one of \('local', 'processes', 'ray'\)"):
         run_jobs(_toy_jobs(), store, executor="dask")
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 1 \(or None: one per core\), got 0"):
+        run_jobs(_toy_jobs(), store, executor="processes", workers=0)
+
+
+def test_in_a_process_pool_a_failed_job_is_recorded_and_the_rest_finish(tmp_path):
+    store = RunStore(tmp_path, "toy")
+    with pytest.raises(SweepFailures, match="RuntimeError: job 1 failed"):
+        run_jobs(_toy_jobs(), store, executor="processes", workers=2, progress=False)
+    assert sorted(store.runs()["n_train"]) == [0, 2, 3] and len(store.failures()) == 1
+    assert (store.runs()["params"] == 1).all()  # the worker trained with the job's thread count
+
+
+def _dies(payload):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_that_dies_fails_its_jobs_and_the_sweep_returns(tmp_path):
+    store = RunStore(tmp_path, "toy")
+    jobs = [Job(_dies, None, [_config(0)], label="dies"), *_toy_jobs(fail_at=None)[1:]]
+    with pytest.raises(SweepFailures, match="dies"):
+        run_jobs(jobs, store, executor="processes", workers=1, progress=False)
+    failed = store.failures()
+    assert store.checkpoint(_config(0)).stem in set(failed["run_id"])  # recorded as failed: a rerun trains it
+    assert failed["error"].str.contains("BrokenProcessPool|terminated abruptly").all()
+    assert len(store.runs()) + len(failed) == 4  # every job is accounted for, none left hanging
 
 
 def test_intra_op_threads_restores_the_callers_count():
@@ -117,6 +142,17 @@ def test_mnist_runs_on_ray_record_what_local_runs_record(tmp_path, ray_instance)
     assert curves[1]["train_loss"].tolist() == curves[0]["train_loss"].tolist()
     with pytest.raises(ValueError, match=r"threads must be integers >= 1; bad value\(s\): \[0\]"):
         mnist_sweep(results=tmp_path / "bad", **{**sweep, "threads": 0})
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_mnist_runs_in_a_process_pool_record_what_local_runs_record(tmp_path):
+    sweep = dict(variants=["rotated"], groups=["trivial", "C4"], n_trains=[64, 128], epochs=2, lr=3e-3,
+                 n_val=64, n_test=64, target_params=20_000, device="cpu", progress=False, threads=1)
+    local = mnist_sweep(results=tmp_path / "local", **sweep)
+    pooled = mnist_sweep(results=tmp_path / "pool", executor="processes", workers=2, **sweep)
+    assert len(local) == 4
+    _same_rows(local, pooled, ["best_val", "final_test", "test_at_best_val", "best_val_epoch", "stop_step"])
 
 
 @pytest.mark.slow

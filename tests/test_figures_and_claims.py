@@ -110,3 +110,17 @@ def test_readme_figures_are_drawn_from_the_store(tmp_path):
     assert written and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     with pytest.raises(ValueError, match="holds no cpu-preset runs to draw"):
         figures.export_readme_figures(tmp_path / "empty", tmp_path)
+
+
+def test_mnist_figure_offers_a_size_range_only_when_there_is_one():
+    from equilib.figures import mnist_figure
+
+    def bound(sizes):
+        frame = pd.DataFrame([{"variant": "rotated", "group": g, "n_train": n, "error": 0.1, "low": 0.09,
+                               "high": 0.11, "seeds": 3, "protocol": "test at best validation"}
+                              for g in ("trivial", "C4") for n in sizes])
+        params = mnist_figure(frame).to_dict()["params"]
+        return {p["name"]: p.get("bind", {}).get("options") for p in params if p["name"] in ("n_min", "n_max")}
+
+    assert bound([1000, 2000]) == {"n_min": [1000, 2000], "n_max": [1000, 2000]}
+    assert bound([1000]) == {"n_min": None, "n_max": None}  # a select with one option is no choice
