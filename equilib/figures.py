@@ -287,6 +287,13 @@ def power_law_fits(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min
     return out
 
 
+def interval_text(value: float, low: float, high: float, fmt: str = ".2f") -> str:
+    """An estimate with its 95% interval for a table; one seed has no interval, and says so."""
+    if pd.isna(low) or pd.isna(high):
+        return f"{value:{fmt}} (one seed)"
+    return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
 def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str | None = None) -> alt.Chart:
     """Figure 2: test error against training-set size (log-log), one line per group, one panel per variant.
 

@@ -124,3 +124,8 @@ def test_mnist_figure_offers_a_size_range_only_when_there_is_one():
 
     assert bound([1000, 2000]) == {"n_min": [1000, 2000], "n_max": [1000, 2000]}
     assert bound([1000]) == {"n_min": None, "n_max": None}  # a select with one option is no choice
+
+
+def test_interval_text_says_one_seed_instead_of_nan():
+    assert figures.interval_text(1.5, 1.2, 1.9) == "1.50 [1.20, 1.90]"
+    assert figures.interval_text(0.03, np.nan, np.nan, "+.3f") == "+0.030 (one seed)"
