@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from . import nbody
-from .executors import Job, Trained, check_executor, default_threads, gpu_share, peak_run_bytes, run_jobs
+from .executors import Job, Trained, check_executor, check_workers, default_threads, gpu_share, peak_run_bytes, run_jobs
 from .models import GRAPH_MODELS, build_model, count_parameters, free_flight
 from .paths import resolve_device
 from .protocols import check_choices, check_ints
@@ -102,6 +102,7 @@ def nbody_sweep(
     (:mod:`equilib.executors`).
     """
     check_executor(executor)
+    check_workers(workers)  # before any data or training
     threads = default_threads(executor, workers) if threads == "auto" else check_ints("threads", [threads], 1)[0]
     dims = check_ints("dims", dims, 1)
     models = check_choices("models", models, NBODY_MODELS)
@@ -373,6 +374,7 @@ def mnist_sweep(
     from .models import steerable
 
     check_executor(executor)
+    check_workers(workers)  # before any data or training
     variants = check_choices("variants", variants, mnist.VARIANTS)
     groups = check_choices("groups", groups, steerable.GROUPS)
     n_trains = check_ints("n_trains", n_trains, 1)

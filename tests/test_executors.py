@@ -67,6 +67,16 @@ def test_in_a_process_pool_a_failed_job_is_recorded_and_the_rest_finish(tmp_path
     assert (store.runs()["params"] == 1).all()  # the worker trained with the job's thread count
 
 
+def test_a_bad_pool_size_is_refused_before_any_work(tmp_path):
+    # free flight is simulated and recorded before any job runs: it must not happen either
+    nbody = dict(dims=[2], models=["gnn", "freeflight"], seeds=[0], n_trains=[8], n_val=4, n_test=4, steps=10,
+                 cache_dir=tmp_path / "cache")
+    for sweep, args in ((mnist_sweep, {}), (nbody_sweep, nbody)):
+        with pytest.raises(ValueError, match=r"workers must be an integer >= 1 \(or None: one per core\), got -2"):
+            sweep(results=tmp_path / "bad", executor="processes", workers=-2, threads=1, progress=False, **args)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "cache").exists()  # no store, no data
+
+
 def _dies(payload):
     os.kill(os.getpid(), signal.SIGKILL)
 
