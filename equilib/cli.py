@@ -113,8 +113,8 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
 
     runs = mnist_sweep(args.variants, args.groups, args.n_train, args.seeds, epochs=args.epochs, lr=args.lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, min_steps=args.min_steps,
-                       schedule=args.schedule, warmup=args.warmup, patience=args.patience, n_val=args.n_val,
-                       n_test=args.n_test, target_params=args.target_params, device=args.device, results=args.results,
+                       schedule=args.schedule, warmup=args.warmup, patience=args.patience, stop_after=args.stop_after,
+                       n_val=args.n_val, n_test=args.n_test, target_params=args.target_params, device=args.device, results=args.results,
                        data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
                        executor=args.executor, address=args.address, workers=args.workers, threads=args.threads)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     p.add_argument("--warmup", type=float, default=0.0, help="fraction of the budget (cosine schedule)")
     p.add_argument("--patience", type=int, default=0, help="evaluations without a better validation (0: never)")
+    p.add_argument("--stop-after", type=float, default=0.0, help="no early stop before this fraction of the budget")
     p.add_argument("--n-val", type=int, default=10_000)
     p.add_argument("--n-test", type=int, default=10_000)
     p.add_argument("--target-params", type=int, default=None, help="default 400,000")

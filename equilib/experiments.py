@@ -308,6 +308,8 @@ def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cf
         "patience": train_cfg.patience, "budget_steps": train_cfg.epochs * math.ceil(n_train / train_cfg.batch_size),
         "n_val": n_val, "n_test": n_test, "n_test_final": 10_000, "target_params": target_params,
         "data_seed": data_seed, "image_size": 29,
+        # only where it is set, so that the ids of runs trained before the setting existed stay what they were
+        **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),
     }
 
 
@@ -338,6 +340,7 @@ def mnist_sweep(
     schedule: str = "constant",
     warmup: float = 0.0,
     patience: int = 0,
+    stop_after: float = 0.0,
     n_val: int = 10_000,
     n_test: int = 10_000,
     target_params: int | None = None,
@@ -357,7 +360,8 @@ def mnist_sweep(
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
 
     Each run trains for :func:`mnist_budget` epochs under ``schedule``, stops
-    early after ``patience`` evaluations without a better validation error,
+    early after ``patience`` evaluations without a better validation error
+    (but not before ``stop_after`` of its budget),
     and is then evaluated on the whole test set with the weights of its best
     validation (``test_at_best_val``); its curve uses ``n_test`` test images.
 
@@ -389,7 +393,8 @@ def mnist_sweep(
                          f"got n_val={n_val}, n_test={n_test}")
     target = target_params or steerable.DEFAULT_TARGET
     base = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, eval_every=eval_every, device=device,
-                       schedule=schedule, warmup=warmup, patience=patience, restore_best=True)
+                       schedule=schedule, warmup=warmup, patience=patience, stop_after=stop_after,
+                       restore_best=True)
     store = RunStore(results, "mnist")
     todo, ids = [], []
     for variant, group, n_train, seed in product(variants, groups, n_trains, seeds):
@@ -481,7 +486,8 @@ def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
                            **_nbody_training(protocol, protocol["budget_steps"], rates), **_nbody_where(where))
     if experiment == "mnist":
         training = {k: protocol[k] for k in ("epochs", "min_steps", "eval_every", "lr", "batch_size", "schedule",
-                                             "warmup", "patience", "n_val", "n_test", "target_params")}
+                                             "warmup", "patience", "stop_after", "n_val", "n_test",
+                                             "target_params")}
         blocks = [(protocol["variants"], protocol["groups"], protocol["seeds"])]
         blocks += [([v], groups, protocol["key_seeds"]) for v, groups in protocol["key_groups"].items()
                    if v in protocol["variants"] and protocol["key_seeds"]]

@@ -49,8 +49,10 @@ RUN_SCHEMA = pa.schema([
     ("n_test_final", pa.int64()),
     # N-body: the trained model's mean relative change under random E(n) transforms of test inputs
     ("equivariance_error", pa.float64()),
+    # the share of the budget before which early stopping may not fire (missing: 0)
+    ("stop_after", pa.float64()),
 ])
-PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "data_seed", "budget_steps", "augment")
+PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "stop_after", "data_seed", "budget_steps", "augment")
 CURVE_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()), ("val", pa.float64()),
     ("test", pa.float64()),
@@ -127,6 +129,32 @@ class RunStore:
         atomic_write(self.runs_dir / f"{rid}.parquet", lambda tmp: pq.write_table(table, tmp))
         self.checkpoint(config).unlink(missing_ok=True)
         (self.root / "failed" / f"{rid}.json").unlink(missing_ok=True)
+        return rid
+
+    def rekey(self, old_id: str, config: dict[str, Any]) -> str:
+        """File a recorded run under ``config``: for a protocol change that provably leaves this run's record as it is.
+
+        The row and curve move to ``config``'s id with every number, ``created``
+        and ``code_version`` kept (the code that trained it); the old id is gone.
+        """
+        row_path, curve_path = self.runs_dir / f"{old_id}.parquet", self.curves_dir / f"{old_id}.parquet"
+        if not row_path.exists():
+            raise KeyError(f"no recorded run {old_id!r} in {self.runs_dir}")
+        rid = run_id(config)
+        if rid == old_id:
+            return rid
+        row = pq.read_table(row_path, schema=RUN_SCHEMA).to_pylist()[0]
+        row.update({k: config[k] for k in (*KEY_FIELDS, *PROTOCOL_FIELDS) if k in config})
+        row.update(run_id=rid, config=json.dumps(config, sort_keys=True, default=str))
+        curve = pq.read_table(curve_path, schema=CURVE_SCHEMA).to_pylist() if curve_path.exists() else []
+        for point in curve:
+            point["run_id"] = rid
+        curve_table = pa.Table.from_pylist(curve, schema=CURVE_SCHEMA)
+        atomic_write(self.curves_dir / f"{rid}.parquet", lambda tmp: pq.write_table(curve_table, tmp))
+        table = pa.Table.from_pylist([row], schema=RUN_SCHEMA)
+        atomic_write(self.runs_dir / f"{rid}.parquet", lambda tmp: pq.write_table(table, tmp))
+        row_path.unlink()
+        curve_path.unlink(missing_ok=True)
         return rid
 
     def table(self, name: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame] | None) -> pd.DataFrame | None:

@@ -38,7 +38,10 @@ class TrainConfig:
     over the first ``warmup`` fraction of the budget's steps, then decays it to
     zero along a half cosine at the budget's end. ``patience`` stops a run
     after that many evaluations without a new best validation metric (0: never
-    early), so a run that has started to overfit stops paying for it.
+    early), so a run that has started to overfit stops paying for it; it may
+    fire only once ``stop_after`` of the budget's epochs have passed, because
+    under a cosine schedule the validation error of the high-rate phase is
+    noisy and a stall there says nothing about where the run would end.
     ``augment`` passes every training batch through the task's ``augment``
     (a fresh random symmetry transform per sample, drawn from the run's own
     generator). ``restore_best`` hands back the weights of the best validation
@@ -55,6 +58,7 @@ class TrainConfig:
     schedule: str = "constant"
     warmup: float = 0.0
     patience: int = 0
+    stop_after: float = 0.0
     augment: bool = False
     restore_best: bool = False
 
@@ -71,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"warmup must be a fraction of the budget in [0, 1), got {self.warmup!r}")
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience must be an integer >= 0 (0: no early stopping), got {self.patience!r}")
+        if not 0 <= self.stop_after < 1:
+            raise ValueError(f"stop_after must be a fraction of the budget in [0, 1), got {self.stop_after!r}")
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate for optimiser step ``step`` (from 0) of a budget of ``total_steps``."""
@@ -83,8 +89,13 @@ class TrainConfig:
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def should_stop(self, result: "RunResult") -> bool:
-        """Early stopping: ``patience`` evaluations have passed without a new best validation metric."""
-        return self.patience > 0 and result.epochs_done - result.best_val_epoch >= self.patience * self.eval_every
+        """Early stopping: past ``stop_after`` of the budget, ``patience`` evaluations without a new best."""
+        return (self.patience > 0 and self.may_stop_at(result.epochs_done)
+                and result.epochs_done - result.best_val_epoch >= self.patience * self.eval_every)
+
+    def may_stop_at(self, epoch: int) -> bool:
+        """Whether ``stop_after`` lets early stopping fire after ``epoch`` epochs."""
+        return epoch >= self.stop_after * self.epochs
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
