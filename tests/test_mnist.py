@@ -271,3 +271,17 @@ def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp
     model, resumed = train(build, task, tensors, cfg, checkpoint=ckpt, progress=False)
     assert resumed.curve == straight.curve
     assert task.metric(model, tensors["val"]) == straight.best_val
+
+
+def test_stop_after_enters_a_run_id_only_where_it_is_set():
+    """Runs trained before stop_after existed keep their ids; a protocol that sets it gets new ones."""
+    from equilib.experiments import mnist_run_config
+    from equilib.store import run_id
+    from equilib.training import TrainConfig
+
+    kwargs = dict(n_val=2000, n_test=2000, target_params=20_000, data_seed=0)
+    plain = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5), **kwargs)
+    zero = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5, stop_after=0.0), **kwargs)
+    half = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5, stop_after=0.5), **kwargs)
+    assert "stop_after" not in plain and run_id(plain) == run_id(zero)
+    assert half["stop_after"] == 0.5 and run_id(half) != run_id(plain)

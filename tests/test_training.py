@@ -148,6 +148,46 @@ def test_early_stopping_stops_after_patience_evaluations_without_a_new_best(smal
     assert summary["best_at_last_eval"] is False
 
 
+def test_early_stopping_waits_for_stop_after_of_the_budget(small_data):
+    """The same validation curve as above, with stop_after=0.5 of 40 epochs: no stop before epoch 20.
+
+    Patience ran out at epoch 12, so the run stops at the first evaluation at or after half the budget
+    (epoch 20), and still hands back the best validation of epoch 6.
+    """
+    class ValidationTurnsUpAtEpochSix(RegressionTask):
+        calls = 0
+
+        def metric(self, model, data):
+            self.calls += 1
+            if self.calls % 2 == 0:
+                return super().metric(model, data)
+            return float(abs((self.calls + 1) // 2 - 3) + 3)
+
+    cfg = TrainConfig(epochs=40, lr=1e-3, batch_size=64, eval_every=2, device="cpu", patience=3, stop_after=0.5)
+    _, result = train(lambda: build_model("gnn", 3), ValidationTurnsUpAtEpochSix(), small_data, cfg, progress=False)
+    assert result.stopped_early and result.best_val_epoch == 6 and result.epochs_done == 20
+    assert not cfg.may_stop_at(19) and cfg.may_stop_at(20)
+
+
+def test_rekey_files_a_run_under_a_new_configuration_with_every_number_kept(tmp_path):
+    store = RunStore(tmp_path, "toy")
+    config = {"experiment": "toy", "model": "gnn", "group": "", "variant": "", "dim": 3, "n_train": 10, "seed": 0,
+              "epochs": 4, "lr": 1e-3, "batch_size": 2, "eval_every": 1, "patience": 2}
+    old = store.record(config, {"status": "finished", "test_at_best_val": 0.25, "epochs_done": 4},
+                       [{"epoch": e, "train_loss": 1.0 / e, "val": 0.5, "test": 0.5} for e in (1, 2, 3, 4)])
+    before = store.runs().iloc[0]
+    new = store.rekey(old, {**config, "stop_after": 0.5})
+    assert new != old and store.has({**config, "stop_after": 0.5}) and not store.has(config)
+    after = store.runs()
+    assert len(after) == 1 and after.run_id[0] == new and after.stop_after[0] == 0.5
+    assert after.test_at_best_val[0] == 0.25 and after.created[0] == before.created
+    assert '"stop_after": 0.5' in after.config[0]
+    curves = store.curves()
+    assert list(curves.run_id.unique()) == [new] and len(curves) == 4
+    with pytest.raises(KeyError, match=f"no recorded run '{old}'"):
+        store.rekey(old, config)
+
+
 def test_a_scheduled_augmented_run_killed_midway_resumes_to_the_same_result(small_data, tmp_path):
     cfg = TrainConfig(epochs=6, lr=2e-3, batch_size=64, eval_every=2, device="cpu", seed=2, schedule="cosine",
                       warmup=0.2, patience=5, augment=True)
@@ -172,6 +212,7 @@ def test_a_scheduled_augmented_run_killed_midway_resumes_to_the_same_result(smal
     ({"schedule": "linear"}, r"unknown schedule 'linear'; choose one of \('constant', 'cosine'\)"),
     ({"warmup": 1.5}, r"warmup must be a fraction of the budget in \[0, 1\), got 1.5"),
     ({"patience": -1}, r"patience must be an integer >= 0 .*got -1"),
+    ({"stop_after": 1.0}, r"stop_after must be a fraction of the budget in \[0, 1\), got 1.0"),
 ])
 def test_bad_schedules_are_named(change, match):
     with pytest.raises(ValueError, match=match):
