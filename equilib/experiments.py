@@ -472,6 +472,29 @@ def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> 
     return gpu_share(peak + data_bytes, torch.cuda.get_device_properties(device).total_memory)
 
 
+def mnist_stopped_too_early(runs: pd.DataFrame, results: str | Path = "results") -> pd.DataFrame:
+    """The runs the earlier early-stopping rule (no ``stop_after``) ended too soon, beside their retraining.
+
+    One row per such run that ``runs`` (a protocol's runs, with ``stop_after`` set)
+    has retrained: where each stopped and its whole-test-set error, then and now.
+    """
+    cols = ["variant", "group", "n_train", "seed"]
+    stored = RunStore(results, "mnist").runs()
+    before = stored[stored.stop_after.isna() & stored.patience.gt(0) & stored.stopped_early.eq(True)]
+    now = runs[runs.stop_after.gt(0)] if len(runs) else runs
+    paired = before.merge(now, on=cols, suffixes=("_before", "_now"))
+    same = pd.concat([paired[f"{k}_before"] == paired[f"{k}_now"]
+                      for k in ("epochs", "lr", "batch_size", "patience", "schedule", "budget_steps")], axis=1)
+    keep = paired[same.all(axis=1)]
+    return pd.DataFrame({
+        **{c: keep[c] for c in cols},
+        "stopped then": [f"epoch {d} of {e}" for d, e in zip(keep.epochs_done_before, keep.epochs_before)],
+        "error then": keep.test_at_best_val_before,
+        "stopped now": [f"epoch {d} of {e}" for d, e in zip(keep.epochs_done_now, keep.epochs_now)],
+        "error now": keep.test_at_best_val_now,
+    }).sort_values(cols).reset_index(drop=True)
+
+
 def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
     """Run (or, with ``train_missing=False``, only look up) a notebook protocol from :mod:`equilib.protocols`.
 

@@ -285,3 +285,22 @@ def test_stop_after_enters_a_run_id_only_where_it_is_set():
     half = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5, stop_after=0.5), **kwargs)
     assert "stop_after" not in plain and run_id(plain) == run_id(zero)
     assert half["stop_after"] == 0.5 and run_id(half) != run_id(plain)
+
+
+def test_runs_stopped_too_early_are_paired_with_their_retraining(tmp_path):
+    from equilib.experiments import mnist_stopped_too_early
+    from equilib.store import RunStore
+
+    store = RunStore(tmp_path, "mnist")
+    base = {"experiment": "mnist", "model": "cnn", "group": "SO2", "variant": "rotated", "dim": 2, "n_train": 5000,
+            "seed": 2, "epochs": 25, "lr": 2e-3, "batch_size": 64, "eval_every": 1, "patience": 5,
+            "schedule": "cosine", "budget_steps": 1975}
+    store.record(base, {"status": "finished", "epochs_done": 8, "stopped_early": True, "test_at_best_val": 0.166}, [])
+    store.record({**base, "stop_after": 0.5}, {"status": "finished", "epochs_done": 21, "stopped_early": True,
+                                               "test_at_best_val": 0.045}, [])
+    store.record({**base, "lr": 1e-3}, {"status": "finished", "epochs_done": 8, "stopped_early": True,
+                                        "test_at_best_val": 0.2}, [])  # another protocol: not its counterpart
+    table = mnist_stopped_too_early(store.runs().query("stop_after == 0.5"), tmp_path)
+    assert table.to_dict("records") == [{"variant": "rotated", "group": "SO2", "n_train": 5000, "seed": 2,
+                                         "stopped then": "epoch 8 of 25", "error then": 0.166,
+                                         "stopped now": "epoch 21 of 25", "error now": 0.045}]
