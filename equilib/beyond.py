@@ -14,7 +14,7 @@ by ``base``), each a set of ordinary N-body sweeps in the same run store:
   become (:func:`equilib.symmetry.equivariance_error`, stored with every
   trained N-body run), against n and against the training-set size.
 
-Runs come back labelled with ``study`` and ``setting`` columns; the tables
+Runs come back labelled with ``study``, ``setting`` and ``horizon`` columns; the tables
 give intervals over seeds and verdicts from :mod:`equilib.stats`.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .store import RunStore
 
 STUDIES = ("breaking", "augmentation", "horizon", "equivariance")
 BREAKING_KINDS = ("none", "box", "clip")
+UNBROKEN = "no breaking"  # the reference setting of the breaking study
 EQUIVALENCE_MARGIN = 0.1  # augmentation "closes the gap" when GNN+aug / EGNN lies within 10% of 1
 
 
@@ -95,7 +96,7 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
 
     def sweep(study: str, setting: str, dims, models, **kw) -> None:
         runs = nbody_sweep(dims, models, seeds, kw.pop("n_trains", size), **{**training, **kw}, **where)
-        frames.append(runs.assign(study=study, setting=setting))
+        frames.append(runs.assign(study=study, setting=setting, horizon=kw.get("steps", base["steps"])))
 
     if "breaking" in protocol["studies"]:
         for s in protocol["breaking"]:
@@ -106,7 +107,7 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
         sweep("augmentation", "augmented", protocol["augment_dims"], ["gnn"], augment=True)
     if "horizon" in protocol["studies"]:
         for steps in protocol["horizons"]:
-            sweep("horizon", f"T = {steps:,}", protocol["horizon_dims"], ["gnn", "egnn", "freeflight"], steps=steps)
+            sweep("horizon", horizon_label(steps), protocol["horizon_dims"], ["gnn", "egnn", "freeflight"], steps=steps)
     if "equivariance" in protocol["studies"]:
         for augment in (False, True):
             sweep("equivariance", "augmented" if augment else "plain", protocol["equivariance_dims"],
@@ -142,6 +143,28 @@ def _ratios(runs: pd.DataFrame, numerator: str, denominator: str, by: Sequence[s
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
+def _changes(table: pd.DataFrame, reference: str) -> dict[tuple[str, int], stats.Difference]:
+    """Per (setting, n) other than ``reference``: its log ratio minus the reference setting's at the same n."""
+    base = {r.dim: r.difference for r in table.itertuples() if r.setting == reference}
+    return {(r.setting, r.dim): stats.difference_of(r.difference, base[r.dim]) for r in table.itertuples()
+            if r.setting != reference and r.dim in base}
+
+
+def _with_changes(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """``table`` with each row's ``change`` from ``reference`` (a ratio of ratios), its interval and verdict."""
+    changes = _changes(table, reference)
+    rows = []
+    for r in table.itertuples(index=False):
+        row = r._asdict()
+        change = changes.get((r.setting, r.dim))
+        if change is not None:
+            lo, hi = change.interval()
+            row.update(change=math.exp(change.estimate), change_low=math.exp(lo), change_high=math.exp(hi),
+                       verdict=stats.change_verdict(change))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def breaking_table(runs: pd.DataFrame) -> pd.DataFrame:
     """GNN / EGNN per (setting, n), and how it moved from the unbroken task (``change``: ratio of ratios).
 
@@ -152,21 +175,41 @@ def breaking_table(runs: pd.DataFrame) -> pd.DataFrame:
     table = _ratios(runs[runs["study"] == "breaking"], "gnn", "egnn", ["setting"])
     if table.empty:
         return table
-    reference = {r.dim: r.difference for r in table.itertuples() if r.setting == "no breaking"}
-    rows = []
-    for r in table.itertuples():
-        row = r._asdict()
-        row.pop("Index")
-        if r.setting != "no breaking" and r.dim in reference:
-            change = stats.difference_of(r.difference, reference[r.dim])
-            lo, hi = change.interval()
-            verdict = stats.change_verdict(change)
-            if verdict == "shrank" and r.high < 1 and r.seeds >= stats.MIN_SEEDS:
-                verdict = "reversed"
-            row.update(change=math.exp(change.estimate), change_low=math.exp(lo), change_high=math.exp(hi),
-                       verdict=verdict)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    table = _with_changes(table, UNBROKEN)
+    reversed_ = table["verdict"].eq("shrank") & table["high"].lt(1) & table["seeds"].ge(stats.MIN_SEEDS)
+    return table.assign(verdict=table["verdict"].mask(reversed_, "reversed"))
+
+
+def _points(labels: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{setting} at n = {dim}" for setting, dim in labels)
+
+
+def breaking_verdict(table: pd.DataFrame) -> dict:
+    """The breaking question over all its points at once (:func:`equilib.stats.family_change_verdict`).
+
+    "shrank" / "grew" when the EGNN's advantage moved beyond doubt (Bonferroni
+    over every setting and n) and always the same way, "reversed" when it
+    shrank and the GNN is in addition better beyond doubt at some point.
+    """
+    if table.empty:
+        return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
+    family = stats.family_change_verdict(_changes(table, UNBROKEN))
+    ratio = {(r.setting, r.dim): r for r in table.itertuples()}
+    reversed_ = [k for k in family["shrank"] if ratio[k].high < 1]
+    verdict = "reversed" if reversed_ and not family["grew"] else family["verdict"]
+    return {"verdict": verdict, "evidence": _family_evidence(family, reversed_, "the GNN is better")}
+
+
+def _family_evidence(family: dict, reversed_: list, reversed_words: str) -> str:
+    parts = [f"shrank beyond doubt at {_points(family['shrank'])}" if family["shrank"] else "",
+             f"grew beyond doubt at {_points(family['grew'])}" if family["grew"] else "",
+             f"where {reversed_words}: {_points(reversed_)}" if reversed_ else ""]
+    said = "; ".join(p for p in parts if p) or "no point moved beyond doubt"
+    return f"{said} ({_level_text(family['level'])} intervals, Bonferroni over the points)"
+
+
+def _level_text(level: float) -> str:
+    return f"{level:.2%}".rstrip("0").rstrip(".")
 
 
 def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +228,32 @@ def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
     out = augmented.drop(columns="study").rename(columns={"ratio": "aug_ratio", "low": "aug_low", "high": "aug_high"})
     out["verdict"] = [words[stats.equivalence_verdict(d, EQUIVALENCE_MARGIN)] for d in out["difference"]]
     plain = plain.drop(columns=["study", "difference", "seeds"])
-    return plain.merge(out.drop(columns="difference"), on="dim", how="right")
+    return plain.merge(out, on="dim", how="right")
+
+
+def augmentation_verdict(table: pd.DataFrame) -> dict:
+    """Does augmentation close the gap at every n? Each n's equivalence test at the Bonferroni level over the n.
+
+    "closed" when the augmented GNN / EGNN lies within the margin (or below it)
+    at every n, "overtaken" when below it at every n, "open" when the EGNN is
+    still better beyond doubt at some n, else "inconclusive".
+    """
+    if table.empty:
+        return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
+    strict = 1 - (1 - stats.LEVEL) / len(table)
+    at = {r.dim: stats.equivalence_verdict(r.difference, EQUIVALENCE_MARGIN, level=strict) for r in table.itertuples()}
+
+    def dims(word: str) -> str:
+        return ", ".join(str(d) for d, v in at.items() if v == word)
+
+    decided = all(v in ("equal", "below") for v in at.values())
+    verdict = ("open" if dims("above") else "overtaken" if all(v == "below" for v in at.values())
+               else "closed" if decided else "inconclusive")
+    parts = [f"within {EQUIVALENCE_MARGIN:.0%} of the EGNN at n = {dims('equal')}" if dims("equal") else "",
+             f"the EGNN still better at n = {dims('above')}" if dims("above") else "",
+             f"the augmented GNN better at n = {dims('below')}" if dims("below") else ""]
+    said = "; ".join(p for p in parts if p) or "no n decided"
+    return {"verdict": verdict, "evidence": f"{said} ({_level_text(strict)} intervals, Bonferroni over the n)"}
 
 
 def horizon_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -197,7 +265,21 @@ def horizon_table(runs: pd.DataFrame) -> pd.DataFrame:
     mse = (study[study["status"] == "finished"].groupby(["setting", "dim", "model"])["test_at_best_val"]
            .apply(lambda v: stats.geometric_ci(v.to_numpy())[0]).unstack("model"))
     mse.columns = [f"mse_{c}" for c in mse.columns]
-    return table.drop(columns="difference").merge(mse.reset_index(), on=["setting", "dim"], how="left")
+    table = _with_changes(table, horizon_label(study["horizon"].min()))
+    return table.merge(mse.reset_index(), on=["setting", "dim"], how="left")
+
+
+def horizon_label(steps: int) -> str:
+    return f"T = {steps:,}"
+
+
+def horizon_verdict(table: pd.DataFrame) -> dict:
+    """Does the EGNN's advantage move with the horizon, from the shortest one (Bonferroni over the points)?"""
+    if table.empty:
+        return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
+    reference = next(r.setting for r in table.itertuples() if pd.isna(getattr(r, "change", np.nan)))
+    family = stats.family_change_verdict(_changes(table, reference))
+    return {"verdict": family["verdict"], "evidence": f"against {reference}: " + _family_evidence(family, [], "")}
 
 
 def equivariance_table(runs: pd.DataFrame) -> pd.DataFrame:

@@ -92,6 +92,26 @@ def change_verdict(change: Difference, min_seeds: int = MIN_SEEDS, level: float 
     return "grew" if lo > 0 else "shrank" if hi < 0 else "inconclusive"
 
 
+def family_change_verdict(changes: dict[str, Difference], min_seeds: int = MIN_SEEDS,
+                          level: float = LEVEL) -> dict:
+    """Did a log ratio move anywhere in a family of changes (one per setting and dimension)?
+
+    Each change is judged at the Bonferroni level ``1 - (1 - level) / len(changes)``,
+    so that when nothing moved, a claim of any move comes out at most 5% of the
+    time. ``verdict``: "grew" or "shrank" when some changes moved beyond doubt
+    and all of those the same way, "both" when they went both ways, else
+    "inconclusive"; ``grew`` and ``shrank`` list the labels that moved.
+    """
+    if not changes:
+        return {"verdict": "not yet measured", "grew": [], "shrank": [], "level": level}
+    strict = 1 - (1 - level) / len(changes)
+    moved = {label: change_verdict(c, min_seeds, strict) for label, c in changes.items()}
+    grew = [k for k, v in moved.items() if v == "grew"]
+    shrank = [k for k, v in moved.items() if v == "shrank"]
+    verdict = "both" if grew and shrank else "grew" if grew else "shrank" if shrank else "inconclusive"
+    return {"verdict": verdict, "grew": grew, "shrank": shrank, "level": strict}
+
+
 def equivalence_verdict(ratio: Difference, margin: float = 0.1, min_seeds: int = MIN_SEEDS,
                         level: float = LEVEL) -> str:
     """Is a ratio 1 within ``margin``? ``"equal"`` when its interval lies inside ``(1 - margin, 1 + margin)``;

@@ -49,15 +49,19 @@ def test_change_and_equivalence_rules_keep_their_error_rates_when_nothing_moves(
         == "inconclusive"  # two seeds never decide
 
 
-def _runs(ratio_of_setting, seeds=(0, 1, 2), dims=(2, 3)):
-    rng = np.random.default_rng(1)
+def _runs(ratio_of_setting, seeds=(0, 1, 2), dims=(2, 3), study="breaking", noise=0.02, rng=None):
+    """Synthetic runs: the EGNN's MSE is 1, every other model's its given ratio (a number, or a dict by model)."""
+    rng = rng or np.random.default_rng(1)
     rows = []
     for setting, ratio in ratio_of_setting.items():
+        ratios = ratio if isinstance(ratio, dict) else {"gnn": ratio}
+        horizon = int(setting.split("= ")[1].replace(",", "")) if setting.startswith("T = ") else 10_000
         for dim in dims:
             for seed in seeds:
-                for model, mse in (("egnn", 1.0), ("gnn", ratio)):
-                    rows.append({"study": "breaking", "setting": setting, "dim": dim, "seed": seed, "model": model,
-                                 "status": "finished", "test_at_best_val": mse * np.exp(rng.normal(0, 0.02))})
+                for model, mse in (("egnn", 1.0), *ratios.items()):
+                    rows.append({"study": study, "setting": setting, "dim": dim, "seed": seed, "model": model,
+                                 "status": "finished", "horizon": horizon,
+                                 "test_at_best_val": mse * np.exp(rng.normal(0, noise))})
     return pd.DataFrame(rows)
 
 
@@ -67,6 +71,43 @@ def test_breaking_verdicts_on_known_truths():
     assert verdicts == {"box 5": {"inconclusive"}, "box 2": {"reversed"}, "clip 10": {"grew"}}
     unbroken = table[table.setting == "no breaking"]
     assert unbroken["ratio"].between(1.9, 2.1).all() and unbroken["verdict"].isna().all()
+
+
+def test_the_question_verdicts_claim_a_move_at_most_5_percent_of_the_time_when_nothing_moves():
+    rng = np.random.default_rng(2)
+    trials = 300
+    settings = {"no breaking": 2.0, "box 5": 2.0, "box 2": 2.0, "clip 100": 2.0, "clip 10": 2.0}
+    said = [beyond.breaking_verdict(beyond.breaking_table(_runs(settings, noise=0.3, rng=rng)))["verdict"]
+            for _ in range(trials)]
+    assert said.count("inconclusive") / trials >= 0.95
+    horizons = {"T = 1,000": 2.0, "T = 3,000": 2.0, "T = 10,000": 2.0}
+    said = [beyond.horizon_verdict(beyond.horizon_table(_runs(horizons, dims=(2, 4, 8), study="horizon", noise=0.3,
+                                                              rng=rng)))["verdict"] for _ in range(trials)]
+    assert said.count("inconclusive") / trials >= 0.95
+    closed = {"augmentation": {"gnn": 2.0, "gnn+aug": 1.0}}
+    said = [beyond.augmentation_verdict(beyond.augmentation_table(
+        _runs(closed, dims=(2, 3, 4, 6, 8), study="augmentation", noise=0.3, rng=rng)))["verdict"]
+        for _ in range(trials)]
+    assert said.count("open") / trials <= 0.05
+
+
+def test_the_question_verdicts_on_known_truths():
+    table = beyond.breaking_table(_runs({"no breaking": 2.0, "box 5": 2.0, "box 2": 0.5, "clip 10": 4.0}))
+    said = beyond.breaking_verdict(table)
+    assert said["verdict"] == "both" and "box 2 at n = 2" in said["evidence"] and "clip 10 at n = 3" in said["evidence"]
+    said = beyond.breaking_verdict(beyond.breaking_table(_runs({"no breaking": 2.0, "box 2": 0.5})))
+    assert said["verdict"] == "reversed" and "the GNN is better: box 2 at n = 2, box 2 at n = 3" in said["evidence"]
+    horizon = beyond.horizon_table(_runs({"T = 1,000": 1.2, "T = 3,000": 2.0, "T = 10,000": 4.0}, dims=(2, 4, 8),
+                                         study="horizon"))
+    assert set(horizon.loc[horizon.setting != "T = 1,000", "verdict"]) == {"grew"}
+    assert beyond.horizon_verdict(horizon)["verdict"] == "grew"
+    for aug, noise, word in ((1.0, 0.01, "closed"), (2.0, 0.01, "open"), (0.5, 0.01, "overtaken"),
+                             (1.0, 0.5, "inconclusive")):
+        table = beyond.augmentation_table(_runs({"augmentation": {"gnn": 2.0, "gnn+aug": aug}}, seeds=range(5),
+                                                dims=(2, 3, 4, 6, 8), study="augmentation", noise=noise))
+        assert beyond.augmentation_verdict(table)["verdict"] == word, (aug, noise)
+    for empty in (beyond.breaking_verdict, beyond.horizon_verdict, beyond.augmentation_verdict):
+        assert empty(pd.DataFrame())["verdict"] == "not yet measured"
 
 
 @pytest.mark.slow
