@@ -155,7 +155,7 @@ def _with_changes(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     changes = _changes(table, reference)
     rows = []
     for r in table.itertuples(index=False):
-        row = r._asdict()
+        row = {**r._asdict(), "change": np.nan, "change_low": np.nan, "change_high": np.nan, "verdict": None}
         change = changes.get((r.setting, r.dim))
         if change is not None:
             lo, hi = change.interval()
@@ -194,6 +194,8 @@ def breaking_verdict(table: pd.DataFrame) -> dict:
     if table.empty:
         return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
     family = stats.family_change_verdict(_changes(table, UNBROKEN))
+    if family["verdict"] == "not yet measured":
+        return {"verdict": family["verdict"], "evidence": "only the unbroken task is in the store so far"}
     ratio = {(r.setting, r.dim): r for r in table.itertuples()}
     reversed_ = [k for k in family["shrank"] if ratio[k].high < 1]
     verdict = "reversed" if reversed_ and not family["grew"] else family["verdict"]
@@ -209,7 +211,7 @@ def _family_evidence(family: dict, reversed_: list, reversed_words: str) -> str:
 
 
 def _level_text(level: float) -> str:
-    return f"{level:.2%}".rstrip("0").rstrip(".")
+    return f"{100 * level:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -279,6 +281,8 @@ def horizon_verdict(table: pd.DataFrame) -> dict:
         return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
     reference = next(r.setting for r in table.itertuples() if pd.isna(getattr(r, "change", np.nan)))
     family = stats.family_change_verdict(_changes(table, reference))
+    if family["verdict"] == "not yet measured":
+        return {"verdict": family["verdict"], "evidence": f"only {reference} is in the store so far"}
     return {"verdict": family["verdict"], "evidence": f"against {reference}: " + _family_evidence(family, [], "")}
 
 

@@ -97,6 +97,7 @@ def test_the_question_verdicts_on_known_truths():
     assert said["verdict"] == "both" and "box 2 at n = 2" in said["evidence"] and "clip 10 at n = 3" in said["evidence"]
     said = beyond.breaking_verdict(beyond.breaking_table(_runs({"no breaking": 2.0, "box 2": 0.5})))
     assert said["verdict"] == "reversed" and "the GNN is better: box 2 at n = 2, box 2 at n = 3" in said["evidence"]
+    assert "(97.5% intervals, Bonferroni over the points)" in said["evidence"]  # 5% shared by two points
     horizon = beyond.horizon_table(_runs({"T = 1,000": 1.2, "T = 3,000": 2.0, "T = 10,000": 4.0}, dims=(2, 4, 8),
                                          study="horizon"))
     assert set(horizon.loc[horizon.setting != "T = 1,000", "verdict"]) == {"grew"}
@@ -106,6 +107,9 @@ def test_the_question_verdicts_on_known_truths():
         table = beyond.augmentation_table(_runs({"augmentation": {"gnn": 2.0, "gnn+aug": aug}}, seeds=range(5),
                                                 dims=(2, 3, 4, 6, 8), study="augmentation", noise=noise))
         assert beyond.augmentation_verdict(table)["verdict"] == word, (aug, noise)
+    only_unbroken = beyond.breaking_table(_runs({"no breaking": 2.0}))  # the grid's runs, before any breaking run
+    assert only_unbroken["verdict"].isna().all() and beyond.breaking_verdict(only_unbroken)["verdict"] == \
+        "not yet measured"
     for empty in (beyond.breaking_verdict, beyond.horizon_verdict, beyond.augmentation_verdict):
         assert empty(pd.DataFrame())["verdict"] == "not yet measured"
 
