@@ -473,26 +473,27 @@ def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> 
 
 
 def mnist_stopped_too_early(runs: pd.DataFrame, results: str | Path = "results") -> pd.DataFrame:
-    """The runs the earlier early-stopping rule (no ``stop_after``) ended too soon, beside their retraining.
+    """The runs an earlier early-stopping floor (a lower ``stop_after``) ended too soon, beside their retraining.
 
-    One row per such run that ``runs`` (a protocol's runs, with ``stop_after`` set)
-    has retrained: where each stopped and its whole-test-set error, then and now.
+    One row per such run that ``runs`` (a protocol's runs) has retrained: the
+    floor it ran under, where it stopped and its whole-test-set error, then and now.
     """
     cols = ["variant", "group", "n_train", "seed"]
-    stored = RunStore(results, "mnist").runs()
-    before = stored[stored.stop_after.isna() & stored.patience.gt(0) & stored.stopped_early.eq(True)]
-    now = runs[runs.stop_after.gt(0)] if len(runs) else runs
-    paired = before.merge(now, on=cols, suffixes=("_before", "_now"))
+    stored = RunStore(results, "mnist").runs().assign(stop_after=lambda t: t.stop_after.fillna(0.0))
+    now = runs.assign(stop_after=runs.stop_after.fillna(0.0))
+    paired = stored[stored.patience.gt(0) & stored.stopped_early.eq(True)].merge(now, on=cols,
+                                                                                   suffixes=("_before", "_now"))
     same = pd.concat([paired[f"{k}_before"] == paired[f"{k}_now"]
                       for k in ("epochs", "lr", "batch_size", "patience", "schedule", "budget_steps")], axis=1)
-    keep = paired[same.all(axis=1)]
+    keep = paired[same.all(axis=1) & (paired.stop_after_before < paired.stop_after_now)]
     return pd.DataFrame({
         **{c: keep[c] for c in cols},
+        "floor then": [f"{f:.0%}" for f in keep.stop_after_before],
         "stopped then": [f"epoch {d} of {e}" for d, e in zip(keep.epochs_done_before, keep.epochs_before)],
         "error then": keep.test_at_best_val_before,
         "stopped now": [f"epoch {d} of {e}" for d, e in zip(keep.epochs_done_now, keep.epochs_now)],
         "error now": keep.test_at_best_val_now,
-    }).sort_values(cols).reset_index(drop=True)
+    }).sort_values([*cols, "floor then"]).reset_index(drop=True)
 
 
 def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:

@@ -56,7 +56,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                 "key_groups": KEY_GROUPS,
                 "key_seeds": [0, 1, 2], "epochs": 25, "min_steps": 1000, "eval_every": 1, "n_val": 2000,
                 "n_test": 2000, "target_params": 20_000, "lr": 2e-3, "batch_size": 64, "schedule": "cosine",
-                "warmup": 0.05, "patience": 5, "stop_after": 0.5},
+                "warmup": 0.05, "patience": 5, "stop_after": 0.8},
         # "To completion" as the paper means it: a constant rate until 10 epochs pass without a lower
         # validation error (at most 200 epochs), for every size.
         "paper": {"variants": ["rotated", "fliprot"], "groups": ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"],

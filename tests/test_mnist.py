@@ -302,5 +302,5 @@ def test_runs_stopped_too_early_are_paired_with_their_retraining(tmp_path):
                                         "test_at_best_val": 0.2}, [])  # another protocol: not its counterpart
     table = mnist_stopped_too_early(store.runs().query("stop_after == 0.5"), tmp_path)
     assert table.to_dict("records") == [{"variant": "rotated", "group": "SO2", "n_train": 5000, "seed": 2,
-                                         "stopped then": "epoch 8 of 25", "error then": 0.166,
+                                         "floor then": "0%", "stopped then": "epoch 8 of 25", "error then": 0.166,
                                          "stopped now": "epoch 21 of 25", "error now": 0.045}]
