@@ -12,7 +12,8 @@ by ``base``), each a set of ordinary N-body sweeps in the same run store:
 * ``horizon``: the prediction horizon ``T`` (Euler steps of ``dt``).
 * ``equivariance``: how equivariant the trained plain and augmented GNNs have
   become (:func:`equilib.symmetry.equivariance_error`, stored with every
-  trained N-body run), against n and against the training-set size.
+  trained N-body run), against n and against the training-set size; every
+  size trains to the same step budget.
 
 Runs come back labelled with ``study``, ``setting`` and ``horizon`` columns; the tables
 give intervals over seeds and verdicts from :mod:`equilib.stats`.
@@ -20,13 +21,14 @@ give intervals over seeds and verdicts from :mod:`equilib.stats`.
 from __future__ import annotations
 
 import math
+from itertools import product
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import stats
-from .experiments import _nbody_training, _nbody_where, nbody_physics, nbody_rates, nbody_sweep
+from .experiments import _nbody_training, _nbody_where, nbody_physics, nbody_rates, nbody_sweep, sized_budget
 from .protocols import check_choices, check_ints, resolve
 from .store import RunStore
 
@@ -75,6 +77,7 @@ def check_beyond(values: dict[str, Any]) -> None:
     values["horizons"] = check_ints("horizons", values["horizons"], 1)
     values["equivariance_sizes"] = check_ints("equivariance_sizes", values["equivariance_sizes"], 1)
     values["seeds"] = check_ints("seeds", values["seeds"], 0)
+    values["equivariance_seeds"] = check_ints("equivariance_seeds", values["equivariance_seeds"], 0)
     values["studies"] = check_choices("studies", values["studies"], STUDIES)
     resolve("nbody", values["base"])  # names an unknown base preset
 
@@ -95,7 +98,8 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
     frames = []
 
     def sweep(study: str, setting: str, dims, models, **kw) -> None:
-        runs = nbody_sweep(dims, models, seeds, kw.pop("n_trains", size), **{**training, **kw}, **where)
+        runs = nbody_sweep(dims, models, kw.pop("seeds", seeds), kw.pop("n_trains", size), **{**training, **kw},
+                           **where)
         frames.append(runs.assign(study=study, setting=setting, horizon=kw.get("steps", base["steps"])))
 
     if "breaking" in protocol["studies"]:
@@ -109,10 +113,13 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
         for steps in protocol["horizons"]:
             sweep("horizon", horizon_label(steps), protocol["horizon_dims"], ["gnn", "egnn", "freeflight"], steps=steps)
     if "equivariance" in protocol["studies"]:
-        for augment in (False, True):
-            sweep("equivariance", "augmented" if augment else "plain", protocol["equivariance_dims"],
-                  ["gnn", "egnn"] if not augment else ["gnn"], n_trains=protocol["equivariance_sizes"],
-                  augment=augment)
+        for n_train, augment in product(protocol["equivariance_sizes"], (False, True)):
+            # every size gets the protocol's step budget, evaluated as often in steps (as MNIST's sizes are)
+            epochs, every = sized_budget(n_train, epochs=training["epochs"], min_steps=base["budget_steps"],
+                                         eval_every=training["eval_every"], batch_size=training["batch_size"])
+            sweep("equivariance", "augmented" if augment else "plain", protocol["equivariance_dims"], ["gnn"],
+                  n_trains=[n_train], augment=augment, seeds=protocol["equivariance_seeds"], epochs=epochs,
+                  eval_every=every)
     runs = pd.concat(frames, ignore_index=True)
     runs["model"] = np.where(runs["augment"].eq(True), runs["model"] + "+aug", runs["model"])
     return runs

@@ -39,7 +39,7 @@ def mnist_throughputs(measured: str | Path | None = None) -> tuple[dict[str, flo
 def mnist_run_seconds(protocol: dict, rates: dict[str, float]) -> pd.DataFrame:
     """One row per run of an MNIST protocol with its projected GPU seconds: the whole budget (train, and the
     evaluations it schedules), so an upper bound where early stopping (``patience``) ends runs sooner."""
-    from .experiments import mnist_budget
+    from .experiments import sized_budget
 
     missing = sorted(set(protocol["groups"]) - set(rates))
     if missing:
@@ -50,7 +50,7 @@ def mnist_run_seconds(protocol: dict, rates: dict[str, float]) -> pd.DataFrame:
     rows = []
     for variant, group, _ in sorted(runs):
         for n in protocol["n_trains"]:
-            epochs, every = mnist_budget(n, epochs=protocol["epochs"], min_steps=protocol.get("min_steps", 0),
+            epochs, every = sized_budget(n, epochs=protocol["epochs"], min_steps=protocol.get("min_steps", 0),
                                          eval_every=protocol["eval_every"], batch_size=protocol["batch_size"])
             evaluation = (protocol["n_val"] + protocol["n_test"]) / (EVAL_SPEEDUP * rates[group])
             rows.append({"experiment": "mnist", "job": f"{group} {variant} N={n}",

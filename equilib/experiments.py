@@ -313,8 +313,8 @@ def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cf
     }
 
 
-def mnist_budget(n_train: int, *, epochs: int, min_steps: int, eval_every: int, batch_size: int) -> tuple[int, int]:
-    """The epochs and the evaluation interval at one training size.
+def sized_budget(n_train: int, *, epochs: int, min_steps: int, eval_every: int, batch_size: int) -> tuple[int, int]:
+    """The epochs and the evaluation interval at one training size (MNIST's sizes, N-body's data-size study).
 
     The budget is ``epochs`` passes over the data, but at least ``min_steps``
     optimiser steps, so that a small training set still gets enough updates;
@@ -359,7 +359,7 @@ def mnist_sweep(
 ) -> pd.DataFrame:
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
 
-    Each run trains for :func:`mnist_budget` epochs under ``schedule``, stops
+    Each run trains for :func:`sized_budget` epochs under ``schedule``, stops
     early after ``patience`` evaluations without a better validation error
     (but not before ``stop_after`` of its budget),
     and is then evaluated on the whole test set with the weights of its best
@@ -398,7 +398,7 @@ def mnist_sweep(
     store = RunStore(results, "mnist")
     todo, ids = [], []
     for variant, group, n_train, seed in product(variants, groups, n_trains, seeds):
-        sized, every = mnist_budget(n_train, epochs=epochs, min_steps=min_steps, eval_every=eval_every,
+        sized, every = sized_budget(n_train, epochs=epochs, min_steps=min_steps, eval_every=eval_every,
                                     batch_size=batch_size)
         cfg = TrainConfig(**{**asdict(base), "seed": seed, "epochs": sized, "eval_every": every})
         config = mnist_run_config(group, variant, n_train, seed, cfg, n_val=n_val, n_test=n_test,

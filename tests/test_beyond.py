@@ -124,8 +124,11 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     assert "gnn+aug" in set(runs.model)
     equivariance = beyond.equivariance_table(runs)
     errors = equivariance.groupby("model")["error"].max()
-    assert errors["egnn"] < 1e-4 and errors["gnn"] > 0.01 and errors["gnn+aug"] > 0  # measured on every trained run
+    assert set(errors.index) == {"gnn", "gnn+aug"} and errors["gnn"] > 0.01 and errors["gnn+aug"] > 0
+    assert runs.loc[runs.model == "egnn", "equivariance_error"].max() < 1e-4  # measured on every trained run
     assert set(equivariance.n_train) == {32, 64}
+    steps = runs[runs.study == "equivariance"].groupby("n_train")[["budget_steps", "eval_every"]].first()
+    assert steps.loc[32, "budget_steps"] == steps.loc[64, "budget_steps"]  # the same step budget at every size
     assert {"verdict", "change"} <= set(beyond.breaking_table(runs).columns)
     assert set(beyond.horizon_table(runs).setting) == {"T = 100", "T = 200"}
     assert "mse_freeflight" in beyond.horizon_table(runs).columns
