@@ -209,7 +209,7 @@ def breaking_verdict(table: pd.DataFrame) -> dict:
     return {"verdict": verdict, "evidence": _family_evidence(family, reversed_, "the GNN is better")}
 
 
-def _family_evidence(family: dict, reversed_: list, reversed_words: str) -> str:
+def _family_evidence(family: dict, reversed_: Sequence = (), reversed_words: str = "") -> str:
     parts = [f"shrank beyond doubt at {_points(family['shrank'])}" if family["shrank"] else "",
              f"grew beyond doubt at {_points(family['grew'])}" if family["grew"] else "",
              f"where {reversed_words}: {_points(reversed_)}" if reversed_ else ""]
@@ -249,7 +249,7 @@ def augmentation_verdict(table: pd.DataFrame) -> dict:
     """
     if table.empty:
         return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
-    strict = 1 - (1 - stats.LEVEL) / len(table)
+    strict = stats.bonferroni(stats.LEVEL, len(table))
     at = {r.dim: stats.equivalence_verdict(r.difference, EQUIVALENCE_MARGIN, level=strict) for r in table.itertuples()}
 
     def dims(word: str) -> str:
@@ -268,13 +268,13 @@ def augmentation_verdict(table: pd.DataFrame) -> dict:
 def horizon_table(runs: pd.DataFrame) -> pd.DataFrame:
     """GNN / EGNN per (horizon, n) with intervals, and each model's and free flight's geometric-mean MSE."""
     study = runs[runs["study"] == "horizon"]
-    table = _ratios(study, "gnn", "egnn", ["setting"])
+    table = _ratios(study, "gnn", "egnn", ["horizon", "setting"])  # shortest horizon first
     if table.empty:
         return table
     mse = (study[study["status"] == "finished"].groupby(["setting", "dim", "model"])["test_at_best_val"]
            .apply(lambda v: stats.geometric_ci(v.to_numpy())[0]).unstack("model"))
     mse.columns = [f"mse_{c}" for c in mse.columns]
-    table = _with_changes(table, horizon_label(study["horizon"].min()))
+    table = _with_changes(table, _shortest(table))
     return table.merge(mse.reset_index(), on=["setting", "dim"], how="left")
 
 
@@ -282,15 +282,20 @@ def horizon_label(steps: int) -> str:
     return f"T = {steps:,}"
 
 
+def _shortest(table: pd.DataFrame) -> str:
+    """The horizon table's reference setting: its shortest horizon."""
+    return table.loc[table["horizon"].idxmin(), "setting"]
+
+
 def horizon_verdict(table: pd.DataFrame) -> dict:
     """Does the EGNN's advantage move with the horizon, from the shortest one (Bonferroni over the points)?"""
     if table.empty:
         return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
-    reference = next(r.setting for r in table.itertuples() if pd.isna(getattr(r, "change", np.nan)))
+    reference = _shortest(table)
     family = stats.family_change_verdict(_changes(table, reference))
     if family["verdict"] == "not yet measured":
         return {"verdict": family["verdict"], "evidence": f"only {reference} is in the store so far"}
-    return {"verdict": family["verdict"], "evidence": f"against {reference}: " + _family_evidence(family, [], "")}
+    return {"verdict": family["verdict"], "evidence": f"against {reference}: " + _family_evidence(family)}
 
 
 def equivariance_table(runs: pd.DataFrame) -> pd.DataFrame:

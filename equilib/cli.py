@@ -114,8 +114,8 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
     runs = mnist_sweep(args.variants, args.groups, args.n_train, args.seeds, epochs=args.epochs, lr=args.lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, min_steps=args.min_steps,
                        schedule=args.schedule, warmup=args.warmup, patience=args.patience, stop_after=args.stop_after,
-                       n_val=args.n_val, n_test=args.n_test, target_params=args.target_params, device=args.device, results=args.results,
-                       data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
+                       n_val=args.n_val, n_test=args.n_test, target_params=args.target_params, device=args.device,
+                       results=args.results, data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
                        executor=args.executor, address=args.address, workers=args.workers, threads=args.threads)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())

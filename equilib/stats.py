@@ -92,11 +92,16 @@ def change_verdict(change: Difference, min_seeds: int = MIN_SEEDS, level: float 
     return "grew" if lo > 0 else "shrank" if hi < 0 else "inconclusive"
 
 
+def bonferroni(level: float, comparisons: int) -> float:
+    """The confidence level of each of ``comparisons`` intervals, so that all hold together at ``level``."""
+    return 1 - (1 - level) / comparisons
+
+
 def family_change_verdict(changes: dict[str, Difference], min_seeds: int = MIN_SEEDS,
                           level: float = LEVEL) -> dict:
     """Did a log ratio move anywhere in a family of changes (one per setting and dimension)?
 
-    Each change is judged at the Bonferroni level ``1 - (1 - level) / len(changes)``,
+    Each change is judged at the Bonferroni level (:func:`bonferroni`),
     so that when nothing moved, a claim of any move comes out at most 5% of the
     time. ``verdict``: "grew" or "shrank" when some changes moved beyond doubt
     and all of those the same way, "both" when they went both ways, else
@@ -104,7 +109,7 @@ def family_change_verdict(changes: dict[str, Difference], min_seeds: int = MIN_S
     """
     if not changes:
         return {"verdict": "not yet measured", "grew": [], "shrank": [], "level": level}
-    strict = 1 - (1 - level) / len(changes)
+    strict = bonferroni(level, len(changes))
     moved = {label: change_verdict(c, min_seeds, strict) for label, c in changes.items()}
     grew = [k for k, v in moved.items() if v == "grew"]
     shrank = [k for k, v in moved.items() if v == "shrank"]
@@ -335,7 +340,7 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
     reason = _check_points(df, [group, *others], min_seeds)
     comparisons = [(n, g, log_ratio(_cell(df, variant, g, n, metric), _cell(df, variant, group, n, metric)))
                    for n in sizes for g in others]
-    strict = 1 - (1 - level) / len(comparisons)
+    strict = bonferroni(level, len(comparisons))
     beaten = [(n, g) for n, g, r in comparisons if r.interval(strict)[1] < 0]
     wins_everywhere = all(r.interval(level)[0] > 0 for _, _, r in comparisons)
     out = {"sizes": len(sizes), "comparisons": len(comparisons),
@@ -379,7 +384,7 @@ def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, refere
     if table.empty:
         return {"verdict": "not yet measured", "reason": f"no {group} and {reference} runs at common sizes",
                 "sizes": 0, "better_at": 0}
-    strict = 1 - (1 - level) / len(table)
+    strict = bonferroni(level, len(table))
     worse = [n for n, r in zip(table["n_train"], table["difference"]) if r.interval(strict)[1] < 0]
     out = {"sizes": len(table), "better_at": int((table["low"] > 1).sum())}
     reason = _check_points(df, [group, reference], min_seeds)
@@ -449,7 +454,7 @@ def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: s
     out = {"groups": len(diffs), "within_margin": sum(-margin < lo and hi < margin for lo, hi in intervals)}
     if reason or any(not np.isfinite(lo) for lo, _ in intervals):
         return {**out, "verdict": "inconclusive", "reason": reason or "too few seeds for slope intervals"}
-    strict = 1 - (1 - level) / len(diffs)
+    strict = bonferroni(level, len(diffs))
     apart = [f"{group} on {variant} ({d.estimate:+.2f})" for variant, group, d in diffs
              if not d.interval(strict)[0] <= 0 <= d.interval(strict)[1]]
     if apart:

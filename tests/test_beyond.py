@@ -100,6 +100,7 @@ def test_the_question_verdicts_on_known_truths():
     assert "(97.5% intervals, Bonferroni over the points)" in said["evidence"]  # 5% shared by two points
     horizon = beyond.horizon_table(_runs({"T = 1,000": 1.2, "T = 3,000": 2.0, "T = 10,000": 4.0}, dims=(2, 4, 8),
                                          study="horizon"))
+    assert list(horizon.setting.unique()) == ["T = 1,000", "T = 3,000", "T = 10,000"]  # by horizon, not by name
     assert set(horizon.loc[horizon.setting != "T = 1,000", "verdict"]) == {"grew"}
     assert beyond.horizon_verdict(horizon)["verdict"] == "grew"
     for aug, noise, word in ((1.0, 0.01, "closed"), (2.0, 0.01, "open"), (0.5, 0.01, "overtaken"),
