@@ -309,3 +309,42 @@ def equivariance_table(runs: pd.DataFrame) -> pd.DataFrame:
             rows.append({"model": model, "dim": dim, "n_train": n_train, "error": mean, "low": lo, "high": hi,
                          "seeds": values.size})
     return pd.DataFrame(rows, columns=["model", "dim", "n_train", "error", "low", "high", "seeds"])
+
+
+def equivariance_verdict(runs: pd.DataFrame) -> dict:
+    """Two questions fixed in advance, each over all its points at the Bonferroni level.
+
+    ``augmentation``: does augmenting lower the GNN's equivariance error
+    (augmented / plain per n and training size)? ``data``: does a larger
+    training set lower it (largest / smallest size, per model and n)? Each says
+    "shrank" (lower), "grew", "both" or "inconclusive"
+    (:func:`equilib.stats.family_change_verdict`), with its evidence.
+    """
+    study = runs[(runs["study"] == "equivariance") & (runs["status"] == "finished")].dropna(
+        subset=["equivariance_error"])
+    if study.empty:
+        empty = {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
+        return {"augmentation": empty, "data": empty}
+    errors = {key: g["equivariance_error"].to_numpy(float) for key, g in study.groupby(["model", "dim", "n_train"])}
+    sizes = sorted(study["n_train"].unique())
+    by_augment = {(f"{n_train:,} trajectories", dim): stats.log_ratio(errors[("gnn+aug", dim, n_train)],
+                                                                      errors[("gnn", dim, n_train)])
+                  for model, dim, n_train in errors if model == "gnn" and ("gnn+aug", dim, n_train) in errors}
+    by_data = {(model, dim): stats.log_ratio(errors[(model, dim, sizes[-1])], errors[(model, dim, sizes[0])])
+               for model, dim, n_train in errors
+               if n_train == sizes[0] and len(sizes) > 1 and (model, dim, sizes[-1]) in errors}
+
+    def said(changes: dict, what: str) -> dict:
+        family = stats.family_change_verdict(changes)
+        if family["verdict"] == "not yet measured":
+            return {"verdict": family["verdict"], "evidence": f"no {what} to compare in the store yet"}
+        parts = []
+        for word, points in (("lower", family["shrank"]), ("higher", family["grew"])):
+            if points:
+                parts.append(f"{word} beyond doubt for {_points(points)}")
+        moved = "; ".join(parts) or "no point moved beyond doubt"
+        return {"verdict": family["verdict"],
+                "evidence": f"{moved} ({_level_text(family['level'])} intervals, Bonferroni over the points)"}
+
+    return {"augmentation": said(by_augment, "augmented and plain GNNs at one size"),
+            "data": said(by_data, f"smallest ({sizes[0]:,}) and largest ({sizes[-1]:,}) training sets")}

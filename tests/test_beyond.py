@@ -115,6 +115,38 @@ def test_the_question_verdicts_on_known_truths():
         assert empty(pd.DataFrame())["verdict"] == "not yet measured"
 
 
+def _equivariance_runs(error, seeds=(3, 4, 5), dims=(2, 4, 8), sizes=(1000, 3000, 10_000), noise=0.02, rng=None):
+    """Synthetic equivariance-study runs: ``error(model, dim, n_train)`` is each point's true error."""
+    rng = rng or np.random.default_rng(3)
+    rows = [{"study": "equivariance", "status": "finished", "model": model, "dim": dim, "n_train": n, "seed": seed,
+             "equivariance_error": error(model, dim, n) * np.exp(rng.normal(0, noise))}
+            for model in ("gnn", "gnn+aug") for dim in dims for n in sizes for seed in seeds]
+    return pd.DataFrame(rows)
+
+
+def test_the_equivariance_verdicts_on_known_truths_and_when_nothing_moves():
+    def learns(model, dim, n):  # augmentation halves the error; ten times the data halves it too
+        return 0.2 * (0.5 if model == "gnn+aug" else 1.0) * (n / 1000) ** -0.3
+
+    said = beyond.equivariance_verdict(_equivariance_runs(learns))
+    assert said["augmentation"]["verdict"] == "shrank" and said["data"]["verdict"] == "shrank"
+    assert "lower beyond doubt for 1,000 trajectories at n = 2" in said["augmentation"]["evidence"]
+    assert "gnn+aug at n = 8" in said["data"]["evidence"]
+    said = beyond.equivariance_verdict(_equivariance_runs(lambda m, d, n: 0.2 * (3.0 if m == "gnn+aug" else 1.0)))
+    assert said["augmentation"]["verdict"] == "grew" and said["data"]["verdict"] == "inconclusive"
+    rng = np.random.default_rng(4)
+    trials = 300
+    said = [beyond.equivariance_verdict(_equivariance_runs(lambda m, d, n: 0.2, noise=0.3, rng=rng))
+            for _ in range(trials)]
+    for question in ("augmentation", "data"):
+        assert [s[question]["verdict"] for s in said].count("inconclusive") / trials >= 0.95
+    thin = beyond.equivariance_verdict(_equivariance_runs(learns, seeds=(3, 4)))
+    assert thin["augmentation"]["verdict"] == "inconclusive"  # two seeds never decide
+    one_size = beyond.equivariance_verdict(_equivariance_runs(learns, sizes=(10_000,)))
+    assert one_size["data"]["verdict"] == "not yet measured"
+    assert beyond.equivariance_verdict(_equivariance_runs(learns).head(0))["data"]["verdict"] == "not yet measured"
+
+
 @pytest.mark.slow
 def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     protocol = resolve("beyond", "smoke")
@@ -134,6 +166,7 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     assert set(beyond.horizon_table(runs).setting) == {"T = 100", "T = 200"}
     assert "mse_freeflight" in beyond.horizon_table(runs).columns
     assert set(beyond.augmentation_table(runs).verdict) <= {"closed", "open", "overtaken", "inconclusive"}
+    assert beyond.equivariance_verdict(runs)["data"]["verdict"] == "inconclusive"  # two seeds never decide
     events = beyond.breaking_events(protocol, **where)
     events = events.set_index("setting")
     assert events.loc["box 1", "hit_wall"] > 0.5 and events.loc["clip 3", "clipped"] > 0.2
