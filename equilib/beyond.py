@@ -330,14 +330,15 @@ def equivariance_verdict(runs: pd.DataFrame) -> dict:
     by_augment = {(f"{n_train:,} trajectories", dim): stats.log_ratio(errors[("gnn+aug", dim, n_train)],
                                                                       errors[("gnn", dim, n_train)])
                   for model, dim, n_train in errors if model == "gnn" and ("gnn+aug", dim, n_train) in errors}
-    by_data = {(model, dim): stats.log_ratio(errors[(model, dim, sizes[-1])], errors[(model, dim, sizes[0])])
+    names = {"gnn": "the plain GNN", "gnn+aug": "the augmented GNN"}
+    by_data = {(names.get(model, model), dim): stats.log_ratio(errors[(model, dim, sizes[-1])], errors[(model, dim, sizes[0])])
                for model, dim, n_train in errors
                if n_train == sizes[0] and len(sizes) > 1 and (model, dim, sizes[-1]) in errors}
 
-    def said(changes: dict, what: str) -> dict:
+    def said(changes: dict, missing: str) -> dict:
         family = stats.family_change_verdict(changes)
         if family["verdict"] == "not yet measured":
-            return {"verdict": family["verdict"], "evidence": f"no {what} to compare in the store yet"}
+            return {"verdict": family["verdict"], "evidence": missing}
         parts = []
         for word, points in (("lower", family["shrank"]), ("higher", family["grew"])):
             if points:
@@ -346,5 +347,6 @@ def equivariance_verdict(runs: pd.DataFrame) -> dict:
         return {"verdict": family["verdict"],
                 "evidence": f"{moved} ({_level_text(family['level'])} intervals, Bonferroni over the points)"}
 
-    return {"augmentation": said(by_augment, "augmented and plain GNNs at one size"),
-            "data": said(by_data, f"smallest ({sizes[0]:,}) and largest ({sizes[-1]:,}) training sets")}
+    sizes_text = ", ".join(f"{n:,}" for n in sizes)
+    return {"augmentation": said(by_augment, "no augmented GNN in the store yet"),
+            "data": said(by_data, f"only one training-set size in the store so far ({sizes_text} trajectories)")}

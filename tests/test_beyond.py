@@ -131,7 +131,7 @@ def test_the_equivariance_verdicts_on_known_truths_and_when_nothing_moves():
     said = beyond.equivariance_verdict(_equivariance_runs(learns))
     assert said["augmentation"]["verdict"] == "shrank" and said["data"]["verdict"] == "shrank"
     assert "lower beyond doubt for 1,000 trajectories at n = 2" in said["augmentation"]["evidence"]
-    assert "gnn+aug at n = 8" in said["data"]["evidence"]
+    assert "the augmented GNN at n = 8" in said["data"]["evidence"]
     said = beyond.equivariance_verdict(_equivariance_runs(lambda m, d, n: 0.2 * (3.0 if m == "gnn+aug" else 1.0)))
     assert said["augmentation"]["verdict"] == "grew" and said["data"]["verdict"] == "inconclusive"
     rng = np.random.default_rng(4)
@@ -143,7 +143,8 @@ def test_the_equivariance_verdicts_on_known_truths_and_when_nothing_moves():
     thin = beyond.equivariance_verdict(_equivariance_runs(learns, seeds=(3, 4)))
     assert thin["augmentation"]["verdict"] == "inconclusive"  # two seeds never decide
     one_size = beyond.equivariance_verdict(_equivariance_runs(learns, sizes=(10_000,)))
-    assert one_size["data"]["verdict"] == "not yet measured"
+    assert one_size["data"] == {"verdict": "not yet measured", "evidence": "only one training-set size in the store "
+                                                          "so far (10,000 trajectories)"}
     assert beyond.equivariance_verdict(_equivariance_runs(learns).head(0))["data"]["verdict"] == "not yet measured"
 
 
