@@ -358,14 +358,16 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
 
 
 def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "trivial",
-                          metric: str = "test_at_best_val", level: float = LEVEL) -> pd.DataFrame:
+                          metric: str = "test_at_best_val", level: float = LEVEL,
+                          invert: bool = False) -> pd.DataFrame:
     """Per (group, size): the reference's error over the group's (> 1: the group is better), with 95% intervals
-    (``difference`` holds the log ratio as a :class:`Difference`)."""
+    (``difference`` holds the log ratio as a :class:`Difference`); ``invert``: the group's over the reference's."""
     df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
     rows = []
     for group in sorted(set(df["group"]) - {reference}):
         for n in sorted(set(df.loc[df["group"] == group, "n_train"]) & set(df.loc[df["group"] == reference, "n_train"])):
-            r = log_ratio(_cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric))
+            cells = _cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric)
+            r = log_ratio(*(cells[::-1] if invert else cells))
             lo, hi = r.interval(level)
             rows.append({"variant": variant, "group": group, "n_train": n, "ratio": math.exp(r.estimate),
                          "low": math.exp(lo), "high": math.exp(hi), "seeds": min(r.n_a, r.n_b), "difference": r})

@@ -168,3 +168,12 @@ def test_slope_rule_tells_equal_from_different_slopes():
     d = stats.slope_difference(synthetic_mnist(np.random.default_rng(1), lambda g: 1.0, sigma=0.0,
                                                slope=lambda g: -0.7 if g == "C4" else -0.5), "rotated", "C4")
     assert d.estimate == pytest.approx(-0.2) and d.n_a == d.n_b == 3
+
+
+def test_the_ratio_table_turned_upside_down_keeps_its_interval_ordered_around_its_estimate():
+    runs = synthetic_mnist(np.random.default_rng(6), lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 1.5, "SO2": 1.0}[g])
+    plain = stats.beats_reference_table(runs, "rotated", reference="SO2")  # SO2 / other: below 1
+    upside = stats.beats_reference_table(runs, "rotated", reference="SO2", invert=True)  # other / SO2: above 1
+    assert (upside["low"] < upside["ratio"]).all() and (upside["ratio"] < upside["high"]).all()
+    assert np.allclose(upside["ratio"], 1 / plain["ratio"]) and np.allclose(upside["low"], 1 / plain["high"])
+    assert upside.loc[upside.group == "trivial", "low"].gt(1).all()  # the plain CNN is 3 times worse
