@@ -136,6 +136,8 @@ def nbody_sweep(
     todo = [job for job in todo if job[1] != "freeflight"]
     model_args = dict(hidden=hidden, layers=layers, horizon=horizon)
     groups = _stack_groups(todo, store, partial(build_model, **model_args)) if stack else [[job] for job in todo]
+    if executor == "processes":
+        groups = spread_stacks(groups, check_workers(workers))
     inner_progress = progress and executor == "local"
     jobs = [Job(_nbody_job, dict(group=[j + (store.checkpoint(j[5]),) for j in group], data=data_args,
                                  model=model_args, progress=inner_progress),
@@ -284,6 +286,20 @@ def _stack_groups(todo: list, store: RunStore, build: Callable[..., torch.nn.Mod
         key = (model, n_train, protocol, shapes[model, dim], state["result"].epochs_done if state else 0)
         groups.setdefault(key, []).append(job)
     return [g[i : i + STACK_LIMIT] for g in groups.values() for i in range(0, len(g), STACK_LIMIT)]
+
+
+def spread_stacks(groups: list[list], workers: int) -> list[list]:
+    """Split the largest stacks in two until every worker has one (or every stack is a single run).
+
+    One stack of every run would leave all workers but one idle; a run trains
+    the same in any stack, so splitting changes no number, only where it trains.
+    """
+    groups = [list(g) for g in groups]
+    while len(groups) < workers and max((len(g) for g in groups), default=1) > 1:
+        largest = max(range(len(groups)), key=lambda i: len(groups[i]))
+        g = groups.pop(largest)
+        groups[largest:largest] = [g[: (len(g) + 1) // 2], g[(len(g) + 1) // 2 :]]
+    return groups
 
 
 def _protocol_runs(store: RunStore, ids: list[str]) -> pd.DataFrame:

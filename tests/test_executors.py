@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from equilib.executors import CONTEXT_BYTES, Job, SweepFailures, Trained, gpu_share, intra_op_threads, run_jobs
-from equilib.experiments import mnist_sweep, nbody_sweep
+from equilib.experiments import mnist_sweep, nbody_sweep, spread_stacks
 from equilib.store import RunStore
 from conftest import ROOT
 from test_mnist import needs_mnist
@@ -192,3 +192,12 @@ def test_sigterm_to_a_ray_driver_leaves_the_store_consistent_and_a_rerun_finishe
     assert len(again) == 8 and set(first["run_id"]) <= set(again["run_id"])
     kept = again.set_index("run_id").loc[first["run_id"], "created"]
     assert kept.tolist() == first.set_index("run_id")["created"].tolist()  # finished runs were not retrained
+
+
+def test_stacks_are_split_until_every_worker_has_one():
+    runs = list(range(15))
+    halves = spread_stacks([runs], 2)
+    assert [len(g) for g in halves] == [8, 7] and sum(halves, []) == runs  # no run lost, none twice, order kept
+    assert spread_stacks([[0], [1, 2]], 4) == [[0], [1], [2]]  # never below one run per stack
+    assert spread_stacks([[0, 1], [2], [3]], 2) == [[0, 1], [2], [3]]  # enough stacks already: unchanged
+    assert spread_stacks([], 2) == []
