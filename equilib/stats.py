@@ -314,7 +314,8 @@ def _check_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> str:
         return f"fewer than {min_seeds} seeds at {len(thin)} point(s), e.g. {g} on {v} at n = {n} ({thin.iloc[0]})"
     share = unconverged_share(finished[finished["group"].isin(groups)])
     if share > MAX_UNCONVERGED:
-        return f"{share:.0%} of runs still improving at their last evaluation (more than {MAX_UNCONVERGED:.0%})"
+        return (f"{share:.0%} of the runs of {', '.join(groups)} still improving at their last evaluation "
+                f"(more than {MAX_UNCONVERGED:.0%})")
     return ""
 
 
