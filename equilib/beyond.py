@@ -225,7 +225,7 @@ def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per n: GNN / EGNN and augmented GNN / EGNN with intervals, and whether augmentation closed the gap.
 
     ``verdict`` (:func:`equilib.stats.equivalence_verdict` on augmented GNN /
-    EGNN with a 10% margin): "closed" when its interval lies within 10% of 1,
+    EGNN with a 10% margin, at the Bonferroni level over the n): "closed" when its interval lies within 10% of 1,
     "open" when the EGNN is still better beyond doubt, "overtaken" when the
     augmented GNN is better beyond doubt, else "inconclusive".
     """
@@ -235,7 +235,8 @@ def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
         return augmented
     words = {"equal": "closed", "above": "open", "below": "overtaken", "inconclusive": "inconclusive"}
     out = augmented.drop(columns="study").rename(columns={"ratio": "aug_ratio", "low": "aug_low", "high": "aug_high"})
-    out["verdict"] = [words[stats.equivalence_verdict(d, EQUIVALENCE_MARGIN)] for d in out["difference"]]
+    strict = stats.bonferroni(stats.LEVEL, len(out))  # the level the question's verdict judges each n at
+    out["verdict"] = [words[stats.equivalence_verdict(d, EQUIVALENCE_MARGIN, level=strict)] for d in out["difference"]]
     plain = plain.drop(columns=["study", "difference", "seeds"])
     return plain.merge(out, on="dim", how="right")
 

@@ -108,6 +108,7 @@ def test_the_question_verdicts_on_known_truths():
         table = beyond.augmentation_table(_runs({"augmentation": {"gnn": 2.0, "gnn+aug": aug}}, seeds=range(5),
                                                 dims=(2, 3, 4, 6, 8), study="augmentation", noise=noise))
         assert beyond.augmentation_verdict(table)["verdict"] == word, (aug, noise)
+        assert set(table["verdict"]) == {word}  # each n's row judged at the verdict's own level
     only_unbroken = beyond.breaking_table(_runs({"no breaking": 2.0}))  # the grid's runs, before any breaking run
     assert only_unbroken["verdict"].isna().all() and beyond.breaking_verdict(only_unbroken)["verdict"] == \
         "not yet measured"
