@@ -225,8 +225,8 @@ def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per n: GNN / EGNN and augmented GNN / EGNN with intervals, and whether augmentation closed the gap.
 
     ``verdict`` (:func:`equilib.stats.equivalence_verdict` on augmented GNN /
-    EGNN with a 10% margin, at the Bonferroni level over the n): "closed" when its interval lies within 10% of 1,
-    "open" when the EGNN is still better beyond doubt, "overtaken" when the
+    EGNN with a 10% margin, at the Bonferroni level over the n): "closed" when
+    its interval lies within 10% of 1, "open" when the EGNN is still better beyond doubt, "overtaken" when the
     augmented GNN is better beyond doubt, else "inconclusive".
     """
     study = runs[runs["study"] == "augmentation"]
@@ -332,7 +332,8 @@ def equivariance_verdict(runs: pd.DataFrame) -> dict:
                                                                       errors[("gnn", dim, n_train)])
                   for model, dim, n_train in errors if model == "gnn" and ("gnn+aug", dim, n_train) in errors}
     names = {"gnn": "the plain GNN", "gnn+aug": "the augmented GNN"}
-    by_data = {(names.get(model, model), dim): stats.log_ratio(errors[(model, dim, sizes[-1])], errors[(model, dim, sizes[0])])
+    by_data = {(names.get(model, model), dim): stats.log_ratio(errors[(model, dim, sizes[-1])],
+                                                               errors[(model, dim, sizes[0])])
                for model, dim, n_train in errors
                if n_train == sizes[0] and len(sizes) > 1 and (model, dim, sizes[-1]) in errors}
 
