@@ -209,9 +209,11 @@ def breaking_verdict(table: pd.DataFrame) -> dict:
     return {"verdict": verdict, "evidence": _family_evidence(family, reversed_, "the GNN is better")}
 
 
-def _family_evidence(family: dict, reversed_: Sequence = (), reversed_words: str = "") -> str:
-    parts = [f"shrank beyond doubt at {_points(family['shrank'])}" if family["shrank"] else "",
-             f"grew beyond doubt at {_points(family['grew'])}" if family["grew"] else "",
+def _family_evidence(family: dict, reversed_: Sequence = (), reversed_words: str = "",
+                     words: tuple[str, str] = ("shrank", "grew"), at: str = "at") -> str:
+    """Which points moved which way (``words`` for shrank and grew), at the family's Bonferroni level."""
+    parts = [f"{words[0]} beyond doubt {at} {_points(family['shrank'])}" if family["shrank"] else "",
+             f"{words[1]} beyond doubt {at} {_points(family['grew'])}" if family["grew"] else "",
              f"where {reversed_words}: {_points(reversed_)}" if reversed_ else ""]
     said = "; ".join(p for p in parts if p) or "no point moved beyond doubt"
     return f"{said} ({_level_text(family['level'])} intervals, Bonferroni over the points)"
@@ -341,13 +343,8 @@ def equivariance_verdict(runs: pd.DataFrame) -> dict:
         family = stats.family_change_verdict(changes)
         if family["verdict"] == "not yet measured":
             return {"verdict": family["verdict"], "evidence": missing}
-        parts = []
-        for word, points in (("lower", family["shrank"]), ("higher", family["grew"])):
-            if points:
-                parts.append(f"{word} beyond doubt for {_points(points)}")
-        moved = "; ".join(parts) or "no point moved beyond doubt"
         return {"verdict": family["verdict"],
-                "evidence": f"{moved} ({_level_text(family['level'])} intervals, Bonferroni over the points)"}
+                "evidence": _family_evidence(family, words=("lower", "higher"), at="for")}
 
     sizes_text = ", ".join(f"{n:,}" for n in sizes)
     return {"augmentation": said(by_augment, "no augmented GNN in the store yet"),
