@@ -349,3 +349,22 @@ def equivariance_verdict(runs: pd.DataFrame) -> dict:
     sizes_text = ", ".join(f"{n:,}" for n in sizes)
     return {"augmentation": said(by_augment, "no augmented GNN in the store yet"),
             "data": said(by_data, f"only one training-set size in the store so far ({sizes_text} trajectories)")}
+
+
+def still_improving(runs: pd.DataFrame, study: str) -> str:
+    """Per model, how many of a study's trained runs were still improving at their last evaluation.
+
+    The beyond questions compare models at equal steps, so unconverged runs do
+    not void a verdict; but a reader should know when a longer budget could
+    change it (the N-body claim itself allows at most :data:`equilib.stats.MAX_UNCONVERGED`).
+    """
+    trained = runs[(runs["study"] == study) & (runs["status"] == "finished") & (runs["epochs_done"] > 0)]
+    trained = trained.drop_duplicates("run_id")
+    if trained.empty:
+        return "no trained runs of this study in the store yet"
+    names = {"gnn": "GNN", "egnn": "EGNN", "gnn+aug": "augmented GNN"}
+    parts = []
+    for model, g in trained.groupby("model", sort=False):
+        share = stats.unconverged_share(g)
+        parts.append(f"{round(share * len(g))} of {len(g)} {names.get(model, model)} runs ({share:.0%})")
+    return "still improving at their last evaluation: " + ", ".join(parts)

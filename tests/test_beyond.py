@@ -149,6 +149,19 @@ def test_the_equivariance_verdicts_on_known_truths_and_when_nothing_moves():
     assert beyond.equivariance_verdict(_equivariance_runs(learns).head(0))["data"]["verdict"] == "not yet measured"
 
 
+def test_still_improving_counts_each_models_unconverged_runs_once():
+    rows = [{"study": "augmentation", "model": model, "run_id": f"{model}{i}", "status": "finished",
+             "epochs_done": 10, "best_val_epoch": 10 if improving else 4, "best_at_last_eval": improving}
+            for model, flags in (("gnn+aug", (True, True, False)), ("egnn", (False, False, False)))
+            for i, improving in enumerate(flags)]
+    runs = pd.DataFrame(rows)
+    runs = pd.concat([runs, runs.iloc[:1]])  # a run listed twice (shared by two settings) counts once
+    said = beyond.still_improving(runs, "augmentation")
+    assert said == ("still improving at their last evaluation: 2 of 3 augmented GNN runs (67%), "
+                    "0 of 3 EGNN runs (0%)")
+    assert beyond.still_improving(runs, "horizon") == "no trained runs of this study in the store yet"
+
+
 @pytest.mark.slow
 def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     protocol = resolve("beyond", "smoke")
