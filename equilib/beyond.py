@@ -126,7 +126,10 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
 
 
 def breaking_events(protocol: dict, **where) -> pd.DataFrame:
-    """Per (setting, n): how often the walls and the clip act, per trajectory (:func:`equilib.experiments.nbody_physics`)."""
+    """Per (setting, n): how often the walls and the clip act, per trajectory.
+
+    From :func:`equilib.experiments.nbody_physics`, kept in the run store.
+    """
     base = resolve("nbody", protocol["base"])
     frames = []
     for s in protocol["breaking"]:

@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-params", type=int, default=400_000)
     p.set_defaults(func=_cnn_params)
 
-    p = sub.add_parser("notebook", help="run a book page with papermill: equilib notebook book/nbody.md -p preset=smoke")
+    p = sub.add_parser("notebook",
+                       help="run a book page with papermill: equilib notebook book/nbody.md -p preset=smoke")
     p.add_argument("page", help="a page of the book, e.g. book/nbody.md")
     p.add_argument("-o", "--output", default=None, help="executed .ipynb (default: beside the page)")
     p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",

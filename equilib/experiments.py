@@ -159,8 +159,9 @@ def _nbody_job(payload: dict) -> list[Trained]:
     group, progress = payload["group"], payload["progress"]
     if len(group) == 1:
         dim, model, seed, n_train, cfg, _, checkpoint = group[0]
+        desc = f"{model} n={dim} seed={seed} N={n_train}"
         trained_runs = [train(partial(build, model, dim), RegressionTask(), data.get(dim, n_train, seed), cfg,
-                              checkpoint=checkpoint, progress=progress, desc=f"{model} n={dim} seed={seed} N={n_train}")]
+                              checkpoint=checkpoint, progress=progress, desc=desc)]
     else:
         top, model = max(job[0] for job in group), group[0][1]
         members = [nbody_member(model, dim, top, data.get(dim, n_train, seed, pad_to=top), cfg, checkpoint, build=build)
@@ -600,6 +601,7 @@ def nbody_rates(protocol: dict, **where) -> float | dict[str, float] | None:
         return None  # only looking up, and the pilot is still under way
     lost = sorted(set(trained) - set(finished["model"]))
     if lost:
-        raise ValueError(f"every pilot rate diverged for model(s) {lost}; try lower rates than {protocol['pilot']['lrs']}")
+        raise ValueError(f"every pilot rate diverged for model(s) {lost}; "
+                         f"try lower rates than {protocol['pilot']['lrs']}")
     best = finished.loc[finished.groupby("model")["best_val"].idxmin()]
     return {row.model: float(row.lr) for row in best.itertuples()}

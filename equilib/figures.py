@@ -131,7 +131,8 @@ def theory_gap_chart(df: pd.DataFrame, pair: str | None = None, n: int | None = 
     at_n = base.transform_filter(alt.datum.n == pick_n)
     order = alt.EncodingSortField(field="removed", order="descending")
     ybar = alt.Y("pair:N", sort=order, title=None)
-    pred = at_n.mark_tick(color="black", thickness=2, size=18).encode(x=alt.X("predicted:Q", title="gap at the chosen n"), y=ybar)
+    pred = at_n.mark_tick(color="black", thickness=2, size=18).encode(
+        x=alt.X("predicted:Q", title="gap at the chosen n"), y=ybar)
     ci = at_n.mark_rule(color="#d62728").encode(x="low:Q", x2="high:Q", y=ybar)
     meas = at_n.mark_point(color="#d62728", filled=True).encode(
         x="measured:Q", y=ybar, tooltip=["pair", "removed", alt.Tooltip("measured:Q", format=".4f"),

@@ -164,7 +164,8 @@ def _check_nbody(values: dict[str, Any]) -> None:
         missing = [m for m in values["models"] if m != "freeflight" and m not in values["lr"]]
         if missing:
             raise ValueError(f"lr has no rate for model(s) {missing}; give one rate or one per model")
-    rates = values["lr"].values() if isinstance(values["lr"], dict) else [1e-3 if values["lr"] == "pilot" else values["lr"]]
+    lr = values["lr"]
+    rates = lr.values() if isinstance(lr, dict) else [1e-3 if lr == "pilot" else lr]
     for rate in rates:
         TrainConfig(lr=rate, schedule=values["schedule"], warmup=values["warmup"], patience=values["patience"])
     conv = values["convergence"]

@@ -350,8 +350,8 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
         return {**out, "verdict": "inconclusive", "reason": reason}
     if beaten:
         n, g = beaten[0]
-        return {**out, "verdict": "not supported", "reason": f"{g} is lower beyond doubt at n = {n:,}"
-                                                             + (f" and {len(beaten) - 1} more" if len(beaten) > 1 else "")}
+        more = f" and {len(beaten) - 1} more" if len(beaten) > 1 else ""
+        return {**out, "verdict": "not supported", "reason": f"{g} is lower beyond doubt at n = {n:,}{more}"}
     if wins_everywhere:
         return {**out, "verdict": "supported", "reason": f"lower than each of {len(others)} groups at every size"}
     return {**out, "verdict": "inconclusive", "reason": f"clearly lowest at {out['lowest_at']} of {len(sizes)} sizes; "
@@ -366,7 +366,8 @@ def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "tr
     df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
     rows = []
     for group in sorted(set(df["group"]) - {reference}):
-        for n in sorted(set(df.loc[df["group"] == group, "n_train"]) & set(df.loc[df["group"] == reference, "n_train"])):
+        shared = set(df.loc[df["group"] == group, "n_train"]) & set(df.loc[df["group"] == reference, "n_train"])
+        for n in sorted(shared):
             cells = _cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric)
             r = log_ratio(*(cells[::-1] if invert else cells))
             lo, hi = r.interval(level)
@@ -397,7 +398,8 @@ def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, refere
         return {**out, "verdict": "not supported", "reason": f"{reference} is better beyond doubt at n = {worse[0]:,}"}
     if out["better_at"] == len(table):
         return {**out, "verdict": "supported", "reason": f"better at every one of {len(table)} sizes"}
-    return {**out, "verdict": "inconclusive", "reason": f"better beyond doubt at {out['better_at']} of {len(table)} sizes"}
+    return {**out, "verdict": "inconclusive",
+            "reason": f"better beyond doubt at {out['better_at']} of {len(table)} sizes"}
 
 
 def seed_slopes(runs: pd.DataFrame, variant: str, group: str, metric: str = "test_at_best_val") -> np.ndarray:

@@ -157,7 +157,8 @@ class RunStore:
         curve_path.unlink(missing_ok=True)
         return rid
 
-    def table(self, name: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame] | None) -> pd.DataFrame | None:
+    def table(self, name: str, params: dict[str, Any],
+              compute: Callable[[], pd.DataFrame] | None) -> pd.DataFrame | None:
         """A small derived table (diagnostics, not a run) stored beside the runs, keyed by ``params``.
 
         Read from ``<experiment>/tables/<name>-<key>.parquet`` when there; else

@@ -125,7 +125,8 @@ class SteerableCNN(nn.Module):
 
 def _widths(group: str, scale: float) -> tuple[int, ...]:
     """Channels (plain CNN) or fields per block for a width scale; regular fields carry |G| channels each."""
-    per_field = 1.0 if group == "trivial" else math.sqrt(GROUP_ORDER[group] if math.isfinite(GROUP_ORDER[group]) else 16)
+    order = GROUP_ORDER[group] if math.isfinite(GROUP_ORDER[group]) else 16
+    per_field = 1.0 if group == "trivial" else math.sqrt(order)
     return tuple(max(1, round(scale * r / per_field)) for r in RELATIVE_WIDTHS)
 
 
