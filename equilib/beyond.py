@@ -69,6 +69,13 @@ def setting_label(setting: dict) -> str:
     return "no breaking" if setting["kind"] == "none" else f"{setting['kind']} {setting['value']:g}"
 
 
+def dial_order(label: str) -> tuple[int, float]:
+    """Sort key of a :func:`setting_label`: unbroken first, then each kind from its mildest setting to its
+    strongest (a box or a clip breaks more as its value falls)."""
+    kind, _, value = label.partition(" ")
+    return (0, 0.0) if label == UNBROKEN else (BREAKING_KINDS.index(kind), -float(value))
+
+
 def check_beyond(values: dict[str, Any]) -> None:
     """Validate a ``beyond`` protocol in place (see :data:`equilib.protocols.PRESETS`)."""
     values["breaking"] = check_breaking(values["breaking"])
@@ -160,19 +167,34 @@ def _changes(table: pd.DataFrame, reference: str) -> dict[tuple[str, int], stats
             if r.setting != reference and r.dim in base}
 
 
+def _family_level(changes: dict) -> float:
+    """The level each change of a question is judged at: Bonferroni over all its points, as its verdict is."""
+    return stats.bonferroni(stats.LEVEL, max(1, len(changes)))
+
+
 def _with_changes(table: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """``table`` with each row's ``change`` from ``reference`` (a ratio of ratios), its interval and verdict."""
+    """``table`` with each row's ``change`` from ``reference`` (a ratio of ratios), its interval and verdict.
+
+    Interval and verdict are at the question's Bonferroni level, so that a row
+    never claims a move that the question's verdict does not.
+    """
     changes = _changes(table, reference)
+    strict = _family_level(changes)
     rows = []
     for r in table.itertuples(index=False):
         row = {**r._asdict(), "change": np.nan, "change_low": np.nan, "change_high": np.nan, "verdict": None}
         change = changes.get((r.setting, r.dim))
         if change is not None:
-            lo, hi = change.interval()
+            lo, hi = change.interval(strict)
             row.update(change=math.exp(change.estimate), change_low=math.exp(lo), change_high=math.exp(hi),
-                       verdict=stats.change_verdict(change))
+                       verdict=stats.change_verdict(change, level=strict))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _gnn_better(difference: stats.Difference, level: float) -> bool:
+    """Is GNN / EGNN below 1 beyond doubt at ``level``, with enough seeds to say so?"""
+    return min(difference.n_a, difference.n_b) >= stats.MIN_SEEDS and difference.interval(level)[1] < 0
 
 
 def breaking_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -180,13 +202,18 @@ def breaking_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     ``verdict``: "shrank" or "grew" when the interval of the change excludes 1,
     "reversed" when in addition the setting's own ratio lies below 1 beyond
-    doubt (the GNN better), else "inconclusive" (:func:`equilib.stats.change_verdict`).
+    doubt (the GNN better), else "inconclusive" (:func:`equilib.stats.change_verdict`);
+    all at the question's Bonferroni level, as in :func:`breaking_verdict`.
     """
     table = _ratios(runs[runs["study"] == "breaking"], "gnn", "egnn", ["setting"])
     if table.empty:
         return table
     table = _with_changes(table, UNBROKEN)
-    reversed_ = table["verdict"].eq("shrank") & table["high"].lt(1) & table["seeds"].ge(stats.MIN_SEEDS)
+    table = table.sort_values(["setting", "dim"], key=lambda c: c.map(dial_order) if c.name == "setting" else c,
+                              kind="stable", ignore_index=True)
+    strict = _family_level(_changes(table, UNBROKEN))
+    gnn_better = pd.Series([_gnn_better(d, strict) for d in table["difference"]], index=table.index)
+    reversed_ = table["verdict"].eq("shrank") & gnn_better
     return table.assign(verdict=table["verdict"].mask(reversed_, "reversed"))
 
 
@@ -206,8 +233,8 @@ def breaking_verdict(table: pd.DataFrame) -> dict:
     family = stats.family_change_verdict(_changes(table, UNBROKEN))
     if family["verdict"] == "not yet measured":
         return {"verdict": family["verdict"], "evidence": "only the unbroken task is in the store so far"}
-    ratio = {(r.setting, r.dim): r for r in table.itertuples()}
-    reversed_ = [k for k in family["shrank"] if ratio[k].high < 1]
+    ratio = {(r.setting, r.dim): r.difference for r in table.itertuples()}
+    reversed_ = [k for k in family["shrank"] if _gnn_better(ratio[k], family["level"])]
     verdict = "reversed" if reversed_ and not family["grew"] else family["verdict"]
     return {"verdict": verdict, "evidence": _family_evidence(family, reversed_, "the GNN is better")}
 

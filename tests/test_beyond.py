@@ -69,8 +69,22 @@ def test_breaking_verdicts_on_known_truths():
     table = beyond.breaking_table(_runs({"no breaking": 2.0, "box 5": 2.0, "box 2": 0.5, "clip 10": 4.0}))
     verdicts = table.dropna(subset=["verdict"]).groupby("setting")["verdict"].agg(set).to_dict()
     assert verdicts == {"box 5": {"inconclusive"}, "box 2": {"reversed"}, "clip 10": {"grew"}}
+    assert list(table.setting.unique()) == ["no breaking", "box 5", "box 2", "clip 10"]  # the dial's order
     unbroken = table[table.setting == "no breaking"]
     assert unbroken["ratio"].between(1.9, 2.1).all() and unbroken["verdict"].isna().all()
+
+
+def test_the_tables_rows_never_claim_a_move_that_the_question_does_not():
+    rng = np.random.default_rng(5)
+    for _ in range(60):  # a middling move: the 95% level alone would often claim it, Bonferroni more rarely
+        settings = {"no breaking": 2.0, "box 5": 2.0, "box 2": 1.2, "clip 100": 2.0, "clip 10": 3.3}
+        table = beyond.breaking_table(_runs(settings, noise=0.3, rng=rng))
+        said = beyond.breaking_verdict(table)
+        moved = {(r.setting, r.dim): r.verdict for r in table.itertuples() if r.verdict not in (None, "inconclusive")}
+        for (setting, dim), word in moved.items():
+            assert f"{setting} at n = {dim}" in said["evidence"], (word, said)
+        assert (said["verdict"] == "inconclusive") == (not moved)
+        assert ("reversed" in moved.values()) <= (said["verdict"] in ("reversed", "both"))
 
 
 def test_the_question_verdicts_claim_a_move_at_most_5_percent_of_the_time_when_nothing_moves():
