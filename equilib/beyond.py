@@ -86,6 +86,8 @@ def check_beyond(values: dict[str, Any]) -> None:
     values["seeds"] = check_ints("seeds", values["seeds"], 0)
     values["equivariance_seeds"] = check_ints("equivariance_seeds", values["equivariance_seeds"], 0)
     values["studies"] = check_choices("studies", values["studies"], STUDIES)
+    values["augment_longer"] = check_ints("augment_longer", values["augment_longer"], 2) \
+        if values["augment_longer"] else []
     resolve("nbody", values["base"])  # names an unknown base preset
 
 
@@ -104,10 +106,11 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
     seeds, size = protocol["seeds"], [base["n_train"]]
     frames = []
 
-    def sweep(study: str, setting: str, dims, models, **kw) -> None:
+    def sweep(study: str, setting: str, dims, models, factor: int = 1, **kw) -> None:
         runs = nbody_sweep(dims, models, kw.pop("seeds", seeds), kw.pop("n_trains", size), **{**training, **kw},
                            **where)
-        frames.append(runs.assign(study=study, setting=setting, horizon=kw.get("steps", base["steps"])))
+        frames.append(runs.assign(study=study, setting=setting, horizon=kw.get("steps", base["steps"]),
+                                  budget_factor=factor))
 
     if "breaking" in protocol["studies"]:
         for s in protocol["breaking"]:
@@ -127,6 +130,11 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
             sweep("equivariance", "augmented" if augment else "plain", protocol["equivariance_dims"], ["gnn"],
                   n_trains=[n_train], augment=augment, seeds=protocol["equivariance_seeds"], epochs=epochs,
                   eval_every=every)
+    if "augmentation" in protocol["studies"]:  # last: the longest runs, and a follow-up question
+        for factor in protocol["augment_longer"]:
+            longer = _nbody_training(base, base["budget_steps"] * factor, rates)["epochs"]
+            sweep("augmentation", longer_label(factor), protocol["augment_dims"], ["gnn"], factor=factor,
+                  augment=True, epochs=longer)
     runs = pd.concat(frames, ignore_index=True)
     runs["model"] = np.where(runs["augment"].eq(True), runs["model"] + "+aug", runs["model"])
     return runs
@@ -253,16 +261,27 @@ def _level_text(level: float) -> str:
     return f"{100 * level:.2f}".rstrip("0").rstrip(".") + "%"
 
 
-def augmentation_table(runs: pd.DataFrame) -> pd.DataFrame:
+def longer_label(factor: int) -> str:
+    """The setting of the augmented GNN trained for ``factor`` times the step budget."""
+    return f"augmented, {factor}x steps"
+
+
+def augmentation_table(runs: pd.DataFrame, factor: int = 1) -> pd.DataFrame:
     """Per n: GNN / EGNN and augmented GNN / EGNN with intervals, and whether augmentation closed the gap.
 
-    ``verdict`` (:func:`equilib.stats.equivalence_verdict` on augmented GNN /
-    EGNN with a 10% margin, at the Bonferroni level over the n): "closed" when
-    its interval lies within 10% of 1, "open" when the EGNN is still better beyond doubt, "overtaken" when the
-    augmented GNN is better beyond doubt, else "inconclusive".
+    The augmented GNN trained for ``factor`` times the step budget (1: equal
+    steps); the GNN and EGNN always at the budget, where the EGNN's runs have
+    converged. ``verdict`` (:func:`equilib.stats.equivalence_verdict` on
+    augmented GNN / EGNN with a 10% margin, at the Bonferroni level over the n):
+    "closed" when its interval lies within 10% of 1, "open" when the EGNN is
+    still better beyond doubt, "overtaken" when the augmented GNN is better
+    beyond doubt, else "inconclusive".
     """
     study = runs[runs["study"] == "augmentation"]
-    plain, augmented = _ratios(study, "gnn", "egnn", ["study"]), _ratios(study, "gnn+aug", "egnn", ["study"])
+    setting = "augmented" if factor == 1 else longer_label(factor)
+    reference = study[study["setting"] == "plain"]
+    plain = _ratios(reference, "gnn", "egnn", ["study"])
+    augmented = _ratios(pd.concat([reference, study[study["setting"] == setting]]), "gnn+aug", "egnn", ["study"])
     if augmented.empty:
         return augmented
     words = {"equal": "closed", "above": "open", "below": "overtaken", "inconclusive": "inconclusive"}
@@ -381,14 +400,17 @@ def equivariance_verdict(runs: pd.DataFrame) -> dict:
             "data": said(by_data, f"only one training-set size in the store so far ({sizes_text} trajectories)")}
 
 
-def still_improving(runs: pd.DataFrame, study: str) -> str:
+def still_improving(runs: pd.DataFrame, study: str, settings: Sequence[str] | None = None) -> str:
     """Per model, how many of a study's trained runs were still improving at their last evaluation.
 
     The beyond questions compare models at equal steps, so unconverged runs do
     not void a verdict; but a reader should know when a longer budget could
     change it (the N-body claim itself allows at most :data:`equilib.stats.MAX_UNCONVERGED`).
+    ``settings`` restricts it to those settings of the study.
     """
     trained = runs[(runs["study"] == study) & (runs["status"] == "finished") & (runs["epochs_done"] > 0)]
+    if settings is not None:
+        trained = trained[trained["setting"].isin(list(settings))]
     trained = trained.drop_duplicates("run_id")
     if trained.empty:
         return "no trained runs of this study in the store yet"

@@ -79,6 +79,9 @@ def _beyond(args: argparse.Namespace) -> None:
               "horizon": beyond.horizon_table, "equivariance": beyond.equivariance_table}
     for study in protocol["studies"]:
         print(f"--- {study}\n" + tables[study](runs).drop(columns="difference", errors="ignore").to_string())
+    for factor in protocol["augment_longer"] if "augmentation" in protocol["studies"] else []:
+        table = beyond.augmentation_table(runs, factor).drop(columns="difference", errors="ignore")
+        print(f"--- augmentation, {factor}x steps\n" + table.to_string())
     if "breaking" in protocol["studies"]:
         print(beyond.breaking_events(protocol, results=args.results, cache_dir=args.cache_dir).to_string())
 

@@ -23,6 +23,9 @@ def test_other_bad_parameters_are_named():
         resolve("beyond", "smoke", studies=["weather"])
     with pytest.raises(ValueError, match=r"horizons must be integers >= 1; bad value\(s\): \[0\]"):
         resolve("beyond", "smoke", horizons=[0, 1000])
+    with pytest.raises(ValueError, match=r"augment_longer must be integers >= 2; bad value\(s\): \[1\]"):
+        resolve("beyond", "smoke", augment_longer=[1])
+    assert resolve("beyond", "smoke", augment_longer=[])["augment_longer"] == []
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         resolve("beyond", "smoke", base="huge")
 
@@ -65,6 +68,17 @@ def _runs(ratio_of_setting, seeds=(0, 1, 2), dims=(2, 3), study="breaking", nois
     return pd.DataFrame(rows)
 
 
+def _augmentation_runs(gnn, aug, longer=None, dims=(2, 3, 4, 6, 8), **kw):
+    """Synthetic augmentation runs as the study stores them: the GNN and EGNN under "plain", the augmented
+    GNN (MSE ratio ``aug``) under "augmented", and with ``longer`` under the 2x-steps setting too."""
+    settings = {"augmented": aug, **({beyond.longer_label(2): longer} if longer is not None else {})}
+    frames = [_runs({"plain": {"gnn": gnn}}, dims=dims, study="augmentation", **kw)]
+    for setting, ratio in settings.items():
+        runs = _runs({setting: {"gnn+aug": ratio}}, dims=dims, study="augmentation", **kw)
+        frames.append(runs[runs.model != "egnn"])
+    return pd.concat(frames, ignore_index=True)
+
+
 def test_breaking_verdicts_on_known_truths():
     table = beyond.breaking_table(_runs({"no breaking": 2.0, "box 5": 2.0, "box 2": 0.5, "clip 10": 4.0}))
     verdicts = table.dropna(subset=["verdict"]).groupby("setting")["verdict"].agg(set).to_dict()
@@ -98,10 +112,8 @@ def test_the_question_verdicts_claim_a_move_at_most_5_percent_of_the_time_when_n
     said = [beyond.horizon_verdict(beyond.horizon_table(_runs(horizons, dims=(2, 4, 8), study="horizon", noise=0.3,
                                                               rng=rng)))["verdict"] for _ in range(trials)]
     assert said.count("inconclusive") / trials >= 0.95
-    closed = {"augmentation": {"gnn": 2.0, "gnn+aug": 1.0}}
-    said = [beyond.augmentation_verdict(beyond.augmentation_table(
-        _runs(closed, dims=(2, 3, 4, 6, 8), study="augmentation", noise=0.3, rng=rng)))["verdict"]
-        for _ in range(trials)]
+    said = [beyond.augmentation_verdict(beyond.augmentation_table(_augmentation_runs(2.0, 1.0, noise=0.3, rng=rng)))
+            ["verdict"] for _ in range(trials)]
     assert said.count("open") / trials <= 0.05
 
 
@@ -119,10 +131,16 @@ def test_the_question_verdicts_on_known_truths():
     assert beyond.horizon_verdict(horizon)["verdict"] == "grew"
     for aug, noise, word in ((1.0, 0.01, "closed"), (2.0, 0.01, "open"), (0.5, 0.01, "overtaken"),
                              (1.0, 0.5, "inconclusive")):
-        table = beyond.augmentation_table(_runs({"augmentation": {"gnn": 2.0, "gnn+aug": aug}}, seeds=range(5),
-                                                dims=(2, 3, 4, 6, 8), study="augmentation", noise=noise))
+        runs = _augmentation_runs(2.0, aug, longer=1.0, seeds=range(5), noise=noise)
+        table = beyond.augmentation_table(runs)
         assert beyond.augmentation_verdict(table)["verdict"] == word, (aug, noise)
         assert set(table["verdict"]) == {word}  # each n's row judged at the verdict's own level
+        assert table["ratio"].between(1.5, 2.7).all()  # the plain GNN / EGNN beside it
+    # the longer budget is judged on its own runs, against the same EGNN runs, never mixed with the equal-steps ones
+    runs = _augmentation_runs(2.0, 2.0, longer=1.0, seeds=range(5), noise=0.01)
+    assert beyond.augmentation_verdict(beyond.augmentation_table(runs))["verdict"] == "open"
+    assert beyond.augmentation_verdict(beyond.augmentation_table(runs, factor=2))["verdict"] == "closed"
+    assert beyond.augmentation_table(runs, factor=3).empty
     only_unbroken = beyond.breaking_table(_runs({"no breaking": 2.0}))  # the grid's runs, before any breaking run
     assert only_unbroken["verdict"].isna().all() and beyond.breaking_verdict(only_unbroken)["verdict"] == \
         "not yet measured"
@@ -195,6 +213,10 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     assert set(beyond.horizon_table(runs).setting) == {"T = 100", "T = 200"}
     assert "mse_freeflight" in beyond.horizon_table(runs).columns
     assert set(beyond.augmentation_table(runs).verdict) <= {"closed", "open", "overtaken", "inconclusive"}
+    longer = runs[runs.setting == beyond.longer_label(2)]
+    budget = runs.loc[(runs.study == "augmentation") & (runs.setting == "plain") & (runs.model == "gnn"), "budget_steps"]
+    assert set(longer.model) == {"gnn+aug"} and (longer.budget_steps >= 2 * budget.max()).all()
+    assert len(beyond.augmentation_table(runs, factor=2)) == 1  # the smoke preset's one dimension
     assert beyond.equivariance_verdict(runs)["data"]["verdict"] == "inconclusive"  # two seeds never decide
     events = beyond.breaking_events(protocol, **where)
     events = events.set_index("setting")

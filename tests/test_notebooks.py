@@ -108,3 +108,12 @@ def test_beyond_notebook_trains_records_and_draws(tmp_path):
     assert len(trained) and trained["equivariance_error"].notna().all()  # measured on every trained run
     assert {"pick_dim", "pick_model"} <= _chart_params(out)
     assert "runs of the smoke preset in the store" in _glued(out)["by_store"]
+    glued = _glued(out)
+    assert "not yet measured" not in glued["by_augmentation_longer"]
+    assert "Still improving at their last evaluation" in glued["by_augmentation_longer_evidence"]
+    # without a longer budget the page says so, and trains nothing new
+    again = run_notebook(ROOT / "book" / "beyond.md", tmp_path / "again.ipynb",
+                         {"preset": "smoke", "results": str(results), "train": True, "studies": ["augmentation"],
+                          "augment_longer": []}, progress=False)
+    assert "none in this protocol" in _glued(again)["by_longer"]
+    assert len(pd.read_parquet(results / "nbody" / "runs")) == len(runs)
