@@ -15,6 +15,10 @@ by ``base``), each a set of ordinary N-body sweeps in the same run store:
   trained N-body run), against n and against the training-set size; every
   size trains to the same step budget.
 
+A ``confirm`` protocol entry re-asks the breaking question of a few points
+chosen after seeing the breaking study, on fresh seeds (and so fresh data): a
+confirmation whose family is only those points, stored as study ``confirm``.
+
 Runs come back labelled with ``study``, ``setting`` and ``horizon`` columns; the tables
 give intervals over seeds and verdicts from :mod:`equilib.stats`.
 """
@@ -86,9 +90,25 @@ def check_beyond(values: dict[str, Any]) -> None:
     values["seeds"] = check_ints("seeds", values["seeds"], 0)
     values["equivariance_seeds"] = check_ints("equivariance_seeds", values["equivariance_seeds"], 0)
     values["studies"] = check_choices("studies", values["studies"], STUDIES)
+    if values["confirm"]:
+        values["confirm"] = check_confirm(values["confirm"], values["seeds"])
     values["augment_longer"] = check_ints("augment_longer", values["augment_longer"], 2) \
         if values["augment_longer"] else []
     resolve("nbody", values["base"])  # names an unknown base preset
+
+
+def check_confirm(confirm: Any, seeds: list[int]) -> dict:
+    """``{"breaking": [settings], "dims": [...], "seeds": [...]}``; its seeds must be new, or it confirms nothing."""
+    if not isinstance(confirm, dict) or set(confirm) != {"breaking", "dims", "seeds"}:
+        raise ValueError(f"confirm must be a dict with keys breaking, dims and seeds, got {confirm!r}")
+    settings = [s for s in check_breaking(confirm["breaking"]) if s["kind"] != "none"]  # unbroken: always trained
+    if not settings:
+        raise ValueError(f"confirm needs at least one breaking setting other than none, got {confirm['breaking']!r}")
+    fresh = check_ints("confirm seeds", confirm["seeds"], 0)
+    reused = sorted(set(fresh) & set(seeds))
+    if reused:
+        raise ValueError(f"confirm seeds must be new: {reused} are already the breaking study's seeds {seeds}")
+    return {"breaking": settings, "dims": check_ints("confirm dims", confirm["dims"], 1), "seeds": fresh}
 
 
 def run_beyond(protocol: dict, **where) -> pd.DataFrame:
@@ -115,6 +135,10 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
     if "breaking" in protocol["studies"]:
         for s in protocol["breaking"]:
             sweep("breaking", setting_label(s), protocol["breaking_dims"], ["gnn", "egnn", "freeflight"],
+                  **breaking_physics(s))
+        confirm = protocol["confirm"]
+        for s in [{"kind": "none"}, *confirm["breaking"]] if confirm else []:
+            sweep("confirm", setting_label(s), confirm["dims"], ["gnn", "egnn"], seeds=confirm["seeds"],
                   **breaking_physics(s))
     if "augmentation" in protocol["studies"]:
         sweep("augmentation", "plain", protocol["augment_dims"], ["gnn", "egnn"])
@@ -205,15 +229,16 @@ def _gnn_better(difference: stats.Difference, level: float) -> bool:
     return min(difference.n_a, difference.n_b) >= stats.MIN_SEEDS and difference.interval(level)[1] < 0
 
 
-def breaking_table(runs: pd.DataFrame) -> pd.DataFrame:
+def breaking_table(runs: pd.DataFrame, study: str = "breaking") -> pd.DataFrame:
     """GNN / EGNN per (setting, n), and how it moved from the unbroken task (``change``: ratio of ratios).
 
     ``verdict``: "shrank" or "grew" when the interval of the change excludes 1,
     "reversed" when in addition the setting's own ratio lies below 1 beyond
     doubt (the GNN better), else "inconclusive" (:func:`equilib.stats.change_verdict`);
     all at the question's Bonferroni level, as in :func:`breaking_verdict`.
+    ``study="confirm"``: the confirmation's points, a family of their own.
     """
-    table = _ratios(runs[runs["study"] == "breaking"], "gnn", "egnn", ["setting"])
+    table = _ratios(runs[runs["study"] == study], "gnn", "egnn", ["setting"])
     if table.empty:
         return table
     table = _with_changes(table, UNBROKEN)

@@ -72,7 +72,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "breaking": [{"kind": "none"}, {"kind": "box", "value": 1.0}, {"kind": "clip", "value": 3.0}],
                   "breaking_dims": [2], "augment_dims": [2], "horizons": [100, 200], "horizon_dims": [2],
                   "equivariance_dims": [2], "equivariance_sizes": [32, 64], "seeds": [0, 1],
-                  "equivariance_seeds": [0, 1], "augment_longer": [2]},
+                  "equivariance_seeds": [0, 1], "augment_longer": [2],
+                  "confirm": {"breaking": [{"kind": "box", "value": 1.0}], "dims": [2], "seeds": [2, 3]}},
         # walls: NRI's box of 5 (97% of 2D trajectories hit one, 4.9 times on average) and a box of 2 (15
         # hits); clipping: NRI's 100 (acts in 1% of them) and 10 (acts in 75%, for 475 of 10,000 steps)
         "cpu": {"base": "cpu", "studies": ["breaking", "augmentation", "horizon", "equivariance"],
@@ -85,7 +86,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                 "seeds": [0, 1, 2], "equivariance_seeds": [3, 4, 5],
                 # the augmented GNN again at twice the step budget: 6 of its 15 runs at 1x were still improving,
                 # so "given enough training" needs more steps (trained last: after every other study)
-                "augment_longer": [2]},
+                "augment_longer": [2],
+                # declared after the breaking study (session 6): its largest move, box 5 at n = 3 (change 0.52,
+                # Bonferroni interval [0.24, 1.12]), re-asked alone on fresh seeds and data
+                "confirm": {"breaking": [{"kind": "box", "value": 5.0}], "dims": [3], "seeds": [3, 4, 5]}},
     },
     "theory": {
         "smoke": {"order": 4, "sample_sizes": [10, 40], "repetitions": 200, "sigma_eps": 1.0, "seed": 0},

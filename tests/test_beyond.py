@@ -26,6 +26,14 @@ def test_other_bad_parameters_are_named():
     with pytest.raises(ValueError, match=r"augment_longer must be integers >= 2; bad value\(s\): \[1\]"):
         resolve("beyond", "smoke", augment_longer=[1])
     assert resolve("beyond", "smoke", augment_longer=[])["augment_longer"] == []
+    with pytest.raises(ValueError, match=r"confirm seeds must be new: \[1\] are already the breaking study's"):
+        resolve("beyond", "smoke", confirm={"breaking": [{"kind": "box", "value": 5}], "dims": [3], "seeds": [1, 7]})
+    with pytest.raises(ValueError, match="confirm needs at least one breaking setting other than none"):
+        resolve("beyond", "smoke", confirm={"breaking": [{"kind": "none"}], "dims": [3], "seeds": [7]})
+    with pytest.raises(ValueError, match="confirm must be a dict with keys breaking, dims and seeds"):
+        resolve("beyond", "smoke", confirm={"breaking": [{"kind": "box", "value": 5}]})
+    with pytest.raises(ValueError, match=r"a box needs a positive value, got -5"):
+        resolve("beyond", "smoke", confirm={"breaking": [{"kind": "box", "value": -5}], "dims": [3], "seeds": [7]})
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         resolve("beyond", "smoke", base="huge")
 
@@ -141,6 +149,13 @@ def test_the_question_verdicts_on_known_truths():
     assert beyond.augmentation_verdict(beyond.augmentation_table(runs))["verdict"] == "open"
     assert beyond.augmentation_verdict(beyond.augmentation_table(runs, factor=2))["verdict"] == "closed"
     assert beyond.augmentation_table(runs, factor=3).empty
+    # the confirmation: its own study, its own family (one point: judged at 95%), never mixed with the first look
+    runs = pd.concat([_runs({"no breaking": 2.0, "box 5": 2.0}),
+                      _runs({"no breaking": 2.0, "box 5": 0.5}, dims=(3,), seeds=(3, 4, 5), study="confirm")])
+    confirm = beyond.breaking_table(runs, "confirm")
+    assert set(confirm.dim) == {3} and beyond.breaking_verdict(confirm)["verdict"] == "reversed"
+    assert "(95% intervals" in beyond.breaking_verdict(confirm)["evidence"]
+    assert beyond.breaking_verdict(beyond.breaking_table(runs))["verdict"] == "inconclusive"
     only_unbroken = beyond.breaking_table(_runs({"no breaking": 2.0}))  # the grid's runs, before any breaking run
     assert only_unbroken["verdict"].isna().all() and beyond.breaking_verdict(only_unbroken)["verdict"] == \
         "not yet measured"
@@ -199,8 +214,11 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     protocol = resolve("beyond", "smoke")
     where = dict(results=tmp_path, device="cpu", progress=False, threads=1)
     runs = beyond.run_beyond(protocol, **where)
-    assert set(runs.study) == set(beyond.STUDIES)
+    assert set(runs.study) == {*beyond.STUDIES, "confirm"}
     assert set(runs.loc[runs.study == "breaking", "setting"]) == {"no breaking", "box 1", "clip 3"}
+    confirm = runs[runs.study == "confirm"]
+    assert set(confirm.setting) == {"no breaking", "box 1"} and set(confirm.seed) == {2, 3}
+    assert len(beyond.breaking_table(runs, "confirm")) == 2
     assert "gnn+aug" in set(runs.model)
     equivariance = beyond.equivariance_table(runs)
     errors = equivariance.groupby("model")["error"].max()
