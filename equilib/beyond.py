@@ -441,6 +441,6 @@ def still_improving(runs: pd.DataFrame, study: str, settings: Sequence[str] | No
     names = {"gnn": "GNN", "egnn": "EGNN", "gnn+aug": "augmented GNN"}
     parts = []
     for model, g in trained.groupby("model", sort=False):
-        share = stats.unconverged_share(g)
-        parts.append(f"{round(share * len(g))} of {len(g)} {names.get(model, model)} runs ({share:.0%})")
+        improving = stats.improving_at_end(g)
+        parts.append(f"{improving.sum()} of {len(g)} {names.get(model, model)} runs ({improving.mean():.0%})")
     return "still improving at their last evaluation: " + ", ".join(parts)

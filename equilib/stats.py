@@ -202,12 +202,16 @@ def trend(x: np.ndarray, y: np.ndarray, se: np.ndarray, dof: np.ndarray | None =
     return Trend(slope, slope - half, slope + half, k)
 
 
-def unconverged_share(runs: pd.DataFrame) -> float:
-    """The share of trained runs whose best validation came at their last evaluation (still improving)."""
+def improving_at_end(runs: pd.DataFrame) -> pd.Series:
+    """Per trained run: was its best validation at its last evaluation (so more steps might still help)?"""
     trained = runs[(runs["status"] == "finished") & (runs["epochs_done"] > 0)]
-    if trained.empty:
-        return 0.0
-    return float(trained["best_at_last_eval"].fillna(trained["best_val_epoch"] == trained["epochs_done"]).mean())
+    return trained["best_at_last_eval"].fillna(trained["best_val_epoch"] == trained["epochs_done"]).astype(bool)
+
+
+def unconverged_share(runs: pd.DataFrame) -> float:
+    """The share of trained runs still improving at their last evaluation (0 when none were trained)."""
+    improving = improving_at_end(runs)
+    return float(improving.mean()) if len(improving) else 0.0
 
 
 def growth_verdict(table: pd.DataFrame, *, x: str = "dim", unconverged: float = 0.0, min_seeds: int = MIN_SEEDS,

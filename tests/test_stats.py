@@ -177,3 +177,15 @@ def test_the_ratio_table_turned_upside_down_keeps_its_interval_ordered_around_it
     assert (upside["low"] < upside["ratio"]).all() and (upside["ratio"] < upside["high"]).all()
     assert np.allclose(upside["ratio"], 1 / plain["ratio"]) and np.allclose(upside["low"], 1 / plain["high"])
     assert upside.loc[upside.group == "trivial", "low"].gt(1).all()  # the plain CNN is 3 times worse
+
+
+def test_improving_at_end_reads_the_flag_falls_back_to_epochs_and_skips_untrained_runs():
+    runs = pd.DataFrame({
+        "status": ["finished", "finished", "finished", "finished", "failed", "finished"],
+        "epochs_done": [10, 10, 10, 10, 10, 0],
+        "best_val_epoch": [10, 4, 10, 4, 10, 0],
+        "best_at_last_eval": [True, False, None, None, True, None],  # older runs lack the flag
+    })
+    assert stats.improving_at_end(runs).tolist() == [True, False, True, False]
+    assert stats.unconverged_share(runs) == 0.5
+    assert stats.unconverged_share(runs.iloc[4:]) == 0.0  # nothing trained: nothing still improving
