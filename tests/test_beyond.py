@@ -172,6 +172,16 @@ def _equivariance_runs(error, seeds=(3, 4, 5), dims=(2, 4, 8), sizes=(1000, 3000
     return pd.DataFrame(rows)
 
 
+def test_the_equivariance_table_summarises_on_the_log_scale_and_stays_positive():
+    truth = lambda model, dim, n: 0.3 if model == "gnn" else 0.1  # noqa: E731
+    table = beyond.equivariance_table(_equivariance_runs(truth, seeds=(3, 4), noise=1.0))  # 2 wild seeds
+    assert (table["low"] > 0).all() and (table["low"] <= table["error"]).all() and (table["error"] <= table["high"]).all()
+    table = beyond.equivariance_table(_equivariance_runs(truth, seeds=range(200), noise=0.3))
+    # the geometric mean recovers the median error; an arithmetic mean would sit ~4.5% above it
+    assert np.allclose(table.groupby("model")["error"].mean(), [0.3, 0.1], rtol=0.04)
+    assert (table["seeds"] == 200).all()
+
+
 def test_the_equivariance_verdicts_on_known_truths_and_when_nothing_moves():
     def learns(model, dim, n):  # augmentation halves the error; ten times the data halves it too
         return 0.2 * (0.5 if model == "gnn+aug" else 1.0) * (n / 1000) ** -0.3
