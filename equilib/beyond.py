@@ -350,8 +350,37 @@ def horizon_table(runs: pd.DataFrame) -> pd.DataFrame:
     mse = (study[study["status"] == "finished"].groupby(["setting", "dim", "model"])["test_at_best_val"]
            .apply(lambda v: stats.geometric_ci(v.to_numpy())[0]).unstack("model"))
     mse.columns = [f"mse_{c}" for c in mse.columns]
-    table = _with_changes(table, _shortest(table))
-    return table.merge(mse.reset_index(), on=["setting", "dim"], how="left")
+    table = _with_changes(table, _shortest(table)).merge(mse.reset_index(), on=["setting", "dim"], how="left")
+    for model in ("gnn", "egnn"):  # each model over free flight: did it learn anything beyond x0 + T dt v0?
+        vs = _ratios(study, model, "freeflight", ["setting"])[["setting", "dim", "ratio", "low", "high"]]
+        table = table.merge(vs.rename(columns={c: f"{model}_ff_{c}" for c in ("ratio", "low", "high")}),
+                            on=["setting", "dim"], how="left")
+    return table
+
+
+def against_free_flight(runs: pd.DataFrame, study: str = "horizon") -> str:
+    """Where each trained model beats free flight beyond doubt (Bonferroni over the study's points, per model).
+
+    A model that does not beat ``x0 + T dt v0`` has learned nothing of the
+    interactions, whatever its ratio to the other model says.
+    """
+    at = runs[runs["study"] == study]
+    names = {"gnn": "the GNN", "egnn": "the EGNN"}
+    parts = []
+    for model in ("gnn", "egnn"):
+        table = _ratios(at, model, "freeflight", ["horizon", "setting"])  # shortest horizon first
+        family = stats.family_change_verdict({(r.setting, r.dim): r.difference for r in table.itertuples()})
+        if family["verdict"] == "not yet measured":
+            continue
+        beaten = set(family["shrank"])
+        missed = [(r.setting, r.dim) for r in table.itertuples() if (r.setting, r.dim) not in beaten]
+        parts.append(f"{names[model]} at {len(beaten)} of {len(table)} points"
+                     + (f" (not at {_points(missed)})" if missed else ""))
+        level = family["level"]
+    if not parts:
+        return "no free-flight comparison in the store yet"
+    return f"better than free flight beyond doubt ({_level_text(level)} intervals, Bonferroni over the points): " \
+        + "; ".join(parts)
 
 
 def horizon_label(steps: int) -> str:
