@@ -146,7 +146,8 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
         for steps in protocol["horizons"]:
             sweep("horizon", horizon_label(steps), protocol["horizon_dims"], ["gnn", "egnn", "freeflight"], steps=steps)
     if "equivariance" in protocol["studies"]:
-        for n_train, augment in product(protocol["equivariance_sizes"], (False, True)):
+        sizes = sorted(protocol["equivariance_sizes"])  # the extremes first: they decide the data question
+        for n_train, augment in product([*sizes[:1], *sizes[1:][-1:], *sizes[1:-1]], (False, True)):
             # every size gets the protocol's step budget, evaluated as often in steps (as MNIST's sizes are)
             epochs, every = sized_budget(n_train, epochs=training["epochs"], min_steps=base["budget_steps"],
                                          eval_every=training["eval_every"], batch_size=training["batch_size"])
