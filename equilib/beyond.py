@@ -33,6 +33,7 @@ import pandas as pd
 
 from . import stats
 from .experiments import _nbody_training, _nbody_where, nbody_physics, nbody_rates, nbody_sweep, sized_budget
+from .figures import MODEL_LABELS
 from .protocols import check_choices, check_ints, resolve
 from .store import RunStore
 
@@ -472,9 +473,8 @@ def still_improving(runs: pd.DataFrame, study: str, settings: Sequence[str] | No
     trained = trained.drop_duplicates("run_id")
     if trained.empty:
         return "no trained runs of this study in the store yet"
-    names = {"gnn": "GNN", "egnn": "EGNN", "gnn+aug": "augmented GNN"}
     parts = []
     for model, g in trained.groupby("model", sort=False):
         improving = stats.improving_at_end(g)
-        parts.append(f"{improving.sum()} of {len(g)} {names.get(model, model)} runs ({improving.mean():.0%})")
+        parts.append(f"{improving.sum()} of {len(g)} {MODEL_LABELS.get(model, model)} runs ({improving.mean():.0%})")
     return "still improving at their last evaluation: " + ", ".join(parts)

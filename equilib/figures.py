@@ -154,7 +154,8 @@ def _finished(runs: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- n-body
 
 
-MODEL_LABELS = {"gnn": "GNN", "egnn": "EGNN", "resgnn": "residual GNN", "freeflight": "free flight"}
+MODEL_LABELS = {"gnn": "GNN", "egnn": "EGNN", "resgnn": "residual GNN", "freeflight": "free flight",
+                "gnn+aug": "augmented GNN"}
 MODEL_COLORS = {"GNN": "#4c78a8", "EGNN": "#e45756", "residual GNN": "#f58518", "free flight": "#777777"}
 RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn")}
 
@@ -358,9 +359,10 @@ def interval_chart(table: pd.DataFrame, *, x: str, x_title: str, y_title: str, p
     options = [v.item() if hasattr(v, "item") else v for v in sorted(table[pick].unique())]
     chosen = alt.param(name=f"pick_{pick}", value=options[0] if value is None else value,
                        bind=alt.binding_select(options=options, name=pick_title))
-    scale = alt.Scale(type="log", nice=False) if log_x else alt.Scale()
+    scale = alt.Scale(type="log", nice=False, padding=16) if log_x else alt.Scale()  # no point on the frame
+    ticks = [v.item() if hasattr(v, "item") else v for v in sorted(table[x].unique())]
     ex = alt.X(f"{x}:{'Q' if log_x else 'N'}", title=x_title, scale=scale,
-               **({} if log_x else {"sort": list(dict.fromkeys(table[x]))}))
+               **({"axis": alt.Axis(values=ticks)} if log_x else {"sort": list(dict.fromkeys(table[x]))}))
     why = alt.Y(f"{y}:Q", scale=alt.Scale(type="log"), title=y_title, axis=alt.Axis(format="~g"))
     col = alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="top")) if color else alt.value("#4c78a8")
     offset = {"xOffset": alt.XOffset(f"{color}:N")} if color and not log_x else {}
