@@ -132,6 +132,15 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
                            **where)
         frames.append(runs.assign(study=study, setting=setting, horizon=kw.get("steps", base["steps"])))
 
+    def equivariance(sizes) -> None:
+        for n_train, augment in product(sizes, (False, True)):
+            # every size gets the protocol's step budget, evaluated as often in steps (as MNIST's sizes are)
+            epochs, every = sized_budget(n_train, epochs=training["epochs"], min_steps=base["budget_steps"],
+                                         eval_every=training["eval_every"], batch_size=training["batch_size"])
+            sweep("equivariance", "augmented" if augment else "plain", protocol["equivariance_dims"], ["gnn"],
+                  n_trains=[n_train], augment=augment, seeds=protocol["equivariance_seeds"], epochs=epochs,
+                  eval_every=every)
+
     if "breaking" in protocol["studies"]:
         for s in protocol["breaking"]:
             sweep("breaking", setting_label(s), protocol["breaking_dims"], ["gnn", "egnn", "freeflight"],
@@ -146,20 +155,16 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
     if "horizon" in protocol["studies"]:
         for steps in protocol["horizons"]:
             sweep("horizon", horizon_label(steps), protocol["horizon_dims"], ["gnn", "egnn", "freeflight"], steps=steps)
-    if "equivariance" in protocol["studies"]:
-        sizes = sorted(protocol["equivariance_sizes"])  # the extremes first: they decide the data question
-        for n_train, augment in product([*sizes[:1], *sizes[1:][-1:], *sizes[1:-1]], (False, True)):
-            # every size gets the protocol's step budget, evaluated as often in steps (as MNIST's sizes are)
-            epochs, every = sized_budget(n_train, epochs=training["epochs"], min_steps=base["budget_steps"],
-                                         eval_every=training["eval_every"], batch_size=training["batch_size"])
-            sweep("equivariance", "augmented" if augment else "plain", protocol["equivariance_dims"], ["gnn"],
-                  n_trains=[n_train], augment=augment, seeds=protocol["equivariance_seeds"], epochs=epochs,
-                  eval_every=every)
-    if "augmentation" in protocol["studies"]:  # last: the longest runs, and a follow-up question
+    # claims before breadth: the smallest and largest sizes decide the data question, the longer budget the
+    # "given enough training" one; the middle sizes only fill in the curve, so they train last
+    sizes = sorted(protocol["equivariance_sizes"]) if "equivariance" in protocol["studies"] else []
+    equivariance([*sizes[:1], *sizes[1:][-1:]])
+    if "augmentation" in protocol["studies"]:
         for factor in protocol["augment_longer"]:
             longer = _nbody_training(base, base["budget_steps"] * factor, rates)["epochs"]
             sweep("augmentation", longer_label(factor), protocol["augment_dims"], ["gnn"], augment=True,
                   epochs=longer)
+    equivariance(sizes[1:-1])
     runs = pd.concat(frames, ignore_index=True)
     runs["model"] = np.where(runs["augment"].eq(True), runs["model"] + "+aug", runs["model"])
     return runs
