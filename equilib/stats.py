@@ -205,7 +205,8 @@ def trend(x: np.ndarray, y: np.ndarray, se: np.ndarray, dof: np.ndarray | None =
 def improving_at_end(runs: pd.DataFrame) -> pd.Series:
     """Per trained run: was its best validation at its last evaluation (so more steps might still help)?"""
     trained = runs[(runs["status"] == "finished") & (runs["epochs_done"] > 0)]
-    return trained["best_at_last_eval"].fillna(trained["best_val_epoch"] == trained["epochs_done"]).astype(bool)
+    flag = trained["best_at_last_eval"].astype("boolean")  # missing in runs stored before the flag existed
+    return flag.fillna(trained["best_val_epoch"] == trained["epochs_done"]).astype(bool)
 
 
 def unconverged_share(runs: pd.DataFrame) -> float:
@@ -310,17 +311,34 @@ def _cell(runs: pd.DataFrame, variant: str, group: str, n: int, metric: str) -> 
 
 def _check_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> str:
     """Why no verdict can be given ('' when it can): thin points or unconverged runs."""
+    return _thin_points(runs, groups, min_seeds) or _unconverged_reason(_unconverged(runs, groups))
+
+
+def _thin_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> str:
     finished = runs[runs["status"] == "finished"]
     counts = finished[finished["group"].isin(groups)].groupby(["variant", "group", "n_train"])["seed"].nunique()
     thin = counts[counts < min_seeds]
     if len(thin):
         v, g, n = thin.index[0]
         return f"fewer than {min_seeds} seeds at {len(thin)} point(s), e.g. {g} on {v} at n = {n} ({thin.iloc[0]})"
-    share = unconverged_share(finished[finished["group"].isin(groups)])
-    if share > MAX_UNCONVERGED:
-        return (f"{share:.0%} of the runs of {', '.join(groups)} still improving at their last evaluation "
-                f"(more than {MAX_UNCONVERGED:.0%})")
     return ""
+
+
+def _unconverged(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str], float]:
+    """(variant, group) -> share still improving, for each group over :data:`MAX_UNCONVERGED`.
+
+    Each group on its own: converged groups must not hide one that was still improving.
+    """
+    finished = runs[(runs["status"] == "finished") & runs["group"].isin(groups)]
+    shares = {key: unconverged_share(g) for key, g in finished.groupby(["variant", "group"])}
+    return {key: share for key, share in shares.items() if share > MAX_UNCONVERGED}
+
+
+def _unconverged_reason(over: dict[tuple[str, str], float]) -> str:
+    if not over:
+        return ""
+    said = ", ".join(f"{g} on {v} ({share:.0%})" for (v, g), share in over.items())
+    return f"runs still improving at their last evaluation in more than {MAX_UNCONVERGED:.0%}: {said}"
 
 
 def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: str = "test_at_best_val",
@@ -342,20 +360,24 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
     if not sizes or not others:
         return {"verdict": "not yet measured", "reason": f"no {group} runs, or nothing to compare with, on {variant}",
                 "sizes": 0}
-    reason = _check_points(df, [group, *others], min_seeds)
+    thin, over = _thin_points(df, [group, *others], min_seeds), _unconverged(df, [group, *others])
     comparisons = [(n, g, log_ratio(_cell(df, variant, g, n, metric), _cell(df, variant, group, n, metric)))
                    for n in sizes for g in others]
     strict = bonferroni(level, len(comparisons))
-    beaten = [(n, g) for n, g, r in comparisons if r.interval(strict)[1] < 0]
+    # a loss counts only between converged groups; an unconverged group elsewhere cannot undo it
+    beaten = [(n, g) for n, g, r in comparisons if r.interval(strict)[1] < 0
+              and (variant, group) not in over and (variant, g) not in over]
     wins_everywhere = all(r.interval(level)[0] > 0 for _, _, r in comparisons)
     out = {"sizes": len(sizes), "comparisons": len(comparisons),
            "lowest_at": sum(all(r.interval(level)[0] > 0 for m, _, r in comparisons if m == n) for n in sizes)}
-    if reason:
-        return {**out, "verdict": "inconclusive", "reason": reason}
+    if thin:
+        return {**out, "verdict": "inconclusive", "reason": thin}
     if beaten:
         n, g = beaten[0]
         more = f" and {len(beaten) - 1} more" if len(beaten) > 1 else ""
         return {**out, "verdict": "not supported", "reason": f"{g} is lower beyond doubt at n = {n:,}{more}"}
+    if over:
+        return {**out, "verdict": "inconclusive", "reason": _unconverged_reason(over)}
     if wins_everywhere:
         return {**out, "verdict": "supported", "reason": f"lower than each of {len(others)} groups at every size"}
     return {**out, "verdict": "inconclusive", "reason": f"clearly lowest at {out['lowest_at']} of {len(sizes)} sizes; "
@@ -458,16 +480,22 @@ def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: s
             diffs.append((variant, group, slope_difference(runs, variant, group, reference, metric)))
     if not diffs:
         return {"verdict": "not yet measured", "reason": "no groups to compare", "groups": 0}
-    reason = _check_points(runs[runs["variant"].isin(variants)], sorted(set(runs["group"])), min_seeds)
+    compared = runs[runs["variant"].isin(variants)]
+    thin, over = _thin_points(compared, sorted(set(runs["group"])), min_seeds), \
+        _unconverged(compared, sorted(set(runs["group"])))
     intervals = [d.interval(level) for *_, d in diffs]
     out = {"groups": len(diffs), "within_margin": sum(-margin < lo and hi < margin for lo, hi in intervals)}
-    if reason or any(not np.isfinite(lo) for lo, _ in intervals):
-        return {**out, "verdict": "inconclusive", "reason": reason or "too few seeds for slope intervals"}
+    if thin or any(not np.isfinite(lo) for lo, _ in intervals):
+        return {**out, "verdict": "inconclusive", "reason": thin or "too few seeds for slope intervals"}
     strict = bonferroni(level, len(diffs))
+    # a difference counts only between converged groups; an unconverged group elsewhere cannot undo it
     apart = [f"{group} on {variant} ({d.estimate:+.2f})" for variant, group, d in diffs
-             if not d.interval(strict)[0] <= 0 <= d.interval(strict)[1]]
+             if not d.interval(strict)[0] <= 0 <= d.interval(strict)[1]
+             and (variant, group) not in over and (variant, reference) not in over]
     if apart:
         return {**out, "verdict": "not supported", "reason": "slopes differ beyond doubt: " + ", ".join(apart)}
+    if over:
+        return {**out, "verdict": "inconclusive", "reason": _unconverged_reason(over)}
     if out["within_margin"] == len(diffs):
         return {**out, "verdict": "supported", "reason": f"every difference within +-{margin} (95% intervals)"}
     return {**out, "verdict": "inconclusive",

@@ -189,3 +189,29 @@ def test_improving_at_end_reads_the_flag_falls_back_to_epochs_and_skips_untraine
     assert stats.improving_at_end(runs).tolist() == [True, False, True, False]
     assert stats.unconverged_share(runs) == 0.5
     assert stats.unconverged_share(runs.iloc[4:]) == 0.0  # nothing trained: nothing still improving
+
+
+def test_one_groups_unconverged_runs_are_not_hidden_by_the_converged_groups_beside_it():
+    runs = synthetic_mnist(np.random.default_rng(7), lambda g: 1.0 if g == "SO2" else 3.0, sigma=0.05)
+    assert stats.lowest_group_verdict(runs, "rotated", "SO2")["verdict"] == "supported"
+    so2 = runs.index[runs["group"] == "SO2"]
+    runs.loc[so2[: int(0.4 * len(so2))], "best_at_last_eval"] = True  # 4 of SO2's 12 runs, 1 in 12 of all
+    assert stats.unconverged_share(runs) <= stats.MAX_UNCONVERGED
+    for said in (stats.lowest_group_verdict(runs, "rotated", "SO2"),
+                 stats.beats_reference_verdict(runs, "rotated", "SO2"), stats.similar_slopes_verdict(runs, ["rotated"])):
+        assert said["verdict"] == "inconclusive" and "SO2 on rotated (33%)" in said["reason"], said
+    assert "still improving" not in stats.beats_reference_verdict(runs, "rotated", "C4")["reason"]  # SO2 not in it
+
+
+def test_a_difference_between_converged_groups_stands_beside_an_unconverged_one():
+    tilted = synthetic_mnist(np.random.default_rng(8), lambda g: 1.0 if g == "SO2" else 3.0, sigma=0.02,
+                             slope=lambda g: -0.8 if g == "C4" else -0.5)
+    so2 = tilted.index[tilted["group"] == "SO2"]
+    tilted.loc[so2[: int(0.4 * len(so2))], "best_at_last_eval"] = True
+    said = stats.similar_slopes_verdict(tilted, ["rotated"])
+    assert said["verdict"] == "not supported" and said["reason"].startswith("slopes differ beyond doubt: C4 on rotated")
+    assert "SO2" not in said["reason"]  # the unconverged group is not evidence
+    said = stats.lowest_group_verdict(tilted, "rotated", "C4")  # SO2 lower beyond doubt, but SO2 is unconverged
+    assert said["verdict"] == "inconclusive" and "SO2 on rotated" in said["reason"], said
+    said = stats.lowest_group_verdict(tilted, "rotated", "C8")  # C4 lower than C8 beyond doubt, both converged
+    assert said["verdict"] == "not supported" and said["reason"].startswith("C4 is lower"), said
