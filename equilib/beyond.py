@@ -372,7 +372,6 @@ def against_free_flight(runs: pd.DataFrame, study: str = "horizon") -> str:
     interactions, whatever its ratio to the other model says.
     """
     at = runs[runs["study"] == study]
-    names = {"gnn": "the GNN", "egnn": "the EGNN"}
     parts = []
     for model in ("gnn", "egnn"):
         table = _ratios(at, model, "freeflight", ["horizon", "setting"])  # shortest horizon first
@@ -381,7 +380,7 @@ def against_free_flight(runs: pd.DataFrame, study: str = "horizon") -> str:
             continue
         beaten = set(family["shrank"])
         missed = [(r.setting, r.dim) for r in table.itertuples() if (r.setting, r.dim) not in beaten]
-        parts.append(f"{names[model]} at {len(beaten)} of {len(table)} points"
+        parts.append(f"the {MODEL_LABELS[model]} at {len(beaten)} of {len(table)} points"
                      + (f" (not at {_points(missed)})" if missed else ""))
         level = family["level"]
     if not parts:

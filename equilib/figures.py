@@ -356,13 +356,15 @@ def interval_chart(table: pd.DataFrame, *, x: str, x_title: str, y_title: str, p
     ``reference`` draws a dashed line (1: no advantage either way).
     """
     table = table.drop(columns=[c for c in ("difference",) if c in table])  # a Difference is not data for a chart
-    options = [v.item() if hasattr(v, "item") else v for v in sorted(table[pick].unique())]
+    def values(column: str) -> list:  # plain Python values, sorted: what a Vega spec can hold
+        return [v.item() if hasattr(v, "item") else v for v in sorted(table[column].unique())]
+
+    options = values(pick)
     chosen = alt.param(name=f"pick_{pick}", value=options[0] if value is None else value,
                        bind=alt.binding_select(options=options, name=pick_title))
     scale = alt.Scale(type="log", nice=False, padding=16) if log_x else alt.Scale()  # no point on the frame
-    ticks = [v.item() if hasattr(v, "item") else v for v in sorted(table[x].unique())]
     ex = alt.X(f"{x}:{'Q' if log_x else 'N'}", title=x_title, scale=scale,
-               **({"axis": alt.Axis(values=ticks)} if log_x else {"sort": list(dict.fromkeys(table[x]))}))
+               **({"axis": alt.Axis(values=values(x))} if log_x else {"sort": list(dict.fromkeys(table[x]))}))
     why = alt.Y(f"{y}:Q", scale=alt.Scale(type="log"), title=y_title, axis=alt.Axis(format="~g"))
     col = alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="top")) if color else alt.value("#4c78a8")
     offset = {"xOffset": alt.XOffset(f"{color}:N")} if color and not log_x else {}
