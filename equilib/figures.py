@@ -356,6 +356,7 @@ def interval_chart(table: pd.DataFrame, *, x: str, x_title: str, y_title: str, p
     ``reference`` draws a dashed line (1: no advantage either way).
     """
     table = table.drop(columns=[c for c in ("difference",) if c in table])  # a Difference is not data for a chart
+
     def values(column: str) -> list:  # plain Python values, sorted: what a Vega spec can hold
         return [v.item() if hasattr(v, "item") else v for v in sorted(table[column].unique())]
 

@@ -360,7 +360,8 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
     if not sizes or not others:
         return {"verdict": "not yet measured", "reason": f"no {group} runs, or nothing to compare with, on {variant}",
                 "sizes": 0}
-    thin, over = _thin_points(df, [group, *others], min_seeds), _unconverged(df, [group, *others])
+    judged = [group, *others]
+    thin, over = _thin_points(df, judged, min_seeds), _unconverged(df, judged)
     comparisons = [(n, g, log_ratio(_cell(df, variant, g, n, metric), _cell(df, variant, group, n, metric)))
                    for n in sizes for g in others]
     strict = bonferroni(level, len(comparisons))
@@ -480,9 +481,8 @@ def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: s
             diffs.append((variant, group, slope_difference(runs, variant, group, reference, metric)))
     if not diffs:
         return {"verdict": "not yet measured", "reason": "no groups to compare", "groups": 0}
-    compared = runs[runs["variant"].isin(variants)]
-    thin, over = _thin_points(compared, sorted(set(runs["group"])), min_seeds), \
-        _unconverged(compared, sorted(set(runs["group"])))
+    compared, groups = runs[runs["variant"].isin(variants)], sorted(set(runs["group"]))
+    thin, over = _thin_points(compared, groups, min_seeds), _unconverged(compared, groups)
     intervals = [d.interval(level) for *_, d in diffs]
     out = {"groups": len(diffs), "within_margin": sum(-margin < lo and hi < margin for lo, hi in intervals)}
     if thin or any(not np.isfinite(lo) for lo, _ in intervals):
