@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,10 +25,23 @@ def params_key(params: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _writer_tag() -> str:
+    """Who writes a temporary file: host and process, so a later sweep can tell a dead writer's leftovers."""
+    return f"{socket.gethostname()}~{os.getpid()}~"
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A writer killed outright (SIGKILL, as Ray stops a cancelled worker) cannot
+    clean up; its temporary file names its host and process, so
+    :func:`remove_stale_temps` can remove it once that process is gone.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}", suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -34,6 +49,59 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie, dead but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no procfs (macOS) or gone meanwhile
+        return True
+    return state not in ("Z", "X")
+
+
+def remove_stale_temps(folder: Path, *, wait: float = 10.0, legacy_age: float = 3600.0) -> list[Path]:
+    """Remove the temporary files under ``folder`` whose writer on this host has died; return them.
+
+    A writer still alive is given ``wait`` seconds to finish or die (a killed
+    worker may take a moment to go). Files of other hosts are left alone;
+    temporary files in the old format (no writer tag) count as stale once
+    older than ``legacy_age`` seconds.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return []
+    host, deadline, removed = socket.gethostname(), time.monotonic() + wait, []
+    for tmp in sorted(folder.rglob(f".*{TEMP_SUFFIX}")):
+        parts = tmp.name.split("~")
+        if len(parts) >= 3 and parts[-2].isdigit():
+            if not "~".join(parts[:-2]).endswith("." + host):
+                continue
+            pid = int(parts[-2])
+            if pid == os.getpid():
+                continue
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                continue
+        else:
+            try:
+                if time.time() - tmp.stat().st_mtime < legacy_age:
+                    continue
+            except FileNotFoundError:
+                continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            pass
+    return removed
 
 
 def cached_tensors(

@@ -155,6 +155,7 @@ def run_jobs(jobs: Sequence[Job], store: RunStore, *, executor: str = "local", a
     if any job raised (those are recorded as failed, the rest as usual)."""
     check_executor(executor)
     workers = check_workers(workers)
+    store.tidy()  # leftovers of a sweep killed before
     bar = tqdm(total=sum(len(j.configs) for j in jobs), desc=desc, unit="run", disable=not progress)
     failures: dict[str, str] = {}
 
@@ -183,6 +184,7 @@ def run_jobs(jobs: Sequence[Job], store: RunStore, *, executor: str = "local", a
             _run_on_ray(jobs, record, address)
     finally:
         bar.close()
+        store.tidy()  # a worker killed mid-write (an interrupt, SIGTERM, Ray's forced cancel) leaves its temp file
     if failures:
         raise SweepFailures(failures)
 

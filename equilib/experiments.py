@@ -47,6 +47,7 @@ def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: T
         "n_val": n_val, "n_test": n_test, "hidden": hidden, "layers": layers,
         "physics": {k: v for k, v in asdict(physics).items() if k != "dim"}, "data_seed": seed,
         **({"augment": True} if train_cfg.augment else {}),  # absent when off: older runs keep their ids
+        **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),  # likewise
     }
 
 
@@ -69,6 +70,7 @@ def nbody_sweep(
     schedule: str = "constant",
     warmup: float = 0.0,
     patience: int = 0,
+    stop_after: float = 0.0,
     augment: bool = False,
     n_val: int = 2_000,
     n_test: int = 2_000,
@@ -92,8 +94,8 @@ def nbody_sweep(
     ``models`` are from :data:`NBODY_MODELS`; ``"freeflight"`` is recorded
     without training. ``lr`` may be one rate or one per trained model (the EGNN
     reference uses 5e-4, its GNN 1e-3; the paper says 5e-4 for both).
-    ``schedule``, ``warmup``, ``patience`` and ``augment`` (a random element of
-    E(n) per training sample) are :class:`TrainConfig`'s.
+    ``schedule``, ``warmup``, ``patience``, ``stop_after`` and ``augment`` (a
+    random element of E(n) per training sample) are :class:`TrainConfig`'s.
     ``physics`` goes to :class:`equilib.nbody.Physics`. ``stack`` trains the
     runs that can share a stack at once (:mod:`equilib.stacking`): measured
     1.05-1.65x faster than one at a time even on a 2-core CPU
@@ -116,7 +118,8 @@ def nbody_sweep(
             raise ValueError(f"lr has no rate for model {m!r}; give one rate or one per model")
     train_cfgs = {m: TrainConfig(epochs=epochs, lr=rates.get(m, min(rates.values(), default=5e-4)),
                                  batch_size=batch_size, eval_every=eval_every, device=device, schedule=schedule,
-                                 warmup=warmup, patience=patience, augment=augment) for m in models}
+                                 warmup=warmup, patience=patience, stop_after=stop_after, augment=augment)
+                  for m in models}
     physics_by_dim = {d: nbody.Physics(dim=d, **physics) for d in dims}
     horizon = next(iter(physics_by_dim.values())).horizon
     store = RunStore(results, "nbody")

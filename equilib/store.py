@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .cache import atomic_write, params_key
+from .cache import atomic_write, params_key, remove_stale_temps
 
 RUN_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("experiment", pa.string()), ("model", pa.string()), ("group", pa.string()),
@@ -95,6 +95,10 @@ class RunStore:
 
     def checkpoint(self, config: dict[str, Any]) -> Path:
         return self.checkpoints_dir / f"{run_id(config)}.pt"
+
+    def tidy(self, *, wait: float = 10.0) -> list[Path]:
+        """Remove temporary files that writers killed mid-write left behind (see :func:`remove_stale_temps`)."""
+        return remove_stale_temps(self.root, wait=wait)
 
     def record_failure(self, config: dict[str, Any], error: str) -> str:
         """Note that this run's job raised ``error``; the run is not in the store, so a rerun tries it again."""

@@ -165,6 +165,37 @@ def test_mnist_runs_in_a_process_pool_record_what_local_runs_record(tmp_path):
     _same_rows(local, pooled, ["best_val", "final_test", "test_at_best_val", "best_val_epoch", "stop_step"])
 
 
+_KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from equilib.cache import atomic_write
+def write(tmp):
+    tmp.write_text("half")
+    print("writing", flush=True)
+    time.sleep(60)
+atomic_write(Path(sys.argv[1]), write)
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_a_temp_file_that_the_next_sweep_removes(tmp_path):
+    store = RunStore(tmp_path, "toy")
+    target = store.checkpoint(_config(0))
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    (live,) = store.checkpoints_dir.glob("*.tmp")
+    assert store.tidy(wait=0) == []  # its writer still runs: not stale
+    assert live.exists()
+    writer.kill()  # SIGKILL: no finally clause runs
+    writer.wait()
+    assert live.exists()  # what made the Ray test flaky
+    other = store.checkpoints_dir / f".{target.name}.elsewhere~1~x.tmp"  # another host's writer: not ours to judge
+    other.write_text("")
+    run_jobs([Job(_toy, (1, False), [_config(1)], "ok")], store, progress=False)
+    assert not live.exists() and other.exists()
+    assert not target.exists() and len(store.runs()) == 1  # a half-written file never became a result
+
+
 @pytest.mark.slow
 def test_sigterm_to_a_ray_driver_leaves_the_store_consistent_and_a_rerun_finishes(tmp_path):
     pytest.importorskip("ray")
