@@ -1,6 +1,6 @@
 """A small Figure 2 sweep, one run at a time against several at once (a process pool, Ray).
 
-Times ``equilib.experiments.mnist_sweep`` end to end (pool or Ray start-up,
+Times ``equilib.experiments.mnist.mnist_sweep`` end to end (pool or Ray start-up,
 model builds, data loading and training) into a fresh run store for each
 executor, and reports runs per hour and the ratio to the first one measured in
 the same process. ``local-all`` is the local executor with every core for one
@@ -20,8 +20,8 @@ import tempfile
 import time
 
 from common import save
-from equilib.experiments import mnist_sweep
-from equilib.paths import resolve_device
+from equilib.experiments.mnist import mnist_sweep
+from equilib.base.paths import resolve_device
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ import argparse
 import torch
 
 from common import save, timed
-from equilib.models import build_model
-from equilib.paths import resolve_device
-from equilib.training import RegressionTask
+from equilib.models.catalogue import build_model
+from equilib.base.paths import resolve_device
+from equilib.training.loop import RegressionTask
 
 REFERENCE_H100_S_PER_EPOCH = {"egnn": 1.42, "gnn": 1.04}
 STEPS_PER_EPOCH = 79  # ceil(10,000 / 128)

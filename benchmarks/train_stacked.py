@@ -1,7 +1,7 @@
 """Stacked against one-at-a-time N-body training, at the paper's scale (10,000 samples, batch 128).
 
-Runs the real trainers (``equilib.training.train`` and
-``equilib.stacking.train_stacked``) for whole epochs on random data of the
+Runs the real trainers (``equilib.training.loop.train`` and
+``equilib.training.stacked.train_stacked``) for whole epochs on random data of the
 paper's shapes (throughput does not depend on the values) and reports
 model-epochs per second and the ratio to the one-at-a-time path measured in
 the same process. The protocol's stacks hold every dimension (padded to R^8)
@@ -26,11 +26,11 @@ import torch
 from torch.nn import functional as F
 
 from common import save, sync
-from equilib.experiments import nbody_member
-from equilib.models import build_model
-from equilib.paths import resolve_device
-from equilib.stacking import train_stacked
-from equilib.training import RegressionTask, TrainConfig, train
+from equilib.experiments.nbody import nbody_member
+from equilib.models.catalogue import build_model
+from equilib.base.paths import resolve_device
+from equilib.training.stacked import train_stacked
+from equilib.training.loop import RegressionTask, TrainConfig, train
 
 DIMS = (2, 3, 4, 6, 8)
 N_TRAIN, N_EVAL, PARTICLES = 10_000, 128, 5

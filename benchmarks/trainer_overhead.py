@@ -1,7 +1,7 @@
 """What the trainer costs over a plain PyTorch loop, and a candidate cut in the EGNN's first edge layer.
 
 1. Seconds per training step at batch 128 (10,000 trajectories, n = 3) of
-   ``equilib.training.train`` against a bare loop (shuffle, slice, loss,
+   ``equilib.training.loop.train`` against a bare loop (shuffle, slice, loss,
    backward, Adam) over the same model and data, in the same process. Both
    train the same number of epochs without evaluation in between, so the
    difference is the trainer's own bookkeeping (schedule, metrics, checks).
@@ -23,10 +23,10 @@ import time
 import torch
 
 from common import save, sync, timed
-from equilib.models import build_model
+from equilib.models.catalogue import build_model
 from equilib.models.graph import EGNN, EGNNLayer
-from equilib.paths import resolve_device
-from equilib.training import RegressionTask, TrainConfig, train
+from equilib.base.paths import resolve_device
+from equilib.training.loop import RegressionTask, TrainConfig, train
 
 N_TRAIN, BATCH, DIM = 10_000, 128, 3
 
@@ -85,7 +85,7 @@ def plain_loop(model, data, epochs: int, lr: float, device) -> float:
 
 
 def trainer(build, data, epochs: int, lr: float, device) -> float:
-    """Seconds per step of ``equilib.training.train`` with the cpu preset's schedule, evaluating only at the end."""
+    """Seconds per step of ``equilib.training.loop.train`` with the cpu preset's schedule, evaluating only at the end."""
     small = tuple(t[:64] for t in data)
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=BATCH, eval_every=epochs, device=str(device),
                       schedule="cosine", warmup=0.05, patience=10)

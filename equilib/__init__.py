@@ -1,9 +1,12 @@
 """equilib: when is an equivariant network worth it?
 
-A small package behind the equilib book: the N-body simulator, rotated MNIST,
-the GNN/EGNN and steerable-CNN models, one trainer, and a run store that the
-book's figures are drawn from.
+A small package behind the equilib book, in layers, each importing only the
+ones below it: ``base`` (paths, cache, run store, checks), ``tasks`` (the
+N-body simulator, rotated MNIST, symmetry, the linear theory), ``models``,
+``training``, ``experiments`` (presets and sweeps), ``analysis`` (intervals,
+verdict rules, claims) and ``report`` (charts, rendering, export), with the
+command line on top. ARCHITECTURE.md draws the house.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

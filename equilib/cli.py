@@ -2,16 +2,36 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from typing import Sequence
 
+import pandas as pd
+import torch
+
+from . import __version__
+from .analysis import beyond
+from .analysis.intervals import beats_reference_table
+from .base.paths import cache_dir, data_dir, resolve_device
+from .experiments import beyond as beyond_runs
+from .experiments.cost import project
+from .experiments.mnist import mnist_sweep
+from .experiments.nbody import nbody_convergence, nbody_lr_pilot, nbody_physics, nbody_sweep
+from .experiments.presets import resolve
+from .experiments.protocol import run_protocol
+from .models.groups import GROUPS
+from .models.steerable import parameter_table
+from .report.charts import fits_table, nbody_table
+from .report.export import export_readme_figures
+from .report.notebooks import run_notebook
+from .training.executors import EXECUTORS
+from .training.loop import SCHEDULES
+from .tasks import nbody
+from .tasks.nbody import FORCE_LAWS
+from .tasks.mnist import load_mnist
+
 
 def _info(args: argparse.Namespace) -> None:
-    import torch
-
-    from . import __version__
-    from .paths import cache_dir, data_dir, resolve_device
-
     print(f"equilib {__version__}")
     print(f"torch {torch.__version__}; device 'auto' -> {resolve_device('auto')}")
     print(f"data directory  : {data_dir()}  (set EQUILIB_DATA_DIR)")
@@ -19,8 +39,6 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _nbody_data(args: argparse.Namespace) -> None:
-    from . import nbody
-
     for dim in args.dims:
         data = nbody.make_dataset(dim, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed,
                                   cache_dir=args.cache_dir, device=args.device, steps=args.steps,
@@ -30,9 +48,6 @@ def _nbody_data(args: argparse.Namespace) -> None:
 
 
 def _nbody_sweep(args: argparse.Namespace) -> None:
-    from .experiments import nbody_sweep
-    from .figures import nbody_table
-
     lr = args.lr if len(args.lr) > 1 else args.lr[0]
     if isinstance(lr, list):
         if len(lr) != len(args.models):
@@ -47,10 +62,6 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
 
 
 def _nbody_protocol(args: argparse.Namespace) -> None:
-    from .experiments import nbody_convergence, nbody_lr_pilot, nbody_physics, run_protocol
-    from .figures import nbody_table
-    from .protocols import resolve
-
     protocol = resolve("nbody", args.preset)
     where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
                  address=args.address, workers=args.workers, threads=args.threads)
@@ -68,13 +79,10 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
 
 
 def _beyond(args: argparse.Namespace) -> None:
-    from . import beyond
-    from .protocols import resolve
-
     protocol = resolve("beyond", args.preset, studies=args.studies)
     where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
                  address=args.address, workers=args.workers, threads=args.threads)
-    runs = beyond.run_beyond(protocol, **where)
+    runs = beyond_runs.run_beyond(protocol, **where)
     tables = {"breaking": beyond.breaking_table, "augmentation": beyond.augmentation_table,
               "horizon": beyond.horizon_table, "equivariance": beyond.equivariance_table}
     for study in protocol["studies"]:
@@ -83,27 +91,21 @@ def _beyond(args: argparse.Namespace) -> None:
         table = beyond.augmentation_table(runs, factor).drop(columns="difference", errors="ignore")
         print(f"--- augmentation, {factor}x steps\n" + table.to_string())
     if "breaking" in protocol["studies"]:
-        print(beyond.breaking_events(protocol, results=args.results, cache_dir=args.cache_dir).to_string())
+        print(beyond_runs.breaking_events(protocol, results=args.results, cache_dir=args.cache_dir).to_string())
 
 
 def _figures(args: argparse.Namespace) -> None:
-    from .figures import export_readme_figures
-
     for path in export_readme_figures(args.results, args.out, preset=args.preset, scale=args.scale):
         print(f"wrote {path}")
 
 
 def _project(args: argparse.Namespace) -> None:
-    from .cost import project
-
     table, source = project(args.gpus, preset=args.preset, measured=args.measured)
     print(f"Projected wall time of the {args.preset} preset (throughputs: {source}):")
     print(table.round(1).to_markdown(index=False) if args.markdown else table.round(1).to_string(index=False))
 
 
 def _mnist_data(args: argparse.Namespace) -> None:
-    from .data import load_mnist
-
     for variant in args.variants:
         for split in ("train", "val", "test"):
             part = load_mnist(variant, split, seed=args.seed, data_dir=args.data_dir, cache_dir=args.cache_dir)
@@ -111,9 +113,6 @@ def _mnist_data(args: argparse.Namespace) -> None:
 
 
 def _mnist_sweep(args: argparse.Namespace) -> None:
-    from .experiments import mnist_sweep
-    from .figures import power_law_fits
-
     runs = mnist_sweep(args.variants, args.groups, args.n_train, args.seeds, epochs=args.epochs, lr=args.lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, min_steps=args.min_steps,
                        schedule=args.schedule, warmup=args.warmup, patience=args.patience, stop_after=args.stop_after,
@@ -122,14 +121,10 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
                        executor=args.executor, address=args.address, workers=args.workers, threads=args.threads)
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
-    print(power_law_fits(runs).to_string())
+    print(fits_table(runs).to_string())
 
 
 def _mnist_protocol(args: argparse.Namespace) -> None:
-    from .experiments import run_protocol
-    from .protocols import resolve
-    from .stats import beats_reference_table
-
     protocol = resolve("mnist", args.preset)
     runs = run_protocol("mnist", protocol, device=args.device, results=args.results, data_dir=args.data_dir,
                         cache_dir=args.cache_dir, executor=args.executor, address=args.address,
@@ -140,18 +135,10 @@ def _mnist_protocol(args: argparse.Namespace) -> None:
 
 
 def _cnn_params(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from .models.steerable import parameter_table
-
     print(pd.DataFrame(parameter_table(tuple(args.groups), args.target_params)).to_string(index=False))
 
 
 def _notebook(args: argparse.Namespace) -> None:
-    import ast
-
-    from .notebooks import run_notebook
-
     params = {}
     for item in args.parameter:
         key, _, raw = item.partition("=")
@@ -177,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
 
     def executor_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--executor", default="local", choices=["local", "processes", "ray"],
+        p.add_argument("--executor", default="local", choices=EXECUTORS,
                        help="local: one training at a time here; processes: --workers trainings at once here "
                             "(several small models share one GPU); ray: Ray tasks packed onto every GPU (or CPU) "
                             "of a cluster")
@@ -202,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     nbody_common(p)
     p.add_argument("--n-train", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force-law", default="dimension", choices=["dimension", "nri"])
+    p.add_argument("--force-law", default="dimension", choices=FORCE_LAWS)
     p.set_defaults(func=_nbody_data)
 
     p = sub.add_parser("nbody-sweep", help="train GNN/EGNN over dims x models x seeds x sizes into a run store")
@@ -242,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     executor_options(p)
     p.set_defaults(func=_beyond)
 
-    groups = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
+    groups = list(GROUPS)
     p = sub.add_parser("figures", help="export Figure 1 and Figure 2 as PNGs from the run store (for the README)")
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--out", default="docs", help="folder for the PNGs")
@@ -276,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--min-steps", type=int, default=0, help="at least this many steps at every size")
-    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--schedule", default="constant", choices=SCHEDULES)
     p.add_argument("--warmup", type=float, default=0.0, help="fraction of the budget (cosine schedule)")
     p.add_argument("--patience", type=int, default=0, help="evaluations without a better validation (0: never)")
     p.add_argument("--stop-after", type=float, default=0.0, help="no early stop before this fraction of the budget")

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from equilib import beyond, claims, figures, protocols, stats
-from equilib.experiments import nbody_rates, run_protocol
+from equilib.analysis import beyond, claims, intervals
+from equilib.experiments import beyond as beyond_runs, presets
+from equilib.report import charts
+from equilib.experiments.nbody import nbody_rates
+from equilib.experiments.protocol import run_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,20 +29,20 @@ def _frame(df: pd.DataFrame) -> dict:
 def book_numbers(results: str | Path = ROOT / "results") -> dict:
     where = dict(results=str(results), train_missing=False, progress=False)
     out: dict = {}
-    nb_protocol = protocols.resolve("nbody", "cpu")
+    nb_protocol = presets.resolve("nbody", "cpu")
     nbody = run_protocol("nbody", nb_protocol, **where)
-    mnist = run_protocol("mnist", protocols.resolve("mnist", "cpu"), **where)
+    mnist = run_protocol("mnist", presets.resolve("mnist", "cpu"), **where)
     out["nbody_rates"] = nbody_rates(nb_protocol, **where)
-    ratios, mses = figures.nbody_frames(nbody)
+    ratios, mses = charts.nbody_frames(nbody)
     out["nbody_ratios"], out["nbody_mses"] = _frame(ratios), _frame(mses)
-    out["nbody_verdicts"] = {c: claims.dimension_claim(nbody, c) for c in figures.RATIOS}
+    out["nbody_verdicts"] = {c: claims.dimension_claim(nbody, c) for c in claims.RATIOS}
     key = claims.key_runs(mnist)
-    out["mnist_frame"] = _frame(figures.mnist_frame(mnist))
-    out["mnist_slopes"] = _frame(pd.concat([stats.slope_table(key, v) for v in sorted(set(key.variant))]))
-    out["mnist_beats"] = _frame(pd.concat([stats.beats_reference_table(key, v) for v in sorted(set(key.variant))]))
+    out["mnist_frame"] = _frame(charts.mnist_frame(mnist))
+    out["mnist_slopes"] = _frame(pd.concat([intervals.slope_table(key, v) for v in sorted(set(key.variant))]))
+    out["mnist_beats"] = _frame(pd.concat([intervals.beats_reference_table(key, v) for v in sorted(set(key.variant))]))
     out["mnist_verdicts"] = [claims.alignment_claim(mnist), claims.regime_claim(mnist), claims.slope_claim(mnist)]
     out["summary"] = _frame(claims.summarise(nbody, mnist))
-    by = beyond.run_beyond(protocols.resolve("beyond", "cpu"), **where)
+    by = beyond_runs.run_beyond(presets.resolve("beyond", "cpu"), **where)
     tables = {"breaking": beyond.breaking_table(by), "augmentation": beyond.augmentation_table(by),
               "augmentation_longer": beyond.augmentation_table(by, 2), "horizon": beyond.horizon_table(by),
               "equivariance": beyond.equivariance_table(by), "confirm": beyond.breaking_table(by, "confirm")}

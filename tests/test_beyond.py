@@ -3,8 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from equilib import beyond, stats
-from equilib.protocols import resolve
+from equilib.analysis import beyond, intervals, rules
+from equilib.experiments import beyond as beyond_runs, presets
+from equilib.experiments.presets import resolve
 
 
 @pytest.mark.parametrize("breaking,match", [
@@ -41,22 +42,22 @@ def test_other_bad_parameters_are_named():
 def _difference(rng, true_log_ratio, seeds=3, noise=0.3):
     a = rng.normal(true_log_ratio, noise, seeds)
     b = rng.normal(0.0, noise, seeds)
-    return stats.welch_difference(a, b)
+    return intervals.welch_difference(a, b)
 
 
 def test_change_and_equivalence_rules_keep_their_error_rates_when_nothing_moves():
     rng = np.random.default_rng(0)
     trials = 2000
-    changes = [stats.change_verdict(stats.difference_of(_difference(rng, 0.2), _difference(rng, 0.2)))
+    changes = [rules.change_verdict(intervals.difference_of(_difference(rng, 0.2), _difference(rng, 0.2)))
                for _ in range(trials)]
     assert changes.count("grew") / trials <= 0.05 and changes.count("shrank") / trials <= 0.05
-    equal = [stats.equivalence_verdict(_difference(rng, 0.0)) for _ in range(trials)]
+    equal = [rules.equivalence_verdict(_difference(rng, 0.0)) for _ in range(trials)]
     assert (equal.count("above") + equal.count("below")) / trials <= 0.05
     # and with a real move and little noise, they see it
-    assert stats.change_verdict(stats.difference_of(_difference(rng, -1.0, noise=0.05),
+    assert rules.change_verdict(intervals.difference_of(_difference(rng, -1.0, noise=0.05),
                                                     _difference(rng, 0.5, noise=0.05))) == "shrank"
-    assert stats.equivalence_verdict(_difference(rng, 0.0, seeds=5, noise=0.01)) == "equal"
-    assert stats.change_verdict(stats.difference_of(_difference(rng, 1.0, seeds=2), _difference(rng, 0))) \
+    assert rules.equivalence_verdict(_difference(rng, 0.0, seeds=5, noise=0.01)) == "equal"
+    assert rules.change_verdict(intervals.difference_of(_difference(rng, 1.0, seeds=2), _difference(rng, 0))) \
         == "inconclusive"  # two seeds never decide
 
 
@@ -79,7 +80,7 @@ def _runs(ratio_of_setting, seeds=(0, 1, 2), dims=(2, 3), study="breaking", nois
 def _augmentation_runs(gnn, aug, longer=None, dims=(2, 3, 4, 6, 8), **kw):
     """Synthetic augmentation runs as the study stores them: the GNN and EGNN under "plain", the augmented
     GNN (MSE ratio ``aug``) under "augmented", and with ``longer`` under the 2x-steps setting too."""
-    settings = {"augmented": aug, **({beyond.longer_label(2): longer} if longer is not None else {})}
+    settings = {"augmented": aug, **({beyond_runs.longer_label(2): longer} if longer is not None else {})}
     frames = [_runs({"plain": {"gnn": gnn}}, dims=dims, study="augmentation", **kw)]
     for setting, ratio in settings.items():
         runs = _runs({setting: {"gnn+aug": ratio}}, dims=dims, study="augmentation", **kw)
@@ -238,8 +239,8 @@ def test_still_improving_counts_each_models_unconverged_runs_once():
 def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     protocol = resolve("beyond", "smoke")
     where = dict(results=tmp_path, device="cpu", progress=False, threads=1)
-    runs = beyond.run_beyond(protocol, **where)
-    assert set(runs.study) == {*beyond.STUDIES, "confirm"}
+    runs = beyond_runs.run_beyond(protocol, **where)
+    assert set(runs.study) == {*presets.STUDIES, "confirm"}
     assert set(runs.loc[runs.study == "breaking", "setting"]) == {"no breaking", "box 1", "clip 3"}
     confirm = runs[runs.study == "confirm"]
     assert set(confirm.setting) == {"no breaking", "box 1"} and set(confirm.seed) == {2, 3}
@@ -256,17 +257,17 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     assert set(beyond.horizon_table(runs).setting) == {"T = 100", "T = 200"}
     assert "mse_freeflight" in beyond.horizon_table(runs).columns
     assert set(beyond.augmentation_table(runs).verdict) <= {"closed", "open", "overtaken", "inconclusive"}
-    longer = runs[runs.setting == beyond.longer_label(2)]
+    longer = runs[runs.setting == beyond_runs.longer_label(2)]
     budget = runs.loc[(runs.study == "augmentation") & (runs.setting == "plain") & (runs.model == "gnn"), "budget_steps"]
     assert set(longer.model) == {"gnn+aug"} and (longer.budget_steps >= 2 * budget.max()).all()
     assert len(beyond.augmentation_table(runs, factor=2)) == 1  # the smoke preset's one dimension
     assert beyond.equivariance_verdict(runs)["data"]["verdict"] == "inconclusive"  # two seeds never decide
-    events = beyond.breaking_events(protocol, **where)
+    events = beyond_runs.breaking_events(protocol, **where)
     events = events.set_index("setting")
     assert events.loc["box 1", "hit_wall"] > 0.5 and events.loc["clip 3", "clipped"] > 0.2
     assert events.loc["no breaking", ["hit_wall", "clipped"]].sum() == 0
     # a second call trains nothing: every run is in the store
-    again = beyond.run_beyond(protocol, **{**where, "train_missing": False})
+    again = beyond_runs.run_beyond(protocol, **{**where, "train_missing": False})
     assert len(again) == len(runs)
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from equilib.store import RunStore, run_id
+from equilib.base.store import RunStore, run_id
 
 from book_numbers import book_numbers
 from conftest import ROOT

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from equilib import cost, protocols
+from equilib.experiments import cost, presets
 
 
 def test_mnist_run_seconds_follow_the_budget_sizes_and_throughput():
@@ -30,8 +30,8 @@ def test_projection_divides_the_work_but_never_below_the_longest_job(tmp_path):
     both = table.set_index("experiment").loc["both"]
     assert both["1 GPU (h)"] == pytest.approx(both["GPU-hours"])
     assert both["2 GPUs (h)"] == pytest.approx(both["GPU-hours"] / 2)
-    nbody = cost.nbody_run_seconds(protocols.resolve("nbody", "smoke"))
-    mnist = cost.mnist_run_seconds(protocols.resolve("mnist", "smoke"), {g: 1000.0 for g in cost.H100_REFERENCE})
+    nbody = cost.nbody_run_seconds(presets.resolve("nbody", "smoke"))
+    mnist = cost.mnist_run_seconds(presets.resolve("mnist", "smoke"), {g: 1000.0 for g in cost.H100_REFERENCE})
     longest = max(nbody["seconds"].max(), mnist["seconds"].max()) / 3600
     assert both["1000 GPUs (h)"] == pytest.approx(longest)
     with pytest.raises(ValueError, match=r"GPU counts must be integers >= 1; bad value\(s\): \[0\]"):

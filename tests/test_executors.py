@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from equilib.executors import CONTEXT_BYTES, Job, SweepFailures, Trained, gpu_share, intra_op_threads, run_jobs
-from equilib.experiments import mnist_sweep, nbody_sweep, spread_stacks
-from equilib.store import RunStore
+from equilib.training.executors import CONTEXT_BYTES, Job, SweepFailures, Trained, gpu_share, intra_op_threads, run_jobs
+from equilib.experiments.mnist import mnist_sweep
+from equilib.experiments.nbody import nbody_sweep
+from equilib.training.executors import spread_stacks
+from equilib.base.store import RunStore
 from conftest import ROOT
 from test_mnist import needs_mnist
 
@@ -168,7 +170,7 @@ def test_mnist_runs_in_a_process_pool_record_what_local_runs_record(tmp_path):
 _KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from equilib.cache import atomic_write
+from equilib.base.cache import atomic_write
 def write(tmp):
     tmp.write_text("half")
     print("writing", flush=True)

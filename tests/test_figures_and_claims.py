@@ -6,14 +6,15 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from equilib.protocols import KEY_GROUPS
-from equilib import claims, figures, stats
+from equilib.experiments.presets import KEY_GROUPS
+from equilib.analysis import claims, intervals
+from equilib.report import charts, export, render
 
 
 def test_log_ratio_interval_matches_a_welch_test():
     rng = np.random.default_rng(0)
     a, b = np.exp(rng.normal(1.0, 0.3, 6)), np.exp(rng.normal(0.2, 0.5, 4))
-    ratio, lo, hi = stats.log_ratio_ci(a, b)
+    ratio, lo, hi = intervals.log_ratio_ci(a, b)
     assert ratio == pytest.approx(np.exp(np.log(a).mean() - np.log(b).mean()))
     # the interval's edges are exactly where a Welch test on the logs has p = 0.05
     for edge in (lo, hi):
@@ -25,7 +26,7 @@ def test_power_law_fit_recovers_a_known_slope():
     rows = [{"variant": "rotated", "group": "C8", "n_train": n, "seed": s, "status": "finished",
              "test_at_best_val": 3.0 * n ** -0.5 * np.exp(0.01 * (s - 1))}
             for n, s in itertools.product([1000, 2000, 5000, 10000], [0, 1, 2])]
-    fit = figures.power_law_fits(pd.DataFrame(rows)).iloc[0]
+    fit = charts.fits_table(pd.DataFrame(rows)).iloc[0]
     assert fit.slope == pytest.approx(-0.5, abs=1e-6) and fit.low < -0.5 < fit.high
 
 
@@ -91,13 +92,13 @@ def test_wide_slope_intervals_are_inconclusive_not_supported():
 def test_live_widgets_only_under_a_live_frontend(monkeypatch):
     import ipywidgets
 
-    for key in (*figures.LIVE_FRONTEND_ENV, "EQUILIB_WIDGETS"):
+    for key in (*render.LIVE_FRONTEND_ENV, "EQUILIB_WIDGETS"):
         monkeypatch.delenv(key, raising=False)
     seen = []
     chart = lambda a: seen.append(a) or "chart"
-    assert isinstance(figures.explore(chart, a=[1, 2]), str) and not seen  # headless: no widget, nothing drawn
+    assert isinstance(render.explore(chart, a=[1, 2]), str) and not seen  # headless: no widget, nothing drawn
     monkeypatch.setenv("JPY_SESSION_NAME", "book/nbody.md")
-    widget = figures.explore(chart, a=[1, 2])
+    widget = render.explore(chart, a=[1, 2])
     assert isinstance(widget, ipywidgets.interactive) and seen == [1]
     widget.children[0].value = 2
     assert seen == [1, 2]  # moving the control redraws
@@ -106,14 +107,14 @@ def test_live_widgets_only_under_a_live_frontend(monkeypatch):
 def test_readme_figures_are_drawn_from_the_store(tmp_path):
     from conftest import ROOT
 
-    written = figures.export_readme_figures(ROOT / "results", tmp_path)  # the committed store
+    written = export.export_readme_figures(ROOT / "results", tmp_path)  # the committed store
     assert written and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     with pytest.raises(ValueError, match="holds no cpu-preset runs to draw"):
-        figures.export_readme_figures(tmp_path / "empty", tmp_path)
+        export.export_readme_figures(tmp_path / "empty", tmp_path)
 
 
 def test_mnist_figure_offers_a_size_range_only_when_there_is_one():
-    from equilib.figures import mnist_figure
+    from equilib.report.charts import mnist_figure
 
     def bound(sizes):
         frame = pd.DataFrame([{"variant": "rotated", "group": g, "n_train": n, "error": 0.1, "low": 0.09,
@@ -127,5 +128,5 @@ def test_mnist_figure_offers_a_size_range_only_when_there_is_one():
 
 
 def test_interval_text_says_one_seed_instead_of_nan():
-    assert figures.interval_text(1.5, 1.2, 1.9) == "1.50 [1.20, 1.90]"
-    assert figures.interval_text(0.03, np.nan, np.nan, "+.3f") == "+0.030 (one seed)"
+    assert charts.interval_text(1.5, 1.2, 1.9) == "1.50 [1.20, 1.90]"
+    assert charts.interval_text(0.03, np.nan, np.nan, "+.3f") == "+0.030 (one seed)"

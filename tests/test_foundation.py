@@ -5,7 +5,7 @@ import sys
 import pytest
 import yaml
 
-from equilib import paths
+from equilib.base import paths
 from equilib.cli import main
 
 from conftest import ROOT

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from equilib.models import build_model, count_parameters
+from equilib.models.catalogue import build_model, count_parameters
 
 from conftest import random_orthogonal
 

@@ -5,27 +5,28 @@ import os
 import pytest
 import torch
 
-from equilib import data
-from equilib.models import build_cnn, count_parameters
+from equilib.tasks import mnist
+from equilib.models.catalogue import count_parameters
+from equilib.models.steerable import build_cnn
 from equilib.models import steerable
 
-HAS_MNIST = all((data.default_data_dir() / "mnist" / f).exists() for f in data.MNIST_FILES)
+HAS_MNIST = all((mnist.default_data_dir() / "mnist" / f).exists() for f in mnist.MNIST_FILES)
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason="MNIST not in $EQUILIB_DATA_DIR/mnist (CI sets it)")
 
 
 @pytest.fixture(scope="module")
 def fliprot():
-    return data.load_mnist("fliprot", "train", 3000)
+    return mnist.load_mnist("fliprot", "train", 3000)
 
 
 @needs_mnist
 def test_angles_are_reproducible_distinct_and_uniform(fliprot):
-    again = data.load_mnist("fliprot", "train", 3000)
+    again = mnist.load_mnist("fliprot", "train", 3000)
     assert torch.equal(again.angles, fliprot.angles) and torch.equal(again.images, fliprot.images)
     assert fliprot.angles.unique().numel() == 3000
     assert 0 <= fliprot.angles.min() and fliprot.angles.max() < 2 * math.pi
     assert abs(fliprot.angles.mean().item() - math.pi) < 0.15
-    other = data.load_mnist("fliprot", "train", 3000, seed=1, cache_dir=os.environ["EQUILIB_CACHE_DIR"])
+    other = mnist.load_mnist("fliprot", "train", 3000, seed=1, cache_dir=os.environ["EQUILIB_CACHE_DIR"])
     assert not torch.equal(other.angles, fliprot.angles)
 
 
@@ -33,19 +34,19 @@ def test_angles_are_reproducible_distinct_and_uniform(fliprot):
 def test_about_half_of_the_fliprot_images_are_mirrored(fliprot):
     share = fliprot.flips.float().mean().item()
     assert 0.45 < share < 0.55  # a boolean mask, not the 0/1-as-index bug (which mirrors two images)
-    assert not data.load_mnist("rotated", "train", 1000).flips.any()
+    assert not mnist.load_mnist("rotated", "train", 1000).flips.any()
 
 
 @needs_mnist
 @pytest.mark.parametrize("variant", ["rotated", "fliprot"])
 def test_rotating_back_recovers_the_digit_and_labels_are_untouched(variant):
-    plain = data.load_mnist("plain", "train", 500)
-    moved = data.load_mnist(variant, "train", 500)
+    plain = mnist.load_mnist("plain", "train", 500)
+    moved = mnist.load_mnist(variant, "train", 500)
     assert torch.equal(plain.labels, moved.labels)
-    back = data.rotate(moved.images, -moved.angles.float())
+    back = mnist.rotate(moved.images, -moved.angles.float())
     back = torch.where(moved.flips.view(-1, 1, 1, 1), back.flip(-1), back)
-    inner = data.disc_mask(data.IMAGE_SIZE - 6).new_zeros(data.IMAGE_SIZE, data.IMAGE_SIZE)
-    inner[3:-3, 3:-3] = data.disc_mask(data.IMAGE_SIZE - 6)  # away from the rim
+    inner = mnist.disc_mask(mnist.IMAGE_SIZE - 6).new_zeros(mnist.IMAGE_SIZE, mnist.IMAGE_SIZE)
+    inner[3:-3, 3:-3] = mnist.disc_mask(mnist.IMAGE_SIZE - 6)  # away from the rim
     err = ((back - plain.images).abs() * inner).sum() / (plain.images * inner).sum()
     assert err < 0.15
     shuffled = ((back - plain.images.roll(1, 0)).abs() * inner).sum() / (plain.images * inner).sum()
@@ -53,36 +54,36 @@ def test_rotating_back_recovers_the_digit_and_labels_are_untouched(variant):
 
 
 def test_rotation_by_90_degrees_is_exact_on_the_29_pixel_grid():
-    img = torch.rand(3, 1, data.IMAGE_SIZE, data.IMAGE_SIZE)
-    turned = data.rotate(img, torch.full((3,), math.pi / 2))
+    img = torch.rand(3, 1, mnist.IMAGE_SIZE, mnist.IMAGE_SIZE)
+    turned = mnist.rotate(img, torch.full((3,), math.pi / 2))
     assert torch.allclose(turned, torch.rot90(img, 1, (-2, -1)).clamp(0, 1), atol=1e-5)
 
 
 @needs_mnist
 def test_training_subsets_are_nested_and_splits_disjoint():
-    small, big = data.load_mnist("rotated", "train", 100), data.load_mnist("rotated", "train", 2000)
+    small, big = mnist.load_mnist("rotated", "train", 100), mnist.load_mnist("rotated", "train", 2000)
     assert torch.equal(small.images, big.images[:100]) and torch.equal(small.angles, big.angles[:100])
-    val = data.load_mnist("rotated", "val", 2000)
+    val = mnist.load_mnist("rotated", "val", 2000)
     assert val.images.shape == (2000, 1, 29, 29)
     flat = lambda s: {bytes(x) for x in (s.images * 255).round().to(torch.uint8).flatten(1).numpy()}
     assert not flat(big) & flat(val)
-    assert data.load_mnist("rotated", "test").images.shape[0] == 10_000
+    assert mnist.load_mnist("rotated", "test").images.shape[0] == 10_000
 
 
 @needs_mnist
 def test_a_test_subset_is_random_and_the_whole_test_set_is_all_of_it():
     """Curves use a subset of the test set; MNIST's first test images are not a random sample of it."""
-    full, part = data.load_mnist("rotated", "test"), data.load_mnist("rotated", "test", 1000)
+    full, part = mnist.load_mnist("rotated", "test"), mnist.load_mnist("rotated", "test", 1000)
     assert torch.equal(part.images, full.images[:1000])
-    original = torch.from_numpy(data.read_idx(data.ensure_mnist() / "t10k-labels-idx1-ubyte.gz").astype("int64"))
+    original = torch.from_numpy(mnist.read_idx(mnist.ensure_mnist() / "t10k-labels-idx1-ubyte.gz").astype("int64"))
     assert torch.equal(full.labels.sort().values, original.sort().values)  # all of MNIST's test set
     assert (part.labels != original[:1000]).float().mean() > 0.5  # and not its first 1000 images
 
 
 @needs_mnist
 def test_a_mnist_sweep_reports_the_whole_test_set_at_the_best_validation(tmp_path):
-    from equilib.experiments import mnist_sweep
-    from equilib.store import RunStore
+    from equilib.experiments.mnist import mnist_sweep
+    from equilib.base.store import RunStore
 
     runs = mnist_sweep(["rotated"], ["trivial"], [128], [0], epochs=3, min_steps=16, eval_every=1, lr=3e-3,
                        batch_size=32, n_val=64, n_test=64, target_params=8000, schedule="cosine", warmup=0.1,
@@ -97,8 +98,8 @@ def test_a_mnist_sweep_reports_the_whole_test_set_at_the_best_validation(tmp_pat
 
 @needs_mnist
 def test_corners_carry_nothing():
-    x = data.load_mnist("plain", "train", 200).images
-    assert (x * (1 - data.disc_mask())).abs().max() == 0
+    x = mnist.load_mnist("plain", "train", 200).images
+    assert (x * (1 - mnist.disc_mask())).abs().max() == 0
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -109,12 +110,12 @@ def test_corners_carry_nothing():
 ])
 def test_bad_parameters_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        data.load_mnist(**kwargs)
+        mnist.load_mnist(**kwargs)
 
 
 def test_missing_files_say_which_and_where(tmp_path):
     with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.gz.*EQUILIB_DATA_DIR"):
-        data.ensure_mnist(tmp_path, download=False)
+        mnist.ensure_mnist(tmp_path, download=False)
 
 
 # ---------------------------------------------------------------- models
@@ -129,7 +130,7 @@ def _calibrated(model):
     model.train()
     with torch.no_grad():
         for _ in range(3):
-            model(torch.rand(16, 1, 29, 29, generator=g) * data.disc_mask())
+            model(torch.rand(16, 1, 29, 29, generator=g) * mnist.disc_mask())
     return model.eval()
 
 
@@ -154,7 +155,7 @@ def _logits(model, x):
 
 @pytest.mark.parametrize("group", ["C4", "D4", "C8", "D8", "SO2", "O2"])
 def test_equivariant_models_are_invariant_to_their_exact_grid_symmetries(models, group):
-    x = torch.rand(4, 1, 29, 29, generator=torch.Generator().manual_seed(1)) * data.disc_mask()
+    x = torch.rand(4, 1, 29, 29, generator=torch.Generator().manual_seed(1)) * mnist.disc_mask()
     y = _logits(models[group], x)
     for k in (1, 2, 3):
         assert torch.allclose(_logits(models[group], torch.rot90(x, k, (-2, -1))), y, atol=1e-4, rtol=1e-4)
@@ -178,7 +179,7 @@ def test_fourier_elu_matches_escnn_with_the_same_weights(models, group):
     for m in reference.modules():
         if isinstance(m, FourierELU):
             m.__class__ = enn.FourierELU
-    x = torch.rand(8, 1, 29, 29, generator=torch.Generator().manual_seed(3)) * data.disc_mask()
+    x = torch.rand(8, 1, 29, 29, generator=torch.Generator().manual_seed(3)) * mnist.disc_mask()
     outs, grads = [], []
     for model in (fast, reference):
         y = model(x)
@@ -200,7 +201,7 @@ def _asymmetric_strokes():
 
 def test_plain_cnn_is_not_invariant_and_C4_does_not_see_mirrors(models):
     x = _asymmetric_strokes()
-    other = torch.roll(x, shifts=(5, -4), dims=(-2, -1)) * data.disc_mask()  # a different image, same strokes
+    other = torch.roll(x, shifts=(5, -4), dims=(-2, -1)) * mnist.disc_mask()  # a different image, same strokes
 
     def rel(model, moved):
         """How far a transformation moves the logits, against how far a different image moves them."""
@@ -220,9 +221,9 @@ def test_factory_rejects_unknown_groups():
 @needs_mnist
 @pytest.mark.parametrize("group", ["trivial", "C4"])
 def test_short_training_learns_far_below_chance(group, tmp_path):
-    from equilib.training import ClassificationTask, TrainConfig, train
+    from equilib.training.loop import ClassificationTask, TrainConfig, train
 
-    splits = {s: data.load_mnist("rotated", s, n) for s, n in (("train", 2000), ("val", 500), ("test", 1000))}
+    splits = {s: mnist.load_mnist("rotated", s, n) for s, n in (("train", 2000), ("val", 500), ("test", 1000))}
     tensors = {k: (v.images, v.labels) for k, v in splits.items()}
     cfg = TrainConfig(epochs=3, lr=3e-3, batch_size=64, eval_every=1, device="cpu")
     _, result = train(lambda: build_cnn(group, target_params=TARGET, verbose=False), ClassificationTask(), tensors,
@@ -246,10 +247,10 @@ def test_a_seed_fixes_the_initial_weights_whether_widths_are_solved_or_cached(tm
 
 def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp_path):
     """escnn adds buffers in eval mode; checkpoints and the best weights must still load into a fresh model."""
-    from equilib.training import ClassificationTask, TrainConfig, train
+    from equilib.training.loop import ClassificationTask, TrainConfig, train
 
     g = torch.Generator().manual_seed(0)
-    split = lambda n: (torch.rand(n, 1, 29, 29, generator=g) * data.disc_mask(),  # noqa: E731
+    split = lambda n: (torch.rand(n, 1, 29, 29, generator=g) * mnist.disc_mask(),  # noqa: E731
                        torch.randint(0, 10, (n,), generator=g))
     tensors = {"train": split(64), "val": split(32), "test": split(32)}
     cfg = TrainConfig(epochs=4, lr=1e-2, batch_size=32, eval_every=1, device="cpu", seed=1, restore_best=True)
@@ -275,9 +276,9 @@ def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp
 
 def test_stop_after_enters_a_run_id_only_where_it_is_set():
     """Runs trained before stop_after existed keep their ids; a protocol that sets it gets new ones."""
-    from equilib.experiments import mnist_run_config
-    from equilib.store import run_id
-    from equilib.training import TrainConfig
+    from equilib.experiments.mnist import mnist_run_config
+    from equilib.base.store import run_id
+    from equilib.training.loop import TrainConfig
 
     kwargs = dict(n_val=2000, n_test=2000, target_params=20_000, data_seed=0)
     plain = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5), **kwargs)
@@ -288,8 +289,8 @@ def test_stop_after_enters_a_run_id_only_where_it_is_set():
 
 
 def test_runs_stopped_too_early_are_paired_with_their_retraining(tmp_path):
-    from equilib.experiments import mnist_stopped_too_early
-    from equilib.store import RunStore
+    from equilib.experiments.mnist import mnist_stopped_too_early
+    from equilib.base.store import RunStore
 
     store = RunStore(tmp_path, "mnist")
     base = {"experiment": "mnist", "model": "cnn", "group": "SO2", "variant": "rotated", "dim": 2, "n_train": 5000,

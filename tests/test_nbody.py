@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from equilib import nbody
+from equilib.tasks import nbody
 
 from conftest import random_orthogonal
 

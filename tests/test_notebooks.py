@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from equilib.notebooks import run_notebook
+from equilib.report.notebooks import run_notebook
 
 from conftest import ROOT
 from test_mnist import needs_mnist

@@ -5,11 +5,11 @@ import warnings
 import pytest
 import torch
 
-from equilib import nbody
-from equilib.experiments import nbody_member, nbody_sweep
-from equilib.models import build_model
-from equilib.stacking import Member, train_stacked
-from equilib.training import RegressionTask, TrainConfig, train
+from equilib.tasks import nbody
+from equilib.experiments.nbody import nbody_member, nbody_sweep
+from equilib.models.catalogue import build_model
+from equilib.training.stacked import Member, train_stacked
+from equilib.training.loop import RegressionTask, TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from equilib import stats
+from equilib.analysis import intervals, rules
 
 DIMS = (2, 3, 4, 6, 8)
 
@@ -30,8 +30,8 @@ def verdicts(log_ratio_at, reps: int = 600, **kw) -> pd.Series:
     out = []
     for _ in range(reps):
         runs = synthetic_runs(rng, log_ratio_at, **kw)
-        table = stats.ratio_table(runs, "gnn", "egnn")
-        out.append(stats.growth_verdict(table, unconverged=stats.unconverged_share(runs))["verdict"])
+        table = intervals.ratio_table(runs, "gnn", "egnn")
+        out.append(rules.growth_verdict(table, unconverged=intervals.unconverged_share(runs))["verdict"])
     return pd.Series(out).value_counts(normalize=True)
 
 
@@ -56,14 +56,14 @@ def test_a_flat_ratio_measured_precisely_is_not_supported_rather_than_inconclusi
 def test_too_few_seeds_or_unconverged_runs_make_it_inconclusive():
     rng = np.random.default_rng(1)
     runs = synthetic_runs(rng, lambda d: 0.3 * d, seeds=2, sigma=0.01)
-    v = stats.growth_verdict(stats.ratio_table(runs, "gnn", "egnn"))
+    v = rules.growth_verdict(intervals.ratio_table(runs, "gnn", "egnn"))
     assert v["verdict"] == "inconclusive" and "fewer than 3 seeds" in v["reason"]
     runs = synthetic_runs(rng, lambda d: 0.3 * d, seeds=3, sigma=0.01, unconverged=0.6)
-    share = stats.unconverged_share(runs)
-    assert share > stats.MAX_UNCONVERGED
-    v = stats.growth_verdict(stats.ratio_table(runs, "gnn", "egnn"), unconverged=share)
+    share = intervals.unconverged_share(runs)
+    assert share > rules.MAX_UNCONVERGED
+    v = rules.growth_verdict(intervals.ratio_table(runs, "gnn", "egnn"), unconverged=share)
     assert v["verdict"] == "inconclusive" and "still improving" in v["reason"]
-    v = stats.growth_verdict(stats.ratio_table(runs.head(0), "gnn", "egnn"))
+    v = rules.growth_verdict(intervals.ratio_table(runs.head(0), "gnn", "egnn"))
     assert v["verdict"] == "not yet measured"
 
 
@@ -73,30 +73,30 @@ def test_log_ratio_interval_covers_the_truth_about_95_percent_of_the_time():
     for _ in range(2000):
         a = np.exp(math.log(3.0) + 0.5 * rng.standard_normal(3))
         b = np.exp(0.3 * rng.standard_normal(4))
-        _, lo, hi = stats.log_ratio_ci(a, b)
+        _, lo, hi = intervals.log_ratio_ci(a, b)
         hits += lo <= 3.0 <= hi
     assert 0.93 <= hits / 2000 <= 0.985
 
 
 def test_log_ratio_of_known_values():
-    r, lo, hi = stats.log_ratio_ci(np.array([2.0, 8.0]), np.array([1.0, 1.0, 1.0]))
+    r, lo, hi = intervals.log_ratio_ci(np.array([2.0, 8.0]), np.array([1.0, 1.0, 1.0]))
     assert r == pytest.approx(4.0)  # geometric mean of 2 and 8 over 1
     assert lo < 4.0 < hi
-    r, lo, hi = stats.log_ratio_ci(np.array([2.0]), np.array([1.0, 1.0]))
+    r, lo, hi = intervals.log_ratio_ci(np.array([2.0]), np.array([1.0, 1.0]))
     assert r == pytest.approx(2.0) and math.isnan(lo) and math.isnan(hi)
 
 
 def test_trend_interval_widens_with_point_uncertainty_and_with_misfit():
     x = np.array(DIMS, float)
-    exact = stats.trend(x, 0.1 * x, np.zeros(5))
+    exact = intervals.trend(x, 0.1 * x, np.zeros(5))
     assert exact.slope == pytest.approx(0.1) and exact.high - exact.low == pytest.approx(0.0, abs=1e-12)
-    noisy = stats.trend(x, 0.1 * x, np.full(5, 0.5))
+    noisy = intervals.trend(x, 0.1 * x, np.full(5, 0.5))
     assert noisy.low < 0.1 < noisy.high and noisy.high - noisy.low > 0.1
     zigzag = np.array([0.0, 1.0, 0.0, 1.0, 0.0])
-    tight, scaled = stats.trend(x, zigzag, np.full(5, 0.01)), stats.trend(x, zigzag, np.full(5, 0.5))
+    tight, scaled = intervals.trend(x, zigzag, np.full(5, 0.01)), intervals.trend(x, zigzag, np.full(5, 0.5))
     assert tight.high - tight.low > 0.2  # points far off their line: the misfit widens the interval
     assert tight.high - tight.low == pytest.approx(scaled.high - scaled.low, rel=1e-9)
-    assert math.isnan(stats.trend(x[:2], x[:2], np.zeros(2)).slope)
+    assert math.isnan(intervals.trend(x[:2], x[:2], np.zeros(2)).slope)
 
 
 def test_budget_check_asks_whether_the_ratio_at_b_lies_in_the_interval_at_2b():
@@ -105,11 +105,11 @@ def test_budget_check_asks_whether_the_ratio_at_b_lies_in_the_interval_at_2b():
     for factor, shift in ((0.5, 1.0), (1.0, 0.5), (2.0, 0.5)):
         runs = synthetic_runs(rng, lambda d: shift, sigma=0.05)
         frames.append(runs.assign(budget_factor=factor))
-    table = stats.budget_check(pd.concat(frames))
+    table = rules.budget_check(pd.concat(frames))
     assert table["ok"].all() and list(table["dim"]) == list(DIMS)
     assert table["ratio x0.5"].iloc[0] == pytest.approx(math.e, rel=0.2)
     frames[1] = synthetic_runs(rng, lambda d: 1.5, sigma=0.05).assign(budget_factor=1.0)
-    assert not stats.budget_check(pd.concat(frames))["ok"].any()
+    assert not rules.budget_check(pd.concat(frames))["ok"].any()
 
 
 GROUPS = ("trivial", "C4", "C8", "SO2")
@@ -131,8 +131,8 @@ def mnist_verdicts(factor, rule, reps=300, **kw) -> pd.Series:
 
 
 RULES = {
-    "SO2 lowest": lambda r: stats.lowest_group_verdict(r, "rotated", "SO2"),
-    "SO2 beats plain": lambda r: stats.beats_reference_verdict(r, "rotated", "SO2"),
+    "SO2 lowest": lambda r: rules.lowest_group_verdict(r, "rotated", "SO2"),
+    "SO2 beats plain": lambda r: rules.beats_reference_verdict(r, "rotated", "SO2"),
 }
 
 
@@ -152,28 +152,28 @@ def test_group_rules_find_a_real_winner_and_a_real_loser():
     assert other.get("not supported", 0.0) >= 0.8, other
     helps = mnist_verdicts(lambda g: 1.0 if g == "SO2" else 2.0, RULES["SO2 beats plain"], 50)
     assert helps.get("supported", 0.0) >= 0.8, helps
-    thin = stats.lowest_group_verdict(synthetic_mnist(np.random.default_rng(0), lambda g: 1.0, seeds=2),
+    thin = rules.lowest_group_verdict(synthetic_mnist(np.random.default_rng(0), lambda g: 1.0, seeds=2),
                                       "rotated", "SO2")
     assert thin["verdict"] == "inconclusive" and "fewer than 3 seeds" in thin["reason"]
 
 
 def test_slope_rule_tells_equal_from_different_slopes():
-    rule = lambda r: stats.similar_slopes_verdict(r, ["rotated"])  # noqa: E731
+    rule = lambda r: rules.similar_slopes_verdict(r, ["rotated"])  # noqa: E731
     equal = mnist_verdicts(lambda g: 1.0, rule, 200)
     assert equal.get("not supported", 0.0) <= 0.05, equal
     precise = mnist_verdicts(lambda g: 1.0, rule, 50, sigma=0.01, seeds=4)
     assert precise.get("supported", 0.0) >= 0.8, precise
     tilted = mnist_verdicts(lambda g: 1.0, rule, 50, slope=lambda g: -0.8 if g == "SO2" else -0.4, sigma=0.05)
     assert tilted.get("not supported", 0.0) >= 0.8, tilted
-    d = stats.slope_difference(synthetic_mnist(np.random.default_rng(1), lambda g: 1.0, sigma=0.0,
+    d = intervals.slope_difference(synthetic_mnist(np.random.default_rng(1), lambda g: 1.0, sigma=0.0,
                                                slope=lambda g: -0.7 if g == "C4" else -0.5), "rotated", "C4")
     assert d.estimate == pytest.approx(-0.2) and d.n_a == d.n_b == 3
 
 
 def test_the_ratio_table_turned_upside_down_keeps_its_interval_ordered_around_its_estimate():
     runs = synthetic_mnist(np.random.default_rng(6), lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 1.5, "SO2": 1.0}[g])
-    plain = stats.beats_reference_table(runs, "rotated", reference="SO2")  # SO2 / other: below 1
-    upside = stats.beats_reference_table(runs, "rotated", reference="SO2", invert=True)  # other / SO2: above 1
+    plain = intervals.beats_reference_table(runs, "rotated", reference="SO2")  # SO2 / other: below 1
+    upside = intervals.beats_reference_table(runs, "rotated", reference="SO2", invert=True)  # other / SO2: above 1
     assert (upside["low"] < upside["ratio"]).all() and (upside["ratio"] < upside["high"]).all()
     assert np.allclose(upside["ratio"], 1 / plain["ratio"]) and np.allclose(upside["low"], 1 / plain["high"])
     assert upside.loc[upside.group == "trivial", "low"].gt(1).all()  # the plain CNN is 3 times worse
@@ -186,21 +186,21 @@ def test_improving_at_end_reads_the_flag_falls_back_to_epochs_and_skips_untraine
         "best_val_epoch": [10, 4, 10, 4, 10, 0],
         "best_at_last_eval": [True, False, None, None, True, None],  # older runs lack the flag
     })
-    assert stats.improving_at_end(runs).tolist() == [True, False, True, False]
-    assert stats.unconverged_share(runs) == 0.5
-    assert stats.unconverged_share(runs.iloc[4:]) == 0.0  # nothing trained: nothing still improving
+    assert intervals.improving_at_end(runs).tolist() == [True, False, True, False]
+    assert intervals.unconverged_share(runs) == 0.5
+    assert intervals.unconverged_share(runs.iloc[4:]) == 0.0  # nothing trained: nothing still improving
 
 
 def test_one_groups_unconverged_runs_are_not_hidden_by_the_converged_groups_beside_it():
     runs = synthetic_mnist(np.random.default_rng(7), lambda g: 1.0 if g == "SO2" else 3.0, sigma=0.05)
-    assert stats.lowest_group_verdict(runs, "rotated", "SO2")["verdict"] == "supported"
+    assert rules.lowest_group_verdict(runs, "rotated", "SO2")["verdict"] == "supported"
     so2 = runs.index[runs["group"] == "SO2"]
     runs.loc[so2[: int(0.4 * len(so2))], "best_at_last_eval"] = True  # 4 of SO2's 12 runs, 1 in 12 of all
-    assert stats.unconverged_share(runs) <= stats.MAX_UNCONVERGED
-    for said in (stats.lowest_group_verdict(runs, "rotated", "SO2"),
-                 stats.beats_reference_verdict(runs, "rotated", "SO2"), stats.similar_slopes_verdict(runs, ["rotated"])):
+    assert intervals.unconverged_share(runs) <= rules.MAX_UNCONVERGED
+    for said in (rules.lowest_group_verdict(runs, "rotated", "SO2"),
+                 rules.beats_reference_verdict(runs, "rotated", "SO2"), rules.similar_slopes_verdict(runs, ["rotated"])):
         assert said["verdict"] == "inconclusive" and "SO2 on rotated (33%)" in said["reason"], said
-    assert "still improving" not in stats.beats_reference_verdict(runs, "rotated", "C4")["reason"]  # SO2 not in it
+    assert "still improving" not in rules.beats_reference_verdict(runs, "rotated", "C4")["reason"]  # SO2 not in it
 
 
 def test_a_difference_between_converged_groups_stands_beside_an_unconverged_one():
@@ -208,10 +208,10 @@ def test_a_difference_between_converged_groups_stands_beside_an_unconverged_one(
                              slope=lambda g: -0.8 if g == "C4" else -0.5)
     so2 = tilted.index[tilted["group"] == "SO2"]
     tilted.loc[so2[: int(0.4 * len(so2))], "best_at_last_eval"] = True
-    said = stats.similar_slopes_verdict(tilted, ["rotated"])
+    said = rules.similar_slopes_verdict(tilted, ["rotated"])
     assert said["verdict"] == "not supported" and said["reason"].startswith("slopes differ beyond doubt: C4 on rotated")
     assert "SO2" not in said["reason"]  # the unconverged group is not evidence
-    said = stats.lowest_group_verdict(tilted, "rotated", "C4")  # SO2 lower beyond doubt, but SO2 is unconverged
+    said = rules.lowest_group_verdict(tilted, "rotated", "C4")  # SO2 lower beyond doubt, but SO2 is unconverged
     assert said["verdict"] == "inconclusive" and "SO2 on rotated" in said["reason"], said
-    said = stats.lowest_group_verdict(tilted, "rotated", "C8")  # C4 lower than C8 beyond doubt, both converged
+    said = rules.lowest_group_verdict(tilted, "rotated", "C8")  # C4 lower than C8 beyond doubt, both converged
     assert said["verdict"] == "not supported" and said["reason"].startswith("C4 is lower"), said

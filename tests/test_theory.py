@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from equilib import theory
+from equilib.tasks import theory
 
 PAIRS = theory.catalogue(4) | theory.catalogue(3) | theory.catalogue(6)
 

@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from equilib import nbody
-from equilib.experiments import nbody_sweep
-from equilib.models import build_model
-from equilib.store import RunStore
-from equilib.training import RegressionTask, TrainConfig, train
+from equilib.tasks import nbody
+from equilib.experiments import nbody as nbody_experiment
+from equilib.experiments.nbody import nbody_sweep
+from equilib.models.catalogue import build_model
+from equilib.base.store import RunStore
+from equilib.training.loop import RegressionTask, TrainConfig, train
 
 STEPS = 1000  # a 1-time-unit horizon: learnable in seconds on a CPU
 
@@ -92,10 +93,8 @@ def test_sweep_records_runs_and_a_second_sweep_trains_nothing(tmp_path, monkeypa
     curves = RunStore(tmp_path, "nbody").curves()
     assert set(curves["run_id"]) == set(runs["run_id"]) and set(curves["epoch"]) == {1, 2}
 
-    import equilib.experiments as ex
-
-    monkeypatch.setattr(ex, "train", lambda *a, **k: pytest.fail("trained a run that the store holds"))
-    monkeypatch.setattr(ex, "train_stacked", lambda *a, **k: pytest.fail("trained a run that the store holds"))
+    monkeypatch.setattr(nbody_experiment, "train", lambda *a, **k: pytest.fail("trained a run that the store holds"))
+    monkeypatch.setattr(nbody_experiment, "train_stacked", lambda *a, **k: pytest.fail("trained a run that the store holds"))
     again = nbody_sweep(results=tmp_path, **SWEEP)
     assert again.shape[0] == 2
 
@@ -249,7 +248,7 @@ def test_residual_gnn_is_free_flight_plus_the_plain_gnn():
 
 def test_restore_best_hands_back_the_weights_of_the_best_validation(small_data):
     task = RegressionTask()
-    cfg = TrainConfig(epochs=8, lr=3e-2, batch_size=64, eval_every=1, device="cpu", seed=4, restore_best=True)
+    cfg = TrainConfig(epochs=8, lr=3e-2, batch_size=64, eval_every=1, device="cpu", seed=6, restore_best=True)
     model, result = train(lambda: build_model("gnn", 3), task, small_data, cfg, progress=False)
     assert result.best_val_epoch < result.curve[-1]["epoch"], "the rate should make the last epoch not the best"
     assert task.metric(model, small_data["val"]) == pytest.approx(result.best_val, rel=1e-6)

@@ -1,4 +1,4 @@
-"""escnn's Fourier ELU, computed without its einsum's layout copies (imported only where escnn is).
+"""escnn's Fourier ELU, computed without its einsum's layout copies.
 
 escnn samples a band-limited field at ``N`` group elements with
 ``einsum('bcf...,gf->bcg...')``, which permutes the feature map so that the

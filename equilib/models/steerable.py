@@ -9,7 +9,7 @@ group max-pooling; ``SO2`` and ``O2`` use band-limited Fourier fields with
 Fourier ELU (escnn's, computed without layout copies: :mod:`.fourier`) and a
 1x1 equivariant map to invariant fields.
 
-Inputs are ``(batch, 1, 29, 29)`` (:data:`equilib.data.IMAGE_SIZE`: MNIST padded
+Inputs are ``(batch, 1, 29, 29)`` (:data:`equilib.tasks.mnist.IMAGE_SIZE`: MNIST padded
 to an odd size so rotations by 90 degrees map the grid to itself). Widths are
 solved so that each model has ``target_params`` parameters, within 5%.
 """
@@ -22,17 +22,22 @@ import math
 import sys
 from functools import lru_cache
 
+import escnn.group._numerical as numerical
 import torch
+from escnn import gspaces
+from escnn import nn as enn
 from torch import nn
 
-from . import count_parameters
+from ..base.cache import atomic_write
+from ..base.paths import cache_dir
+from ..tasks.mnist import IMAGE_SIZE
+from .catalogue import count_parameters
+from .fourier import FourierELU
+from .groups import GROUP_ORDER, GROUPS
 
-GROUPS = ("trivial", "C4", "D4", "C8", "D8", "SO2", "O2")
-GROUP_ORDER = {"trivial": 1, "C4": 4, "D4": 8, "C8": 8, "D8": 16, "SO2": math.inf, "O2": math.inf}
 RELATIVE_WIDTHS = (2, 3, 4, 4, 6, 8)  # channels per block, times the width scale
 KERNELS = (7, 5, 5, 5, 5, 5)
 HEAD = 64
-IMAGE_SIZE = 29
 FOURIER_BAND = 3  # highest frequency of the SO(2)/O(2) features
 FOURIER_SAMPLES = 16  # group elements at which Fourier ELU applies the non-linearity
 DEFAULT_TARGET = 400_000
@@ -46,9 +51,6 @@ def _check_group(group: str) -> None:
 
 @lru_cache(maxsize=None)
 def _gspace(group: str):
-    import escnn.group._numerical as numerical  # noqa: F401
-    from escnn import gspaces
-
     # With scikit-learn >= 1.6 installed, escnn's randomized SVD fails on np.matrix when it
     # builds D_N and O(2) bases; without it escnn falls back to scipy's SVD.
     numerical.randomized_svd = None
@@ -85,10 +87,6 @@ class SteerableCNN(nn.Module):
 
     def __init__(self, group: str, fields: tuple[int, ...]) -> None:
         super().__init__()
-        from escnn import nn as enn
-
-        from .fourier import FourierELU
-
         gs = _gspace(group)
         self.group = group
         self.input_type = enn.FieldType(gs, [gs.trivial_repr])
@@ -117,8 +115,6 @@ class SteerableCNN(nn.Module):
         self.head = nn.Sequential(nn.Linear(width, HEAD), nn.BatchNorm1d(HEAD), nn.ELU(), nn.Linear(HEAD, 10))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        from escnn import nn as enn
-
         x = self.features(enn.GeometricTensor(images, self.input_type)).tensor
         return self.head(x.mean((-2, -1)))
 
@@ -150,9 +146,6 @@ def solve_widths(group: str, target_params: int = DEFAULT_TARGET) -> tuple[tuple
     _check_group(group)
     if not isinstance(target_params, int) or target_params < 5_000:
         raise ValueError(f"target_params must be an integer >= 5000, got {target_params!r}")
-    from ..cache import atomic_write
-    from ..paths import cache_dir
-
     path = cache_dir() / "cnn-widths.json"
     key = f"{group}-{target_params}-v{ARCHITECTURE_VERSION}"
     known = json.loads(path.read_text()) if path.exists() else {}

@@ -33,9 +33,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .cache import cached_tensors
-from .paths import cache_dir as default_cache_dir
-from .paths import resolve_device
+from ..base.cache import cached_tensors
+from ..base.paths import cache_dir as default_cache_dir
+from ..base.paths import resolve_device
 
 FORCE_LAWS = ("dimension", "nri")
 SPLITS = ("train", "val", "test")

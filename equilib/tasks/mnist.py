@@ -28,12 +28,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .cache import atomic_write, cached_tensors
-from .paths import cache_dir as default_cache_dir
-from .paths import data_dir as default_data_dir
+from ..base.cache import atomic_write, cached_tensors
+from ..base.paths import cache_dir as default_cache_dir
+from ..base.paths import data_dir as default_data_dir
 
 IMAGE_SIZE = 29
 VARIANTS = ("plain", "rotated", "fliprot")
+VARIANT_LABELS = {"rotated": "rotated MNIST", "fliprot": "flip-rotated MNIST", "plain": "MNIST"}
 SPLITS = ("train", "val", "test")
 TRAIN_MAX = 50_000
 MNIST_FILES = {
@@ -73,7 +74,7 @@ def ensure_mnist(data_dir: str | Path | None = None, *, download: bool = True) -
         hint = f" (download attempts: {'; '.join(errors[:2])})" if errors else ""
         raise FileNotFoundError(
             f"MNIST files missing from {folder}: {', '.join(missing)}. Put the original files there "
-            f"(md5 sums in equilib.data.MNIST_FILES), or set EQUILIB_DATA_DIR / data_dir to the folder that "
+            f"(md5 sums in equilib.tasks.mnist.MNIST_FILES), or set EQUILIB_DATA_DIR / data_dir to the folder that "
             f"holds mnist/{hint}.")
     bad = [name for name in MNIST_FILES if _md5(folder / name) != MNIST_FILES[name]]
     if bad:
@@ -188,3 +189,4 @@ def load_mnist(variant: str, split: str, size: int | None = None, *, seed: int =
     idx = idx[: size or limit]
     return MNISTSplit(t[f"{prefix}_images"][idx].float() / 255.0, t[f"{prefix}_labels"][idx],
                       t[f"{prefix}_angles"][idx], t[f"{prefix}_flips"][idx])
+

@@ -24,9 +24,11 @@ way; on a CPU, ``workers`` times ``threads`` should not exceed the cores.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import signal
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -35,8 +37,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .store import RunStore
-from .training import Task, Tensors
+from ..base.store import RunStore
+from .loop import Task, Tensors
 
 EXECUTORS = ("local", "processes", "ray")
 CONTEXT_BYTES = 768 * 2**20  # a CUDA context, kernels and allocator slack (about 500-700 MiB on Hopper)
@@ -213,9 +215,6 @@ def _run_in_processes(jobs: Sequence[Job], record: Callable[[Job, Any], None], w
     (out of memory, a signal) fails its job and those still queued, which a
     rerun trains. On an interrupt or SIGTERM the workers are killed at once.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
     try:
         with _sigterm_as_interrupt():
@@ -244,7 +243,7 @@ def ray_init_args(address: str | None) -> dict:
 
 
 def _run_on_ray(jobs: Sequence[Job], record: Callable[[Job, Any], None], address: str | None) -> None:
-    import ray
+    import ray  # an optional dependency (pip install equilib[ray]): imported only when asked for
     from ray.exceptions import RayError, RayTaskError
 
     started = not ray.is_initialized()
@@ -272,3 +271,17 @@ def _run_on_ray(jobs: Sequence[Job], record: Callable[[Job, Any], None], address
             ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
+
+
+def spread_stacks(groups: list[list], workers: int) -> list[list]:
+    """Split the largest stacks in two until every worker has one (or every stack is a single run).
+
+    One stack of every run would leave all workers but one idle; a run trains
+    the same in any stack, so splitting changes no number, only where it trains.
+    """
+    groups = [list(g) for g in groups]
+    while len(groups) < workers and max((len(g) for g in groups), default=1) > 1:
+        largest = max(range(len(groups)), key=lambda i: len(groups[i]))
+        g = groups.pop(largest)
+        groups[largest:largest] = [g[: (len(g) + 1) // 2], g[(len(g) + 1) // 2 :]]
+    return groups

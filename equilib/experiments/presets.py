@@ -5,12 +5,22 @@ values; :func:`resolve` fills in the rest and rejects bad values, naming them
 and what is allowed, before anything is trained.
 
 * ``smoke``: seconds; what the tests run.
-* ``cpu``: minutes on a laptop; what the committed run store holds.
+* ``cpu``: what the committed run store holds (hours on a 2-core CPU).
 * ``paper``: the paper's full protocol; for a GPU.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from typing import Any
+
+from ..base.checks import check_choices, check_ints
+from ..models.catalogue import NBODY_MODELS
+from ..models.groups import GROUPS
+from ..tasks.mnist import TRAIN_MAX, VARIANTS
+from ..training.loop import TrainConfig
+
+STUDIES = ("breaking", "augmentation", "horizon", "equivariance")
+BREAKING_KINDS = ("none", "box", "clip")
 
 # The rotated-MNIST comparisons the verdicts make, fixed before any run: per variant, the plain CNN, two
 # discrete groups and the continuous group that matches the data's symmetry. Presets give these their seeds.
@@ -66,7 +76,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "eval_every": 1, "n_val": 10_000, "n_test": 10_000, "target_params": 400_000, "lr": 5e-5,
                   "batch_size": 64, "schedule": "constant", "warmup": 0.0, "patience": 10, "stop_after": 0.0},
     },
-    # Beyond the paper (equilib.beyond): studies on top of the N-body protocol of the `base` preset.
+    # Beyond the paper (equilib.experiments.beyond): studies on top of the N-body protocol of the `base` preset.
     "beyond": {
         "smoke": {"base": "smoke", "studies": ["breaking", "augmentation", "horizon", "equivariance"],
                   "breaking": [{"kind": "none"}, {"kind": "box", "value": 1.0}, {"kind": "clip", "value": 3.0}],
@@ -129,32 +139,7 @@ def _check_theory(values: dict[str, Any]) -> None:
         raise ValueError(f"repetitions must be >= 2, got {values['repetitions']!r}")
 
 
-def check_ints(name: str, values: Any, minimum: int) -> list[int]:
-    """``values`` (one integer or several) as a list, or an error naming the ones below ``minimum``."""
-    values = [values] if isinstance(values, int) else list(values)
-    if not values:
-        raise ValueError(f"{name} must not be empty")
-    bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool) or v < minimum]
-    if bad:
-        raise ValueError(f"{name} must be integers >= {minimum}; bad value(s): {bad}")
-    return values
-
-
-def check_choices(name: str, values: Any, allowed: Sequence[str]) -> list[str]:
-    """``values`` (one name or several) as a list, or an error naming the unknown ones and the valid ones."""
-    values = [values] if isinstance(values, str) else list(values)
-    if not values:
-        raise ValueError(f"{name} must not be empty; choose from {list(allowed)}")
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise ValueError(f"unknown {name} {bad}; choose from {list(allowed)}")
-    return values
-
-
 def _check_nbody(values: dict[str, Any]) -> None:
-    from .experiments import NBODY_MODELS
-    from .training import TrainConfig
-
     values["models"] = check_choices("models", values["models"], NBODY_MODELS)
     values["dims"] = check_ints("dims", values["dims"], 1)
     values["seeds"] = check_ints("seeds", values["seeds"], 0)
@@ -184,10 +169,6 @@ def _check_nbody(values: dict[str, Any]) -> None:
 
 
 def _check_mnist(values: dict[str, Any]) -> None:
-    from .data import TRAIN_MAX, VARIANTS
-    from .models.steerable import GROUPS
-    from .training import TrainConfig
-
     values["variants"] = check_choices("variants", values["variants"], VARIANTS)
     values["groups"] = check_choices("groups", values["groups"], GROUPS)
     values["n_trains"] = check_ints("n_trains", values["n_trains"], 1)
@@ -209,10 +190,53 @@ def _check_mnist(values: dict[str, Any]) -> None:
         raise ValueError(f"training size(s) {too_big} exceed the {TRAIN_MAX} training images the data hold")
 
 
-def _check_beyond(values: dict[str, Any]) -> None:
-    from .beyond import check_beyond
+def check_breaking(settings: Any) -> list[dict]:
+    """Each setting ``{"kind": "none" | "box" | "clip", "value": positive number}`` (no value for ``none``)."""
+    if not isinstance(settings, (list, tuple)) or not settings:
+        raise ValueError(f"breaking must be a non-empty list of settings, got {settings!r}")
+    out = []
+    for s in settings:
+        if not isinstance(s, dict) or s.get("kind") not in BREAKING_KINDS:
+            raise ValueError(f"unknown breaking kind in {s!r}; choose one of {BREAKING_KINDS}")
+        value = s.get("value")
+        if s["kind"] == "none":
+            out.append({"kind": "none", "value": None})
+            continue
+        if not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"a {s['kind']} needs a positive value, got {value!r} in {s!r}")
+        out.append({"kind": s["kind"], "value": float(value)})
+    return out
 
-    check_beyond(values)
+
+def check_beyond(values: dict[str, Any]) -> None:
+    """Validate a ``beyond`` protocol in place (see :data:`equilib.experiments.presets.PRESETS`)."""
+    values["breaking"] = check_breaking(values["breaking"])
+    for key in ("breaking_dims", "augment_dims", "horizon_dims", "equivariance_dims"):
+        values[key] = check_ints(key, values[key], 1)
+    values["horizons"] = check_ints("horizons", values["horizons"], 1)
+    values["equivariance_sizes"] = check_ints("equivariance_sizes", values["equivariance_sizes"], 1)
+    values["seeds"] = check_ints("seeds", values["seeds"], 0)
+    values["equivariance_seeds"] = check_ints("equivariance_seeds", values["equivariance_seeds"], 0)
+    values["studies"] = check_choices("studies", values["studies"], STUDIES)
+    if values["confirm"]:
+        values["confirm"] = check_confirm(values["confirm"], values["seeds"])
+    values["augment_longer"] = check_ints("augment_longer", values["augment_longer"], 2) \
+        if values["augment_longer"] else []
+    resolve("nbody", values["base"])  # names an unknown base preset
 
 
-_CHECKS = {"theory": _check_theory, "nbody": _check_nbody, "mnist": _check_mnist, "beyond": _check_beyond}
+def check_confirm(confirm: Any, seeds: list[int]) -> dict:
+    """``{"breaking": [settings], "dims": [...], "seeds": [...]}``; its seeds must be new, or it confirms nothing."""
+    if not isinstance(confirm, dict) or set(confirm) != {"breaking", "dims", "seeds"}:
+        raise ValueError(f"confirm must be a dict with keys breaking, dims and seeds, got {confirm!r}")
+    settings = [s for s in check_breaking(confirm["breaking"]) if s["kind"] != "none"]  # unbroken: always trained
+    if not settings:
+        raise ValueError(f"confirm needs at least one breaking setting other than none, got {confirm['breaking']!r}")
+    fresh = check_ints("confirm seeds", confirm["seeds"], 0)
+    reused = sorted(set(fresh) & set(seeds))
+    if reused:
+        raise ValueError(f"confirm seeds must be new: {reused} are already the breaking study's seeds {seeds}")
+    return {"breaking": settings, "dims": check_ints("confirm dims", confirm["dims"], 1), "seeds": fresh}
+
+
+_CHECKS = {"theory": _check_theory, "nbody": _check_nbody, "mnist": _check_mnist, "beyond": check_beyond}

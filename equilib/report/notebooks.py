@@ -11,11 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import jupytext
+import papermill as pm
+
 
 def to_ipynb(page: str | Path, output: str | Path) -> Path:
     """Convert a jupytext page to an .ipynb (the ``parameters`` tag survives)."""
-    import jupytext
-
     page, output = Path(page), Path(output)
     if not page.exists():
         raise ValueError(f"no notebook page at {page}")
@@ -26,8 +27,6 @@ def to_ipynb(page: str | Path, output: str | Path) -> Path:
 def run_notebook(page: str | Path, output: str | Path | None = None, parameters: dict[str, Any] | None = None,
                  *, cwd: str | Path | None = None, progress: bool = True) -> Path:
     """Execute ``page`` with papermill and ``parameters``; returns the executed notebook's path."""
-    import papermill as pm
-
     page = Path(page)
     output = Path(output) if output else page.with_suffix(".executed.ipynb")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Many runs of one architecture trained at once: the runs :func:`~equilib.training.train` gives, K per step.
+"""Many runs of one architecture trained at once: the runs :func:`~equilib.training.loop.train` gives, K per step.
 
 A small graph network leaves a GPU idle: one EGNN training step is mostly
 kernel launches (10.8 ms on an H100 for a few MFLOP). Stacking K models'
@@ -25,12 +25,13 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
+from torch._dynamo.exc import TorchDynamoException
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from .paths import resolve_device
-from .training import (RunResult, Task, Tensors, TrainConfig, _device_name, augment_generator, check_splits,
-                       load_checkpoint, save_checkpoint, set_lr)
+from ..base.paths import resolve_device
+from .loop import (RunResult, Task, Tensors, TrainConfig, _device_name, augment_generator, check_splits,
+                   load_checkpoint, save_checkpoint, set_lr)
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
 # Compiling costs 7-17 s on a 2-core CPU and a minute or two on a GPU (CUDA graphs); a stack of 25 runs gained
@@ -146,8 +147,6 @@ def _member_optimizer_state(state: dict, k: int, names: list[str], member: Membe
 
 def _compiled(fn: Callable, device: torch.device) -> Callable:
     """``fn`` through ``torch.compile``; if compiling fails, a warning and ``fn`` itself from then on."""
-    from torch._dynamo.exc import TorchDynamoException
-
     state = {"fn": torch.compile(fn, mode="reduce-overhead" if device.type == "cuda" else None)}
 
     def call(*args):

@@ -1,13 +1,15 @@
-"""Sweeps: the grid of runs behind each figure, trained only where the store lacks them.
+"""The N-body sweep: the grid of runs behind the N-body page, trained only where the store lacks them.
 
 Everything is validated before the first run starts, so a typo in a sweep
-fails in a second with a message naming the bad value, not after an hour.
+fails in a second with a message naming the bad value, not after an hour. The
+protocol-level helpers at the end (rate pilot, budget check, physics
+diagnostics) take a resolved ``nbody`` preset.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from functools import lru_cache, partial
+from functools import partial
 from itertools import product
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,18 +18,19 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from . import nbody
-from .executors import Job, Trained, check_executor, check_workers, default_threads, gpu_share, peak_run_bytes, run_jobs
-from .models import GRAPH_MODELS, build_model, count_parameters, free_flight
-from .paths import resolve_device
-from .protocols import check_choices, check_ints
-from .stacking import STACK_LIMIT, Member, train_stacked
-from .store import RunStore, run_id
-from .symmetry import equivariance_error
-from .training import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
+from ..base.checks import check_choices, check_ints
+from ..base.paths import resolve_device
+from ..base.store import RunStore, run_id
+from ..models.catalogue import GRAPH_MODELS, NBODY_MODELS, build_model, count_parameters
+from ..models.graph import free_flight
+from ..tasks import nbody
+from ..tasks.symmetry import equivariance_error
+from ..training.budget import epochs_for_budget
+from ..training.executors import (Job, Trained, check_executor, check_workers, default_threads, gpu_share,
+                                  peak_run_bytes, run_jobs, spread_stacks)
+from ..training.loop import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
+from ..training.stacked import STACK_LIMIT, Member, train_stacked
 
-
-NBODY_MODELS = ("gnn", "egnn", "resgnn", "freeflight")  # freeflight: x0 + T dt v0, a baseline with nothing to train
 EQUIVARIANCE_SAMPLES = 1000  # test trajectories on which each trained model's equivariance error is measured
 
 
@@ -49,12 +52,6 @@ def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: T
         **({"augment": True} if train_cfg.augment else {}),  # absent when off: older runs keep their ids
         **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),  # likewise
     }
-
-
-def epochs_for_budget(budget_steps: int, n_train: int, batch_size: int) -> int:
-    """The epochs that hold at least ``budget_steps`` optimiser steps (the last epoch may pass it)."""
-    check_ints("budget_steps", budget_steps, 1)
-    return math.ceil(budget_steps / math.ceil(n_train / batch_size))
 
 
 def nbody_sweep(
@@ -96,12 +93,12 @@ def nbody_sweep(
     reference uses 5e-4, its GNN 1e-3; the paper says 5e-4 for both).
     ``schedule``, ``warmup``, ``patience``, ``stop_after`` and ``augment`` (a
     random element of E(n) per training sample) are :class:`TrainConfig`'s.
-    ``physics`` goes to :class:`equilib.nbody.Physics`. ``stack`` trains the
-    runs that can share a stack at once (:mod:`equilib.stacking`): measured
+    ``physics`` goes to :class:`equilib.tasks.nbody.Physics`. ``stack`` trains the
+    runs that can share a stack at once (:mod:`equilib.training.stacked`): measured
     1.05-1.65x faster than one at a time even on a 2-core CPU
     (``benchmarks/train_stacked.py``), so it is the default. ``executor``,
     ``address``, ``workers`` and ``threads`` say where each stack trains
-    (:mod:`equilib.executors`).
+    (:mod:`equilib.training.executors`).
     """
     check_executor(executor)
     check_workers(workers)  # before any data or training
@@ -152,7 +149,7 @@ def nbody_sweep(
             job.gpu = _nbody_gpu_share(job.payload, batch_size, resolve_device(device))
     run_jobs(jobs, store, executor=executor, address=address, workers=workers, progress=progress,
              desc="n-body sweep")
-    return _protocol_runs(store, ids)
+    return store.runs_of(ids)
 
 
 def _nbody_job(payload: dict) -> list[Trained]:
@@ -213,7 +210,7 @@ def nbody_physics(dims: Sequence[int], *, results: str | Path = "results", cache
                   train_missing: bool = True, **physics) -> pd.DataFrame:
     """Per dimension: core radius, share of trajectories entering the core, energy drift, wall and clip events.
 
-    From :func:`equilib.nbody.physics_report` on the first ``PHYSICS_SAMPLES``
+    From :func:`equilib.tasks.nbody.physics_report` on the first ``PHYSICS_SAMPLES``
     test trajectories of seed 0, kept in the run store (a few minutes to
     compute on a CPU, so the book reads them instead). With
     ``train_missing=False`` the dimensions not yet stored are left out.
@@ -292,260 +289,12 @@ def _stack_groups(todo: list, store: RunStore, build: Callable[..., torch.nn.Mod
     return [g[i : i + STACK_LIMIT] for g in groups.values() for i in range(0, len(g), STACK_LIMIT)]
 
 
-def spread_stacks(groups: list[list], workers: int) -> list[list]:
-    """Split the largest stacks in two until every worker has one (or every stack is a single run).
 
-    One stack of every run would leave all workers but one idle; a run trains
-    the same in any stack, so splitting changes no number, only where it trains.
-    """
-    groups = [list(g) for g in groups]
-    while len(groups) < workers and max((len(g) for g in groups), default=1) > 1:
-        largest = max(range(len(groups)), key=lambda i: len(groups[i]))
-        g = groups.pop(largest)
-        groups[largest:largest] = [g[: (len(g) + 1) // 2], g[(len(g) + 1) // 2 :]]
-    return groups
-
-
-def _protocol_runs(store: RunStore, ids: list[str]) -> pd.DataFrame:
-    """The store's rows for exactly these runs (a store may hold other protocols too)."""
-    runs = store.runs()
-    return runs[runs["run_id"].isin(ids)].reset_index(drop=True)
-
-
-def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
-                     n_test: int, target_params: int, data_seed: int) -> dict:
-    """The full configuration of one rotated-MNIST run: what its id is a hash of.
-
-    ``n_test`` is the fixed random subset of test images that the learning
-    curve (and the paper's best-test protocol) uses; the run's final number,
-    ``test_at_best_val``, is always the whole 10,000-image test set, evaluated
-    with the weights of the best validation.
-    """
-    return {
-        "experiment": "mnist", "model": "cnn", "group": group, "variant": variant, "dim": 2, "n_train": n_train,
-        "seed": seed, "epochs": train_cfg.epochs, "lr": train_cfg.lr, "batch_size": train_cfg.batch_size,
-        "eval_every": train_cfg.eval_every, "schedule": train_cfg.schedule, "warmup": train_cfg.warmup,
-        "patience": train_cfg.patience, "budget_steps": train_cfg.epochs * math.ceil(n_train / train_cfg.batch_size),
-        "n_val": n_val, "n_test": n_test, "n_test_final": 10_000, "target_params": target_params,
-        "data_seed": data_seed, "image_size": 29,
-        # only where it is set, so that the ids of runs trained before the setting existed stay what they were
-        **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),
-    }
-
-
-def sized_budget(n_train: int, *, epochs: int, min_steps: int, eval_every: int, batch_size: int) -> tuple[int, int]:
-    """The epochs and the evaluation interval at one training size (MNIST's sizes, N-body's data-size study).
-
-    The budget is ``epochs`` passes over the data, but at least ``min_steps``
-    optimiser steps, so that a small training set still gets enough updates;
-    where the floor adds epochs, the interval grows with them, so that every
-    size is evaluated about as often (and ``patience`` means the same share of
-    the budget).
-    """
-    sized = max(epochs, epochs_for_budget(min_steps, n_train, batch_size) if min_steps else 0)
-    return sized, max(1, round(eval_every * sized / epochs))
-
-
-def mnist_sweep(
-    variants: Sequence[str] = ("rotated", "fliprot"),
-    groups: Sequence[str] = ("trivial", "C4", "D4", "C8", "D8", "SO2", "O2"),
-    n_trains: Sequence[int] = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000),
-    seeds: Sequence[int] = (0,),
-    *,
-    epochs: int = 30,
-    lr: float = 5e-5,
-    batch_size: int = 64,
-    eval_every: int = 1,
-    min_steps: int = 0,
-    schedule: str = "constant",
-    warmup: float = 0.0,
-    patience: int = 0,
-    stop_after: float = 0.0,
-    n_val: int = 10_000,
-    n_test: int = 10_000,
-    target_params: int | None = None,
-    data_seed: int = 0,
-    device: str = "auto",
-    results: str | Path = "results",
-    data_dir: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    force: bool = False,
-    train_missing: bool = True,
-    executor: str = "local",
-    address: str | None = None,
-    workers: int | None = None,
-    threads: int | str = "auto",
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
-
-    Each run trains for :func:`sized_budget` epochs under ``schedule``, stops
-    early after ``patience`` evaluations without a better validation error
-    (but not before ``stop_after`` of its budget),
-    and is then evaluated on the whole test set with the weights of its best
-    validation (``test_at_best_val``); its curve uses ``n_test`` test images.
-
-    ``executor="local"`` trains one run at a time here; ``"ray"`` makes each run
-    a Ray task that asks for the share of a GPU its measured peak memory needs
-    (or, without a GPU, ``threads`` CPUs), at ``address`` or ``$RAY_ADDRESS``,
-    else on a local instance (:mod:`equilib.executors`); ``"processes"`` trains
-    ``workers`` runs at once in a pool on this machine. ``threads`` is each
-    run's intra-op thread count (``"auto"``: every core, shared among workers). A CPU convolution's
-    summation order depends on it, so runs record identical numbers, here or in
-    a Ray worker, exactly when their thread counts are equal.
-    """
-    from . import data as mnist
-    from .models import steerable
-
-    check_executor(executor)
-    check_workers(workers)  # before any data or training
-    variants = check_choices("variants", variants, mnist.VARIANTS)
-    groups = check_choices("groups", groups, steerable.GROUPS)
-    n_trains = check_ints("n_trains", n_trains, 1)
-    too_big = [n for n in n_trains if n > mnist.TRAIN_MAX]
-    if too_big:
-        raise ValueError(f"n_trains above the {mnist.TRAIN_MAX} training images: {too_big}")
-    seeds = check_ints("seeds", seeds, 0)
-    check_ints("min_steps", [min_steps], 0)
-    threads = default_threads(executor, workers) if threads == "auto" else check_ints("threads", [threads], 1)[0]
-    if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
-        raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
-                         f"got n_val={n_val}, n_test={n_test}")
-    target = target_params or steerable.DEFAULT_TARGET
-    base = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, eval_every=eval_every, device=device,
-                       schedule=schedule, warmup=warmup, patience=patience, stop_after=stop_after,
-                       restore_best=True)
-    store = RunStore(results, "mnist")
-    todo, ids = [], []
-    for variant, group, n_train, seed in product(variants, groups, n_trains, seeds):
-        sized, every = sized_budget(n_train, epochs=epochs, min_steps=min_steps, eval_every=eval_every,
-                                    batch_size=batch_size)
-        cfg = TrainConfig(**{**asdict(base), "seed": seed, "epochs": sized, "eval_every": every})
-        config = mnist_run_config(group, variant, n_train, seed, cfg, n_val=n_val, n_test=n_test,
-                                  target_params=target, data_seed=data_seed)
-        ids.append(run_id(config))
-        if train_missing and (force or not store.has(config)):
-            todo.append((variant, group, n_train, cfg, config))
-    # seed by seed, size by size: a sweep stopped early leaves whole seeds behind, not half of every group
-    todo.sort(key=lambda job: (job[3].seed, job[2]))
-    jobs = [Job(_mnist_job, dict(variant=variant, group=group, n_train=n_train, cfg=cfg, config=config, target=target,
-                                 checkpoint=store.checkpoint(config), sizes=(max(n_trains), n_val, n_test),
-                                 data_seed=data_seed, data_dir=data_dir, cache_dir=cache_dir,
-                                 progress=progress and executor == "local"),
-                configs=[config], threads=threads, label=f"{group} {variant} N={n_train} seed={cfg.seed}")
-            for variant, group, n_train, cfg, config in todo]
-    if executor == "ray" and jobs and resolve_device(device).type == "cuda":
-        share = _mnist_gpu_share(jobs, resolve_device(device), batch_size)
-        for job in jobs:
-            job.gpu = share
-    run_jobs(jobs, store, executor=executor, address=address, workers=workers, progress=progress,
-             desc="mnist sweep")
-    return _protocol_runs(store, ids)
-
-
-@lru_cache(maxsize=1)
-def _mnist_splits(variant: str, sizes: tuple[int, int, int], data_seed: int, data_dir, cache_dir) -> dict:
-    """One variant's splits, kept while a process trains its runs (a worker loads them once).
-
-    ``test`` is the curve's fixed random subset; ``test_full`` all 10,000 test images.
-    """
-    from . import data as mnist
-
-    parts = {s: mnist.load_mnist(variant, s, n, seed=data_seed, data_dir=data_dir, cache_dir=cache_dir)
-             for s, n in zip(("train", "val", "test"), sizes)}
-    parts["test_full"] = mnist.load_mnist(variant, "test", seed=data_seed, data_dir=data_dir, cache_dir=cache_dir)
-    return {k: (v.images, v.labels) for k, v in parts.items()}
-
-
-def _mnist_job(job: dict) -> list[Trained]:
-    """Train one rotated-MNIST run and return it: a job of :func:`mnist_sweep`, here or in a Ray worker."""
-    from .models import steerable
-    from .training import ClassificationTask
-
-    full = _mnist_splits(job["variant"], job["sizes"], job["data_seed"], job["data_dir"], job["cache_dir"])
-    tensors = {"train": tuple(t[: job["n_train"]] for t in full["train"]), "val": full["val"], "test": full["test"]}
-    cfg, task = job["cfg"], ClassificationTask()
-    desc = f"{job['group']} {job['variant']} N={job['n_train']} seed={cfg.seed}"
-    net, result = train(lambda: steerable.build_cnn(job["group"], target_params=job["target"], verbose=job["progress"]),
-                        task, tensors, cfg, checkpoint=job["checkpoint"], progress=job["progress"], desc=desc)
-    summary = result.summary()
-    if result.best_val_epoch >= 0:  # the best-validation weights, restored, on the whole test set
-        device = next(net.parameters()).device
-        summary["test_at_best_val"] = task.metric(net, tuple(t.to(device) for t in full["test_full"]))
-        summary["n_test_final"] = full["test_full"][0].shape[0]
-    return [Trained(job["config"], summary, result.curve, count_parameters(net))]
-
-
-def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> float:
-    """Each run's share of the GPU: the measured peak of the sweep's hungriest model, plus its data."""
-    from . import data as mnist
-    from .models import steerable
-    from .training import ClassificationTask
-
-    task, size = ClassificationTask(), mnist.IMAGE_SIZE
-    images = lambda n: (torch.rand(n, 1, size, size), torch.randint(0, 10, (n,)))  # noqa: E731
-    target = jobs[0].payload["target"]
-    peak = max(peak_run_bytes(steerable.build_cnn(g, target_params=target, verbose=False), task,
-                              images(batch_size), images(task.eval_batch), device)
-               for g in sorted({job.payload["group"] for job in jobs}))
-    data_bytes = sum(jobs[0].payload["sizes"]) * (size * size * 4 + 8)
-    return gpu_share(peak + data_bytes, torch.cuda.get_device_properties(device).total_memory)
-
-
-def mnist_stopped_too_early(runs: pd.DataFrame, results: str | Path = "results") -> pd.DataFrame:
-    """The runs an earlier early-stopping floor (a lower ``stop_after``) ended too soon, beside their retraining.
-
-    One row per such run that ``runs`` (a protocol's runs) has retrained: the
-    floor it ran under, where it stopped and its whole-test-set error, then and now.
-    """
-    cols = ["variant", "group", "n_train", "seed"]
-    stored = RunStore(results, "mnist").runs().assign(stop_after=lambda t: t.stop_after.fillna(0.0))
-    now = runs.assign(stop_after=runs.stop_after.fillna(0.0))
-    paired = stored[stored.patience.gt(0) & stored.stopped_early.eq(True)].merge(now, on=cols,
-                                                                                   suffixes=("_before", "_now"))
-    same = pd.concat([paired[f"{k}_before"] == paired[f"{k}_now"]
-                      for k in ("epochs", "lr", "batch_size", "patience", "schedule", "budget_steps")], axis=1)
-    keep = paired[same.all(axis=1) & (paired.stop_after_before < paired.stop_after_now)]
-    return pd.DataFrame({
-        **{c: keep[c] for c in cols},
-        "floor then": [f"{f:.0%}" for f in keep.stop_after_before],
-        "stopped then": [f"epoch {d} of {e}" for d, e in zip(keep.epochs_done_before, keep.epochs_before)],
-        "error then": keep.test_at_best_val_before,
-        "stopped now": [f"epoch {d} of {e}" for d, e in zip(keep.epochs_done_now, keep.epochs_now)],
-        "error now": keep.test_at_best_val_now,
-    }).sort_values([*cols, "floor then"]).reset_index(drop=True)
-
-
-def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
-    """Run (or, with ``train_missing=False``, only look up) a notebook protocol from :mod:`equilib.protocols`.
-
-    ``where`` passes on device, results, data_dir, cache_dir, force, train_missing, progress and the executor's
-    settings (executor, address, workers, threads).
-    """
-    if experiment == "nbody":
-        rates = nbody_rates(protocol, **where)
-        if rates is None:  # the rate pilot is not in the store yet, so neither is anything trained with its rates
-            return RunStore(where.get("results", "results"), "nbody").runs().head(0)
-        return nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
-                           **_nbody_training(protocol, protocol["budget_steps"], rates), **_nbody_where(where))
-    if experiment == "mnist":
-        training = {k: protocol[k] for k in ("epochs", "min_steps", "eval_every", "lr", "batch_size", "schedule",
-                                             "warmup", "patience", "stop_after", "n_val", "n_test",
-                                             "target_params")}
-        blocks = [(protocol["variants"], protocol["groups"], protocol["seeds"])]
-        blocks += [([v], groups, protocol["key_seeds"]) for v, groups in protocol["key_groups"].items()
-                   if v in protocol["variants"] and protocol["key_seeds"]]
-        runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds, **training, **where)
-                for variants, groups, seeds in blocks]  # every group's seeds first, then the key groups' extra seeds
-        return pd.concat(runs).drop_duplicates("run_id").reset_index(drop=True)
-    raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
-
-
-def _nbody_where(where: dict) -> dict:
+def nbody_where(where: dict) -> dict:
     return {k: v for k, v in where.items() if k != "data_dir"}
 
 
-def _nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = None) -> dict:
+def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = None) -> dict:
     """An N-body protocol's training settings for ``nbody_sweep``, its step budget turned into epochs."""
     return dict(epochs=epochs_for_budget(budget_steps, protocol["n_train"], protocol["batch_size"]),
                 lr=protocol["lr"] if lr is None else lr, batch_size=protocol["batch_size"],
@@ -567,7 +316,7 @@ def nbody_convergence(protocol: dict, **where) -> pd.DataFrame:
     for factor in [1.0, *conv["factors"]]:
         budget = max(1, round(protocol["budget_steps"] * factor))
         runs = nbody_sweep(conv["dims"], ["gnn", "egnn"], conv["seeds"] if factor != 1.0 else protocol["seeds"],
-                           [protocol["n_train"]], **_nbody_training(protocol, budget, rates), **_nbody_where(where))
+                           [protocol["n_train"]], **nbody_training(protocol, budget, rates), **nbody_where(where))
         frames.append(runs.assign(budget_factor=factor))
     return pd.concat(frames, ignore_index=True)
 
@@ -583,7 +332,7 @@ def nbody_lr_pilot(protocol: dict, **where) -> pd.DataFrame:
     if not pilot["lrs"]:
         raise ValueError("lr='pilot' needs pilot rates to try (pilot['lrs'] is empty)")
     frames = [nbody_sweep([pilot["dim"]], trained, [pilot["seed"]], [protocol["n_train"]],
-                          **_nbody_training(protocol, budget, lr=rate), **_nbody_where(where))
+                          **nbody_training(protocol, budget, lr=rate), **nbody_where(where))
               for rate in pilot["lrs"]]
     return pd.concat(frames, ignore_index=True)
 

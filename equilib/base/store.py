@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
+from .. import __version__
 from .cache import atomic_write, params_key, remove_stale_temps
 
 RUN_SCHEMA = pa.schema([
@@ -181,6 +181,11 @@ class RunStore:
     def runs(self) -> pd.DataFrame:
         """Every recorded run, one row each (empty, with the columns, when there are none)."""
         return _read_all(self.runs_dir, RUN_SCHEMA)
+
+    def runs_of(self, ids: list[str]) -> pd.DataFrame:
+        """The rows of exactly these runs (a store may hold other protocols too)."""
+        runs = self.runs()
+        return runs[runs["run_id"].isin(ids)].reset_index(drop=True)
 
     def curves(self) -> pd.DataFrame:
         """Every learning curve, joined to nothing: filter by ``run_id``."""

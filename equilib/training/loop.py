@@ -21,8 +21,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .cache import atomic_write
-from .paths import resolve_device
+from ..base.cache import atomic_write
+from ..base.paths import resolve_device
+from ..tasks.symmetry import augment_nbody
 
 Tensors = tuple[torch.Tensor, ...]
 
@@ -147,8 +148,6 @@ class RegressionTask(MeanMetric):
 
         ``pad_ratio`` > 1 marks coordinates zero-padded for a stack: only the real ones move.
         """
-        from .symmetry import augment_nbody
-
         return augment_nbody(batch, generator, dim=round(batch[0].shape[-1] / pad_ratio))
 
     def loss(self, model: nn.Module, batch: Tensors) -> torch.Tensor:

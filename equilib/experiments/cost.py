@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import protocols
+from ..training.budget import sized_budget
+from . import presets
 
 # Training images per second at batch 64 on one H100, tutorial-style models of about 2M parameters
 # (stack.md). C4 and D4 were not measured there: they are set to the figures of the groups of the same
@@ -39,8 +40,6 @@ def mnist_throughputs(measured: str | Path | None = None) -> tuple[dict[str, flo
 def mnist_run_seconds(protocol: dict, rates: dict[str, float]) -> pd.DataFrame:
     """One row per run of an MNIST protocol with its projected GPU seconds: the whole budget (train, and the
     evaluations it schedules), so an upper bound where early stopping (``patience``) ends runs sooner."""
-    from .experiments import sized_budget
-
     missing = sorted(set(protocol["groups"]) - set(rates))
     if missing:
         raise ValueError(f"no throughput for group(s) {missing}; have {sorted(rates)}")
@@ -70,8 +69,8 @@ def project(gpus: list[int], *, preset: str = "paper", measured: str | Path | No
     """Projected wall hours of a preset's N-body and MNIST protocols on each number of GPUs, and the source."""
     check_gpus(gpus)
     rates, source = mnist_throughputs(measured)
-    jobs = pd.concat([nbody_run_seconds(protocols.resolve("nbody", preset)),
-                      mnist_run_seconds(protocols.resolve("mnist", preset), rates)])
+    jobs = pd.concat([nbody_run_seconds(presets.resolve("nbody", preset)),
+                      mnist_run_seconds(presets.resolve("mnist", preset), rates)])
     rows = []
     for experiment, g in [*jobs.groupby("experiment"), ("both", jobs)]:
         total, longest = g["seconds"].sum(), g["seconds"].max()

@@ -1,104 +1,26 @@
-"""Tables and Altair charts drawn from results, and the live ipywidgets that drive them.
+"""Tables and Altair charts drawn from results.
 
 Every chart here works in the static book: its controls are Altair parameters
 bound to HTML inputs, evaluated by Vega in the browser, with no kernel. In a live
-notebook, :func:`explore` puts ipywidgets in front of the same chart function.
+notebook, :func:`equilib.report.render.explore` puts ipywidgets in front of the
+same chart function.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
-from . import stats
-
-
-# --------------------------------------------------------------------------- rendering
-
-BOOK_RENDERER = "equilib"
-CDN = "https://cdn.jsdelivr.net/npm"
-_EMBED_HTML = """<div class="equilib-chart"></div>
-<script type="text/javascript">
-(function (spec, options) {
-  const target = document.currentScript.previousElementSibling;
-  const fail = (error) => {
-    target.innerHTML = '<div class="error" style="color:red;">' + error.message + '</div>';
-    throw error;
-  };
-  const draw = () => vegaEmbed(target, spec, options).catch(fail);
-  if (typeof vegaEmbed === "function") { draw(); return; }
-  // Not in the built book (which serves these itself): load them, in order, from the public CDN.
-  const urls = %(urls)s;
-  const load = (url) => new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = url;
-    script.onload = resolve;
-    script.onerror = () => reject(new Error("could not load " + url));
-    document.head.appendChild(script);
-  });
-  urls.reduce((chain, url) => chain.then(() => load(url)), Promise.resolve()).then(draw, fail);
-})(%(spec)s, %(options)s);
-</script>"""
-
-
-def _book_renderer(spec: dict, **metadata: Any) -> dict:
-    """Vega-Lite JSON for Jupyter frontends, and HTML that draws with the page's own vega-embed.
-
-    The built book serves vega, vega-lite and vega-embed from its ``_static``
-    folder (``make book`` copies them from the pinned npm packages) and loads
-    them on every page, so a chart needs no network when viewed. Elsewhere (a
-    notebook viewer showing the HTML) the script loads the same versions from
-    the CDN, as Altair's own renderer does.
-    """
-    urls = [f"{CDN}/vega@{alt.VEGA_VERSION}", f"{CDN}/vega-lite@{alt.VEGALITE_VERSION}",
-            f"{CDN}/vega-embed@{alt.VEGAEMBED_VERSION}"]
-    options = {"mode": "vega-lite", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
-    html = _EMBED_HTML % {"urls": json.dumps(urls), "spec": json.dumps(spec).replace("</", "<\\/"),
-                          "options": json.dumps(options)}
-    return {f"application/vnd.vegalite.v{alt.SCHEMA_VERSION.split('.')[0].lstrip('v')}+json": spec,
-            "text/html": html}
-
-
-alt.renderers.register(BOOK_RENDERER, _book_renderer)
-
-
-def use_book_renderer() -> None:
-    """Draw charts with :func:`_book_renderer` (the book's pages call this first)."""
-    alt.renderers.enable(BOOK_RENDERER)
-
-
-LIVE_FRONTEND_ENV = ("JPY_SESSION_NAME", "VSCODE_PID")  # set for kernels that a Jupyter server or VS Code starts
-
-
-def explore(chart: Callable[..., alt.TopLevelMixin], **controls: Any):
-    """ipywidgets controls (one per keyword: a list gives a dropdown, a (lo, hi, step) tuple a slider)
-    that redraw ``chart(**values)`` live.
-
-    Only under a live frontend: executed headless (papermill, the book build), an
-    ``interactive`` widget's output capture can deadlock ipykernel 7 (seen twice
-    here), and there is nobody to move the controls anyway; the static book uses
-    the Altair controls. ``EQUILIB_WIDGETS=1`` forces the widgets on.
-    """
-    import os
-
-    if os.environ.get("EQUILIB_WIDGETS") != "1" and not any(os.environ.get(k) for k in LIVE_FRONTEND_ENV):
-        return "(ipywidgets controls appear here when the notebook runs in Jupyter)"
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    return widgets.interactive(lambda **kw: display(chart(**kw)), **controls)
+from ..analysis import intervals
+from ..analysis.claims import RATIOS
+from ..models.catalogue import MODEL_LABELS
+from ..models.groups import GROUPS
+from ..tasks.mnist import VARIANT_LABELS
 
 
 # --------------------------------------------------------------------------- theory
-
-
-def theory_frame(estimates: list[dict]) -> pd.DataFrame:
-    """Rows of (pair, n, measured, low, high, predicted, removed) from :func:`equilib.theory.simulate_gap` results."""
-    return pd.DataFrame(estimates)
 
 
 def theory_gap_chart(df: pd.DataFrame, pair: str | None = None, n: int | None = None) -> alt.VConcatChart:
@@ -154,10 +76,7 @@ def _finished(runs: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- n-body
 
 
-MODEL_LABELS = {"gnn": "GNN", "egnn": "EGNN", "resgnn": "residual GNN", "freeflight": "free flight",
-                "gnn+aug": "augmented GNN"}
 MODEL_COLORS = {"GNN": "#4c78a8", "EGNN": "#e45756", "residual GNN": "#f58518", "free flight": "#777777"}
-RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn")}
 
 
 def nbody_frames(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -166,10 +85,10 @@ def nbody_frames(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     ratios, mses = [], []
     for col, label in PROTOCOLS.items():
         for name, (num, den) in RATIOS.items():
-            table = stats.ratio_table(runs, num, den, col)
+            table = intervals.ratio_table(runs, num, den, col)
             ratios += [{**row, "protocol": label, "comparison": name} for row in table.to_dict("records")]
         for (dim, model), g in runs.groupby(["dim", "model"]):
-            mean, lo, hi = stats.geometric_ci(g[col].to_numpy())
+            mean, lo, hi = intervals.geometric_ci(g[col].to_numpy())
             mses.append({"dim": dim, "model": MODEL_LABELS.get(model, model), "protocol": label, "mse": mean,
                          "low": lo, "high": hi, "seeds": len(g)})
     return (pd.DataFrame(ratios, columns=["dim", "ratio", "low", "high", "log_ratio", "se", "dof", "seeds",
@@ -244,15 +163,12 @@ def nbody_table(runs: pd.DataFrame) -> pd.DataFrame:
     finished = _finished(runs)
     return (finished.groupby(["dim", "model"])
             .agg(seeds=("seed", "nunique"),
-                 best_test=("best_test", lambda v: stats.geometric_ci(v)[0]),
-                 test_at_best_val=("test_at_best_val", lambda v: stats.geometric_ci(v)[0]))
+                 best_test=("best_test", lambda v: intervals.geometric_ci(v)[0]),
+                 test_at_best_val=("test_at_best_val", lambda v: intervals.geometric_ci(v)[0]))
             .reset_index())
 
 
 # --------------------------------------------------------------------------- rotated MNIST
-
-GROUP_ORDER = ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"]
-VARIANT_LABELS = {"rotated": "rotated MNIST", "fliprot": "flip-rotated MNIST", "plain": "MNIST"}
 
 
 def models_table(rows: list[dict]):
@@ -271,19 +187,19 @@ def mnist_frame(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (variant, group, n), g in _finished(runs).groupby(["variant", "group", "n_train"]):
         for col, label in PROTOCOLS.items():
-            mean, lo, hi = stats.geometric_ci(g[col].clip(lower=1e-4).to_numpy())
+            mean, lo, hi = intervals.geometric_ci(g[col].clip(lower=1e-4).to_numpy())
             rows.append({"variant": VARIANT_LABELS.get(variant, variant), "group": group, "n_train": n,
                          "protocol": label, "error": mean, "low": lo, "high": hi, "seeds": len(g)})
     return pd.DataFrame(rows)
 
 
-def power_law_fits(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min: int = 0,
+def fits_table(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min: int = 0,
                    n_max: int | None = None) -> pd.DataFrame:
-    """:func:`equilib.stats.power_law_fits`, labelled and in the book's group order."""
-    out = stats.power_law_fits(runs, protocol, n_min, n_max)
+    """:func:`equilib.analysis.intervals.power_law_fits`, labelled and in the book's group order."""
+    out = intervals.power_law_fits(runs, protocol, n_min, n_max)
     if not out.empty:
         out["variant"] = out["variant"].map(lambda v: VARIANT_LABELS.get(v, v))
-        out["group"] = pd.Categorical(out["group"], GROUP_ORDER, ordered=True)
+        out["group"] = pd.Categorical(out["group"], GROUPS, ordered=True)
         out = out.sort_values(["variant", "group"]).reset_index(drop=True)
         out["group"] = out["group"].astype(str)
     return out
@@ -315,7 +231,7 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
     n_hi = alt.param(name="n_max", value=sizes[-1],
                      bind=alt.binding_select(options=sizes, name="largest n: ") if ranged else alt.Undefined)
     groups = alt.selection_point(fields=["group"], bind="legend")
-    groups_present = [g for g in GROUP_ORDER if g in set(frame["group"])]
+    groups_present = [g for g in GROUPS if g in set(frame["group"])]
     color = alt.Color("group:N", sort=groups_present, scale=alt.Scale(domain=groups_present, scheme="category10"),
                       title="group (click to highlight)",
                       legend=alt.Legend(orient="top", direction="horizontal", titleOrient="top", titleLimit=400))
@@ -386,34 +302,3 @@ def interval_chart(table: pd.DataFrame, *, x: str, x_title: str, y_title: str, p
 # --------------------------------------------------------------------------- exported pictures
 
 
-def export_readme_figures(results: str | Path, out: str | Path, *, preset: str = "cpu",
-                          scale: float = 2.0) -> list[Path]:
-    """Figure 1 and Figure 2 as PNGs, drawn by the book's own chart functions from the stored runs.
-
-    Trains nothing; the charts show their controls' default settings (honest
-    protocol, both data sets, every size). Uses vl-convert, which renders
-    offline.
-    """
-    import vl_convert as vlc
-
-    from . import protocols
-    from .experiments import run_protocol
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    where = dict(results=results, train_missing=False, progress=False)
-    charts = {}
-    ratios, mses = nbody_frames(run_protocol("nbody", protocols.resolve("nbody", preset), **where))
-    if len(ratios):
-        charts["figure1-nbody.png"] = nbody_figure(ratios, mses)
-    mnist_runs = run_protocol("mnist", protocols.resolve("mnist", preset), **where)
-    if len(mnist_runs):
-        charts["figure2-mnist.png"] = mnist_figure(mnist_frame(mnist_runs))
-    if not charts:
-        raise ValueError(f"the run store at {results} holds no {preset}-preset runs to draw")
-    written = []
-    for name, chart in charts.items():
-        png = vlc.vegalite_to_png(chart.to_json(), scale=scale)
-        (out / name).write_bytes(png)
-        written.append(out / name)
-    return written

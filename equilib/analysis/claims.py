@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import figures, stats
-from .protocols import KEY_GROUPS
+from ..experiments.presets import KEY_GROUPS
+from ..tasks.mnist import VARIANT_LABELS
+from . import intervals, rules
 
 HONEST_COLUMN = "test_at_best_val"
+RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn")}
 MATCH = {"rotated": "SO2", "fliprot": "O2"}
 
 
@@ -22,20 +24,20 @@ def _verdict(claim: str, verdict: str, evidence: str) -> dict:
 
 
 def dimension_claim(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN") -> dict:
-    """Claim 1 (N-body): the ratio of ``comparison`` (:data:`equilib.figures.RATIOS`) grows with n.
+    """Claim 1 (N-body): the ratio of ``comparison`` (:data:`RATIOS`) grows with n.
 
-    The rule is :func:`equilib.stats.growth_verdict` on the honest protocol: a
+    The rule is :func:`equilib.analysis.rules.growth_verdict` on the honest protocol: a
     fit of log ratio against n whose slope interval must lie above 0; each
     point needs 3 seeds, and at most 20% of the runs may still be improving.
     """
     claim = ("The benefit of equivariance grows with the dimension (N-body, "
              + ("GNN vs EGNN)" if comparison == "GNN / EGNN" else f"{comparison})"))
-    num, den = figures.RATIOS[comparison]
+    num, den = RATIOS[comparison]
     runs = nbody_runs[nbody_runs["model"].isin([num, den])] if not nbody_runs.empty else nbody_runs
-    table = stats.ratio_table(runs, num, den, HONEST_COLUMN) if not runs.empty else pd.DataFrame()
+    table = intervals.ratio_table(runs, num, den, HONEST_COLUMN) if not runs.empty else pd.DataFrame()
     if len(table) < 3:
         return _verdict(claim, "not yet measured", "fewer than three dimensions with both models in the store")
-    v = stats.growth_verdict(table, unconverged=stats.unconverged_share(runs))
+    v = rules.growth_verdict(table, unconverged=intervals.unconverged_share(runs))
     points = "; ".join(f"n = {r.dim}: {r.ratio:.2f} [{r.low:.2f}, {r.high:.2f}] ({r.seeds} seeds)"
                        for r in table.itertuples())
     evidence = (f"{comparison} per n, 95% intervals: {points}. Trend: x{v['slope']:.3f} per dimension "
@@ -64,7 +66,7 @@ def _measured(mnist_runs: pd.DataFrame, group: str) -> list[str]:
 
 
 def key_runs(mnist_runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs of the comparisons fixed in advance (:data:`equilib.protocols.KEY_GROUPS`); the other groups
+    """The runs of the comparisons fixed in advance (:data:`equilib.experiments.presets.KEY_GROUPS`); the other groups
     are shown on the page with fewer seeds, but no verdict is drawn from them."""
     if mnist_runs.empty:
         return mnist_runs
@@ -75,7 +77,7 @@ def key_runs(mnist_runs: pd.DataFrame) -> pd.DataFrame:
 def alignment_claim(mnist_runs: pd.DataFrame) -> dict:
     """Claim 2 (MNIST): the group matching the data's symmetry (SO(2) rotated, O(2) flip-rotated) is lowest.
 
-    The rule is :func:`equilib.stats.lowest_group_verdict` per variant: lowest
+    The rule is :func:`equilib.analysis.rules.lowest_group_verdict` per variant: lowest
     against every other key group at every size, judged by intervals over
     seeds on the pairwise differences; a competitor lower beyond doubt
     (Bonferroni) makes it *not supported*.
@@ -85,10 +87,10 @@ def alignment_claim(mnist_runs: pd.DataFrame) -> dict:
     parts = []
     for variant, group in MATCH.items():
         if variant in _measured(mnist_runs, group):
-            parts.append({"variant": variant, **stats.lowest_group_verdict(mnist_runs, variant, group)})
+            parts.append({"variant": variant, **rules.lowest_group_verdict(mnist_runs, variant, group)})
     if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the matching group in the store")
-    evidence = "; ".join(f"{figures.VARIANT_LABELS[p['variant']]}: {MATCH[p['variant']]} {p['verdict']} "
+    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {MATCH[p['variant']]} {p['verdict']} "
                          f"({p['reason']})" for p in parts)
     return _verdict(claim, _combine(parts), evidence)
 
@@ -97,7 +99,7 @@ def regime_claim(mnist_runs: pd.DataFrame) -> dict:
     """Claim 3 (MNIST): equivariance helps at every training size.
 
     Judged for every equivariant key group of each variant by
-    :func:`equilib.stats.beats_reference_verdict` (its error ratio to the
+    :func:`equilib.analysis.rules.beats_reference_verdict` (its error ratio to the
     plain CNN above 1, with an interval, at every size). *Supported* when
     every group's verdict is; *not supported* when any group's is.
     """
@@ -111,10 +113,10 @@ def regime_claim(mnist_runs: pd.DataFrame) -> dict:
         for other in KEY_GROUPS[variant]:
             if other != "trivial" and other in present:
                 parts.append({"variant": variant, "group": other,
-                              **stats.beats_reference_verdict(mnist_runs, variant, other)})
+                              **rules.beats_reference_verdict(mnist_runs, variant, other)})
     if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the plain CNN in the store")
-    evidence = "; ".join(f"{figures.VARIANT_LABELS[p['variant']]}: {p['group']} {p['verdict']} ({p['reason']})"
+    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {p['group']} {p['verdict']} ({p['reason']})"
                          for p in parts)
     return _verdict(claim, _combine(parts), evidence)
 
@@ -122,7 +124,7 @@ def regime_claim(mnist_runs: pd.DataFrame) -> dict:
 def slope_claim(mnist_runs: pd.DataFrame) -> dict:
     """Claim 4 (MNIST): scaling slopes are similar across groups.
 
-    :func:`equilib.stats.similar_slopes_verdict`: each group's slope minus the
+    :func:`equilib.analysis.rules.similar_slopes_verdict`: each group's slope minus the
     plain CNN's, from per-seed fits, within +-0.1 (the equivalence margin) for
     *supported*; a difference beyond doubt (Bonferroni) for *not supported*.
     """
@@ -131,8 +133,8 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
     variants = sorted({v for g in MATCH.values() for v in _measured(mnist_runs, g)})
     if not variants:
         return _verdict(claim, "not yet measured", "no plain-CNN runs to compare slopes with")
-    v = stats.similar_slopes_verdict(mnist_runs, variants)
-    return _verdict(claim, v["verdict"], f"{v['reason']}; margin +-{stats.SLOPE_EQUIVALENCE} on log-log axes, "
+    v = rules.similar_slopes_verdict(mnist_runs, variants)
+    return _verdict(claim, v["verdict"], f"{v['reason']}; margin +-{rules.SLOPE_EQUIVALENCE} on log-log axes, "
                     f"{v['groups']} group slopes compared with the plain CNN's")
 
 
@@ -140,3 +142,4 @@ def summarise(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame) -> pd.DataFram
     """All four claims, in the paper's order."""
     return pd.DataFrame([dimension_claim(nbody_runs), dimension_claim(nbody_runs, "residual GNN / EGNN"),
                          alignment_claim(mnist_runs), regime_claim(mnist_runs), slope_claim(mnist_runs)])
+
