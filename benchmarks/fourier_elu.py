@@ -14,8 +14,8 @@ import torch
 from torch.nn import functional as F
 
 from common import save, timed
-from equilib.models.steerable import build_cnn
 from equilib.base.paths import resolve_device
+from equilib.models.steerable import build_cnn
 
 
 def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):

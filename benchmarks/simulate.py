@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from common import save, sync, timed
-from equilib.tasks import nbody
 from equilib.base.paths import resolve_device
+from equilib.tasks import nbody
 
 PAPER_TRAJECTORIES = 12_000
 PAPER_STEPS = 10_000

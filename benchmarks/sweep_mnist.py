@@ -18,10 +18,12 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 
 from common import save
-from equilib.experiments.mnist import mnist_sweep
 from equilib.base.paths import resolve_device
+from equilib.experiments.mnist import mnist_sweep
+from equilib.experiments.settings import RunSettings
 
 
 def main() -> None:
@@ -42,16 +44,17 @@ def main() -> None:
     workers = args.workers or max(1, cores // args.threads)
     device = resolve_device(args.device)
     sweep = dict(variants=["rotated"], groups=args.groups, n_trains=args.n_train, epochs=args.epochs, n_val=1000,
-                 n_test=1000, target_params=args.target_params, lr=1e-3, device=str(device), progress=False,
-                 threads=args.threads)
-    mnist_sweep(results=tempfile.mkdtemp(), **{**sweep, "groups": ["trivial"], "n_trains": [100]})  # warm caches
+                 n_test=1000, target_params=args.target_params, lr=1e-3)
+    here = RunSettings(device=str(device), progress=False, threads=args.threads)
+    mnist_sweep(**{**sweep, "groups": ["trivial"], "n_trains": [100]},
+                run=replace(here, results=tempfile.mkdtemp()))  # warm caches
     rows, base = {}, None
     for name in args.executors:
         executor = "local" if name == "local-all" else name
         settings = {"threads": cores} if name == "local-all" else {"workers": workers} if name == "processes" else {}
         with tempfile.TemporaryDirectory() as results:
             start = time.perf_counter()
-            runs = mnist_sweep(results=results, executor=executor, **{**sweep, **settings})
+            runs = mnist_sweep(**sweep, run=replace(here, results=results, executor=executor, **settings))
             seconds = time.perf_counter() - start
         per_hour = len(runs) * 3600 / seconds
         base = base or per_hour

@@ -13,10 +13,10 @@ import torch
 from torch.nn import functional as F
 
 from common import save, timed
-from equilib.models.catalogue import count_parameters
-from equilib.models.steerable import build_cnn
-from equilib.models.groups import GROUPS
 from equilib.base.paths import resolve_device
+from equilib.models.catalogue import count_parameters
+from equilib.models.groups import GROUPS
+from equilib.models.steerable import build_cnn
 
 REFERENCE_H100 = {"trivial": 20_200, "C8": 4_070, "D8": 2_090, "SO2": 2_200, "O2": 1_530}
 

@@ -13,8 +13,8 @@ import argparse
 import torch
 
 from common import save, timed
-from equilib.models.catalogue import build_model
 from equilib.base.paths import resolve_device
+from equilib.models.catalogue import build_model
 from equilib.training.loop import RegressionTask
 
 REFERENCE_H100_S_PER_EPOCH = {"egnn": 1.42, "gnn": 1.04}

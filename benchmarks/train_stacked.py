@@ -26,11 +26,11 @@ import torch
 from torch.nn import functional as F
 
 from common import save, sync
+from equilib.base.paths import resolve_device
 from equilib.experiments.nbody import nbody_member
 from equilib.models.catalogue import build_model
-from equilib.base.paths import resolve_device
-from equilib.training.stacked import train_stacked
 from equilib.training.loop import RegressionTask, TrainConfig, train
+from equilib.training.stacked import train_stacked
 
 DIMS = (2, 3, 4, 6, 8)
 N_TRAIN, N_EVAL, PARTICLES = 10_000, 128, 5

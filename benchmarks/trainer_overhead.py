@@ -23,9 +23,9 @@ import time
 import torch
 
 from common import save, sync, timed
+from equilib.base.paths import resolve_device
 from equilib.models.catalogue import build_model
 from equilib.models.graph import EGNN, EGNNLayer
-from equilib.base.paths import resolve_device
 from equilib.training.loop import RegressionTask, TrainConfig, train
 
 N_TRAIN, BATCH, DIM = 10_000, 128, 3

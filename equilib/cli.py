@@ -19,6 +19,7 @@ from .experiments.mnist import mnist_sweep
 from .experiments.nbody import nbody_convergence, nbody_lr_pilot, nbody_physics, nbody_sweep
 from .experiments.presets import resolve
 from .experiments.protocol import run_protocol
+from .experiments.settings import RunSettings
 from .models.groups import GROUPS
 from .models.steerable import parameter_table
 from .report.charts import fits_table, nbody_table
@@ -55,34 +56,37 @@ def _nbody_sweep(args: argparse.Namespace) -> None:
         lr = dict(zip(args.models, lr))
     runs = nbody_sweep(args.dims, args.models, args.seeds, args.n_train, epochs=args.epochs, lr=lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, n_val=args.n_val,
-                       n_test=args.n_test, device=args.device, results=args.results, cache_dir=args.cache_dir,
-                       force=args.force, stack=args.stack, steps=args.steps, executor=args.executor,
-                       address=args.address, workers=args.workers, threads=args.threads)
+                       n_test=args.n_test, stack=args.stack, steps=args.steps, run=_run_settings(args))
     print(nbody_table(runs).to_string())
+
+
+def _run_settings(args: argparse.Namespace) -> RunSettings:
+    """The run settings a sweep or protocol command was given (the options every one of them has)."""
+    return RunSettings(results=args.results, device=args.device, cache_dir=args.cache_dir,
+                       data_dir=getattr(args, "data_dir", None), force=getattr(args, "force", False),
+                       executor=args.executor, address=args.address, workers=args.workers, threads=args.threads)
 
 
 def _nbody_protocol(args: argparse.Namespace) -> None:
     protocol = resolve("nbody", args.preset)
-    where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
-                 address=args.address, workers=args.workers, threads=args.threads)
+    run = _run_settings(args)
     for part in args.parts:
         if part == "pilot" and protocol["lr"] == "pilot":
-            print(nbody_lr_pilot(protocol, **where)[["model", "lr", "best_val", "test_at_best_val"]].to_string())
+            print(nbody_lr_pilot(protocol, run)[["model", "lr", "best_val", "test_at_best_val"]].to_string())
         elif part == "grid":
-            print(nbody_table(run_protocol("nbody", protocol, **where)).to_string())
+            print(nbody_table(run_protocol("nbody", protocol, run)).to_string())
         elif part == "physics":
             print(nbody_physics(protocol["dims"], steps=protocol["steps"], results=args.results,
                                 cache_dir=args.cache_dir).to_string())
         elif part == "convergence":
-            print(nbody_convergence(protocol, **where).groupby(["budget_factor", "dim", "model"])
+            print(nbody_convergence(protocol, run).groupby(["budget_factor", "dim", "model"])
                   ["test_at_best_val"].describe().to_string())
 
 
 def _beyond(args: argparse.Namespace) -> None:
     protocol = resolve("beyond", args.preset, studies=args.studies)
-    where = dict(device=args.device, results=args.results, cache_dir=args.cache_dir, executor=args.executor,
-                 address=args.address, workers=args.workers, threads=args.threads)
-    runs = beyond_runs.run_beyond(protocol, **where)
+    run = _run_settings(args)
+    runs = beyond_runs.run_beyond(protocol, run)
     tables = {"breaking": beyond.breaking_table, "augmentation": beyond.augmentation_table,
               "horizon": beyond.horizon_table, "equivariance": beyond.equivariance_table}
     for study in protocol["studies"]:
@@ -91,7 +95,7 @@ def _beyond(args: argparse.Namespace) -> None:
         table = beyond.augmentation_table(runs, factor).drop(columns="difference", errors="ignore")
         print(f"--- augmentation, {factor}x steps\n" + table.to_string())
     if "breaking" in protocol["studies"]:
-        print(beyond_runs.breaking_events(protocol, results=args.results, cache_dir=args.cache_dir).to_string())
+        print(beyond_runs.breaking_events(protocol, run).to_string())
 
 
 def _figures(args: argparse.Namespace) -> None:
@@ -116,9 +120,8 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
     runs = mnist_sweep(args.variants, args.groups, args.n_train, args.seeds, epochs=args.epochs, lr=args.lr,
                        batch_size=args.batch_size, eval_every=args.eval_every, min_steps=args.min_steps,
                        schedule=args.schedule, warmup=args.warmup, patience=args.patience, stop_after=args.stop_after,
-                       n_val=args.n_val, n_test=args.n_test, target_params=args.target_params, device=args.device,
-                       results=args.results, data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
-                       executor=args.executor, address=args.address, workers=args.workers, threads=args.threads)
+                       n_val=args.n_val, n_test=args.n_test, target_params=args.target_params,
+                       run=_run_settings(args))
     table = runs.groupby(["variant", "group", "n_train"])[["best_test", "test_at_best_val"]].mean()
     print(table.to_string())
     print(fits_table(runs).to_string())
@@ -126,9 +129,7 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
 
 def _mnist_protocol(args: argparse.Namespace) -> None:
     protocol = resolve("mnist", args.preset)
-    runs = run_protocol("mnist", protocol, device=args.device, results=args.results, data_dir=args.data_dir,
-                        cache_dir=args.cache_dir, executor=args.executor, address=args.address,
-                        workers=args.workers, threads=args.threads)
+    runs = run_protocol("mnist", protocol, _run_settings(args))
     print(runs.groupby(["variant", "group", "n_train"])["test_at_best_val"].agg(["count", "mean"]).to_string())
     for variant in sorted(set(runs["variant"])):
         print(beats_reference_table(runs, variant).to_string())

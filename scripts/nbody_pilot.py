@@ -19,6 +19,7 @@ import argparse
 
 from equilib.experiments.nbody import nbody_sweep, nbody_training
 from equilib.experiments.presets import resolve
+from equilib.experiments.settings import RunSettings
 
 STABILITY = dict(dims=[6, 8], seeds=[101, 102, 103], lr=3e-3, stop_after=(0.0, 0.8))
 RATES = dict(dims=[3, 8], seeds=[101], lrs=[1e-3, 3e-3, 1e-2], stop_after=0.8)
@@ -30,13 +31,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     base = resolve("nbody", "cpu")
-    where = dict(results=args.results, threads=args.threads, device="cpu")
+    run = RunSettings(results=args.results, threads=args.threads, device="cpu")
     for stop_after in STABILITY["stop_after"]:
         nbody_sweep(STABILITY["dims"], ["egnn"], STABILITY["seeds"], [base["n_train"]],
-                    **nbody_training(base, base["budget_steps"], STABILITY["lr"]), stop_after=stop_after, **where)
+                    **nbody_training(base, base["budget_steps"], STABILITY["lr"]), stop_after=stop_after, run=run)
     for lr in RATES["lrs"]:
         nbody_sweep(RATES["dims"], ["gnn", "egnn"], RATES["seeds"], [base["n_train"]],
-                    **nbody_training(base, base["budget_steps"], lr), stop_after=RATES["stop_after"], **where)
+                    **nbody_training(base, base["budget_steps"], lr), stop_after=RATES["stop_after"], run=run)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ import pandas as pd
 
 from equilib.analysis import beyond, claims, intervals
 from equilib.experiments import beyond as beyond_runs, presets
-from equilib.report import charts
 from equilib.experiments.nbody import nbody_rates
 from equilib.experiments.protocol import run_protocol
+from equilib.experiments.settings import RunSettings
+from equilib.report import charts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,12 +28,12 @@ def _frame(df: pd.DataFrame) -> dict:
 
 
 def book_numbers(results: str | Path = ROOT / "results") -> dict:
-    where = dict(results=str(results), train_missing=False, progress=False)
+    run = RunSettings(results=str(results), train_missing=False, progress=False)
     out: dict = {}
     nb_protocol = presets.resolve("nbody", "cpu")
-    nbody = run_protocol("nbody", nb_protocol, **where)
-    mnist = run_protocol("mnist", presets.resolve("mnist", "cpu"), **where)
-    out["nbody_rates"] = nbody_rates(nb_protocol, **where)
+    nbody = run_protocol("nbody", nb_protocol, run)
+    mnist = run_protocol("mnist", presets.resolve("mnist", "cpu"), run)
+    out["nbody_rates"] = nbody_rates(nb_protocol, run)
     ratios, mses = charts.nbody_frames(nbody)
     out["nbody_ratios"], out["nbody_mses"] = _frame(ratios), _frame(mses)
     out["nbody_verdicts"] = {c: claims.dimension_claim(nbody, c) for c in claims.RATIOS}
@@ -42,7 +43,7 @@ def book_numbers(results: str | Path = ROOT / "results") -> dict:
     out["mnist_beats"] = _frame(pd.concat([intervals.beats_reference_table(key, v) for v in sorted(set(key.variant))]))
     out["mnist_verdicts"] = [claims.alignment_claim(mnist), claims.regime_claim(mnist), claims.slope_claim(mnist)]
     out["summary"] = _frame(claims.summarise(nbody, mnist))
-    by = beyond_runs.run_beyond(presets.resolve("beyond", "cpu"), **where)
+    by = beyond_runs.run_beyond(presets.resolve("beyond", "cpu"), run)
     tables = {"breaking": beyond.breaking_table(by), "augmentation": beyond.augmentation_table(by),
               "augmentation_longer": beyond.augmentation_table(by, 2), "horizon": beyond.horizon_table(by),
               "equivariance": beyond.equivariance_table(by), "confirm": beyond.breaking_table(by, "confirm")}

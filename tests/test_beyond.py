@@ -1,11 +1,15 @@
 """Beyond the paper: the studies' settings, their verdict rules on known truths, and a smoke run end to end."""
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from equilib.analysis import beyond, intervals, rules
+from equilib.cli import main
 from equilib.experiments import beyond as beyond_runs, presets
 from equilib.experiments.presets import resolve
+from equilib.experiments.settings import RunSettings
 
 
 @pytest.mark.parametrize("breaking,match", [
@@ -128,11 +132,18 @@ def test_the_question_verdicts_claim_a_move_at_most_5_percent_of_the_time_when_n
 
 def test_the_question_verdicts_on_known_truths():
     table = beyond.breaking_table(_runs({"no breaking": 2.0, "box 5": 2.0, "box 2": 0.5, "clip 10": 4.0}))
-    said = beyond.breaking_verdict(table)
-    assert said["verdict"] == "both" and "box 2 at n = 2" in said["evidence"] and "clip 10 at n = 3" in said["evidence"]
-    said = beyond.breaking_verdict(beyond.breaking_table(_runs({"no breaking": 2.0, "box 2": 0.5})))
-    assert said["verdict"] == "reversed" and "the GNN is better: box 2 at n = 2, box 2 at n = 3" in said["evidence"]
-    assert "(97.5% intervals, Bonferroni over the points)" in said["evidence"]  # 5% shared by two points
+    points = {(r.setting, r.dim): r.verdict for r in table.itertuples() if r.setting != "no breaking"}
+    assert points == {("box 5", 2): "inconclusive", ("box 5", 3): "inconclusive", ("box 2", 2): "reversed",
+                      ("box 2", 3): "reversed", ("clip 10", 2): "grew", ("clip 10", 3): "grew"}
+    assert beyond.breaking_verdict(table)["verdict"] == "both"
+    two = beyond.breaking_table(_runs({"no breaking": 2.0, "box 2": 0.5}))
+    assert set(two.loc[two.setting == "box 2", "verdict"]) == {"reversed"}
+    assert beyond.breaking_verdict(two)["verdict"] == "reversed"
+    # each row's interval is the question's: Bonferroni over its two points, 97.5% each
+    row = two[two.setting == "box 2"].iloc[0]
+    unbroken = two[(two.setting == "no breaking") & (two.dim == row.dim)].iloc[0]
+    lo, hi = intervals.difference_of(row.difference, unbroken.difference).interval(0.975)
+    assert (row.change_low, row.change_high) == pytest.approx((np.exp(lo), np.exp(hi)))
     horizon = beyond.horizon_table(_runs({"T = 1,000": 1.2, "T = 3,000": 2.0, "T = 10,000": 4.0}, dims=(2, 4, 8),
                                          study="horizon"))
     assert list(horizon.setting.unique()) == ["T = 1,000", "T = 3,000", "T = 10,000"]  # by horizon, not by name
@@ -238,8 +249,8 @@ def test_still_improving_counts_each_models_unconverged_runs_once():
 @pytest.mark.slow
 def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     protocol = resolve("beyond", "smoke")
-    where = dict(results=tmp_path, device="cpu", progress=False, threads=1)
-    runs = beyond_runs.run_beyond(protocol, **where)
+    run = RunSettings(results=tmp_path, device="cpu", progress=False, threads=1)
+    runs = beyond_runs.run_beyond(protocol, run)
     assert set(runs.study) == {*presets.STUDIES, "confirm"}
     assert set(runs.loc[runs.study == "breaking", "setting"]) == {"no breaking", "box 1", "clip 3"}
     confirm = runs[runs.study == "confirm"]
@@ -262,17 +273,15 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
     assert set(longer.model) == {"gnn+aug"} and (longer.budget_steps >= 2 * budget.max()).all()
     assert len(beyond.augmentation_table(runs, factor=2)) == 1  # the smoke preset's one dimension
     assert beyond.equivariance_verdict(runs)["data"]["verdict"] == "inconclusive"  # two seeds never decide
-    events = beyond_runs.breaking_events(protocol, **where)
+    events = beyond_runs.breaking_events(protocol, run)
     events = events.set_index("setting")
     assert events.loc["box 1", "hit_wall"] > 0.5 and events.loc["clip 3", "clipped"] > 0.2
     assert events.loc["no breaking", ["hit_wall", "clipped"]].sum() == 0
     # a second call trains nothing: every run is in the store
-    again = beyond_runs.run_beyond(protocol, **{**where, "train_missing": False})
+    again = beyond_runs.run_beyond(protocol, replace(run, train_missing=False))
     assert len(again) == len(runs)
 
 
 def test_the_command_line_names_a_bad_study_and_exits_2(capsys):
-    from equilib.cli import main
-
     assert main(["beyond", "--preset", "smoke", "--studies", "weather"]) == 2
     assert "unknown studies ['weather']" in capsys.readouterr().err

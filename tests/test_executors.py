@@ -5,16 +5,19 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 import torch
 
-from equilib.training.executors import CONTEXT_BYTES, Job, SweepFailures, Trained, gpu_share, intra_op_threads, run_jobs
+from equilib.base.store import RunStore
 from equilib.experiments.mnist import mnist_sweep
 from equilib.experiments.nbody import nbody_sweep
-from equilib.training.executors import spread_stacks
-from equilib.base.store import RunStore
+from equilib.experiments.settings import RunSettings
+from equilib.training.executors import (CONTEXT_BYTES, Job, SweepFailures, Trained, gpu_share, intra_op_threads,
+                                        run_jobs, spread_stacks)
+
 from conftest import ROOT
 from test_mnist import needs_mnist
 
@@ -70,13 +73,10 @@ def test_in_a_process_pool_a_failed_job_is_recorded_and_the_rest_finish(tmp_path
 
 
 def test_a_bad_pool_size_is_refused_before_any_work(tmp_path):
-    # free flight is simulated and recorded before any job runs: it must not happen either
-    nbody = dict(dims=[2], models=["gnn", "freeflight"], seeds=[0], n_trains=[8], n_val=4, n_test=4, steps=10,
-                 cache_dir=tmp_path / "cache")
-    for sweep, args in ((mnist_sweep, {}), (nbody_sweep, nbody)):
-        with pytest.raises(ValueError, match=r"workers must be an integer >= 1 \(or None: one per core\), got -2"):
-            sweep(results=tmp_path / "bad", executor="processes", workers=-2, threads=1, progress=False, **args)
-    assert not (tmp_path / "bad").exists() and not (tmp_path / "cache").exists()  # no store, no data
+    # the settings are checked when made, so no sweep (not even free flight, recorded before any job) can start
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 1 \(or None: one per core\), got -2"):
+        RunSettings(results=tmp_path / "bad", executor="processes", workers=-2, threads=1)
+    assert not (tmp_path / "bad").exists()
 
 
 def _dies(payload):
@@ -130,10 +130,10 @@ def _same_rows(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
 @pytest.mark.slow
 def test_an_nbody_smoke_sweep_on_ray_records_what_the_local_executor_records(tmp_path, ray_instance):
     sweep = dict(dims=[2, 3], models=["gnn", "egnn", "freeflight"], seeds=[0, 1], n_trains=[64], epochs=3,
-                 eval_every=1, n_val=32, n_test=32, steps=200, device="cpu", progress=False, threads=1,
-                 schedule="cosine", warmup=0.1, patience=2)
-    local = nbody_sweep(results=tmp_path / "local", **sweep)
-    on_ray = nbody_sweep(results=tmp_path / "ray", executor="ray", **sweep)
+                 eval_every=1, n_val=32, n_test=32, steps=200, schedule="cosine", warmup=0.1, patience=2)
+    here = RunSettings(device="cpu", progress=False, threads=1)
+    local = nbody_sweep(**sweep, run=replace(here, results=tmp_path / "local"))
+    on_ray = nbody_sweep(**sweep, run=replace(here, results=tmp_path / "ray", executor="ray"))
     assert len(local) == 12
     _same_rows(local, on_ray, ["best_val", "test_at_best_val", "best_test", "stop_step", "params", "status"])
 
@@ -145,24 +145,24 @@ def test_mnist_runs_on_ray_record_what_local_runs_record(tmp_path, ray_instance)
     # 1e-7 in the loss, and at 64 images that moved an error rate by 2/64 on a fresh machine), so both
     # paths train each run on one thread: then they must record exactly the same numbers.
     sweep = dict(variants=["rotated"], groups=["trivial", "C4"], n_trains=[64, 128], epochs=2, lr=3e-3,
-                 n_val=64, n_test=64, target_params=20_000, device="cpu", progress=False, threads=1)
-    local = mnist_sweep(results=tmp_path / "local", **sweep)
-    on_ray = mnist_sweep(results=tmp_path / "ray", executor="ray", **sweep)
+                 n_val=64, n_test=64, target_params=20_000)
+    here = RunSettings(device="cpu", progress=False, threads=1)
+    local = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "local"))
+    on_ray = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "ray", executor="ray"))
     assert len(local) == 4
     _same_rows(local, on_ray, ["best_val", "final_test", "test_at_best_val", "best_val_epoch"])
     curves = [RunStore(tmp_path / name, "mnist").curves().sort_values(["run_id", "epoch"]) for name in ("local", "ray")]
     assert curves[1]["train_loss"].tolist() == curves[0]["train_loss"].tolist()
-    with pytest.raises(ValueError, match=r"threads must be integers >= 1; bad value\(s\): \[0\]"):
-        mnist_sweep(results=tmp_path / "bad", **{**sweep, "threads": 0})
 
 
 @needs_mnist
 @pytest.mark.slow
 def test_mnist_runs_in_a_process_pool_record_what_local_runs_record(tmp_path):
     sweep = dict(variants=["rotated"], groups=["trivial", "C4"], n_trains=[64, 128], epochs=2, lr=3e-3,
-                 n_val=64, n_test=64, target_params=20_000, device="cpu", progress=False, threads=1)
-    local = mnist_sweep(results=tmp_path / "local", **sweep)
-    pooled = mnist_sweep(results=tmp_path / "pool", executor="processes", workers=2, **sweep)
+                 n_val=64, n_test=64, target_params=20_000)
+    here = RunSettings(device="cpu", progress=False, threads=1)
+    local = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "local"))
+    pooled = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "pool", executor="processes", workers=2))
     assert len(local) == 4
     _same_rows(local, pooled, ["best_val", "final_test", "test_at_best_val", "best_val_epoch", "stop_step"])
 
@@ -234,3 +234,12 @@ def test_stacks_are_split_until_every_worker_has_one():
     assert spread_stacks([[0], [1, 2]], 4) == [[0], [1], [2]]  # never below one run per stack
     assert spread_stacks([[0, 1], [2], [3]], 2) == [[0, 1], [2], [3]]  # enough stacks already: unchanged
     assert spread_stacks([], 2) == []
+
+
+def test_run_settings_name_a_bad_executor_or_pool_before_any_work():
+    with pytest.raises(ValueError, match="unknown executor 'slurm'; choose one of"):
+        RunSettings(executor="slurm")
+    with pytest.raises(ValueError, match="workers must be an integer >= 1 .* got 0"):
+        RunSettings(workers=0)
+    with pytest.raises(ValueError, match=r"threads must be integers >= 1; bad value\(s\): \[0\]"):
+        RunSettings(threads=0)

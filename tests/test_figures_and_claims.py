@@ -4,11 +4,15 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+import ipywidgets
 from scipy import stats as sps
 
-from equilib.experiments.presets import KEY_GROUPS
 from equilib.analysis import claims, intervals
+from equilib.experiments.presets import KEY_GROUPS
 from equilib.report import charts, export, render
+from equilib.report.charts import mnist_figure
+
+from conftest import ROOT
 
 
 def test_log_ratio_interval_matches_a_welch_test():
@@ -90,8 +94,6 @@ def test_wide_slope_intervals_are_inconclusive_not_supported():
 
 
 def test_live_widgets_only_under_a_live_frontend(monkeypatch):
-    import ipywidgets
-
     for key in (*render.LIVE_FRONTEND_ENV, "EQUILIB_WIDGETS"):
         monkeypatch.delenv(key, raising=False)
     seen = []
@@ -105,8 +107,6 @@ def test_live_widgets_only_under_a_live_frontend(monkeypatch):
 
 
 def test_readme_figures_are_drawn_from_the_store(tmp_path):
-    from conftest import ROOT
-
     written = export.export_readme_figures(ROOT / "results", tmp_path)  # the committed store
     assert written and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     with pytest.raises(ValueError, match="holds no cpu-preset runs to draw"):
@@ -114,8 +114,6 @@ def test_readme_figures_are_drawn_from_the_store(tmp_path):
 
 
 def test_mnist_figure_offers_a_size_range_only_when_there_is_one():
-    from equilib.report.charts import mnist_figure
-
     def bound(sizes):
         frame = pd.DataFrame([{"variant": "rotated", "group": g, "n_train": n, "error": 0.1, "low": 0.09,
                                "high": 0.11, "seeds": 3, "protocol": "test at best validation"}

@@ -1,20 +1,23 @@
 """The package, its CLI, its settings and the book's configuration."""
+import re
 import subprocess
 import sys
 
 import pytest
 import yaml
 
+import equilib
 from equilib.base import paths
 from equilib.cli import main
 
 from conftest import ROOT
 
 
-def test_package_imports_and_has_a_version():
-    import equilib
-
-    assert equilib.__version__.count(".") == 2
+def test_the_package_reports_the_version_its_metadata_declares():
+    declared = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert equilib.__version__ == declared
+    out = subprocess.run([sys.executable, "-m", "equilib", "info"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith(f"equilib {declared}\n")
 
 
 def test_cli_help_lists_commands():

@@ -4,11 +4,17 @@ import os
 
 import pytest
 import torch
+from escnn import nn as enn
 
-from equilib.tasks import mnist
-from equilib.models.catalogue import count_parameters
-from equilib.models.steerable import build_cnn
+from equilib.base.store import RunStore, run_id
+from equilib.experiments.mnist import mnist_run_config, mnist_stopped_too_early, mnist_sweep
+from equilib.experiments.settings import RunSettings
 from equilib.models import steerable
+from equilib.models.catalogue import count_parameters
+from equilib.models.fourier import FourierELU
+from equilib.models.steerable import build_cnn
+from equilib.tasks import mnist
+from equilib.training.loop import ClassificationTask, TrainConfig, train
 
 HAS_MNIST = all((mnist.default_data_dir() / "mnist" / f).exists() for f in mnist.MNIST_FILES)
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason="MNIST not in $EQUILIB_DATA_DIR/mnist (CI sets it)")
@@ -82,12 +88,9 @@ def test_a_test_subset_is_random_and_the_whole_test_set_is_all_of_it():
 
 @needs_mnist
 def test_a_mnist_sweep_reports_the_whole_test_set_at_the_best_validation(tmp_path):
-    from equilib.experiments.mnist import mnist_sweep
-    from equilib.base.store import RunStore
-
     runs = mnist_sweep(["rotated"], ["trivial"], [128], [0], epochs=3, min_steps=16, eval_every=1, lr=3e-3,
                        batch_size=32, n_val=64, n_test=64, target_params=8000, schedule="cosine", warmup=0.1,
-                       patience=2, device="cpu", results=tmp_path, progress=False, threads=1)
+                       patience=2, run=RunSettings(results=tmp_path, device="cpu", progress=False, threads=1))
     row = runs.iloc[0]
     assert row["epochs"] == 4 and row["budget_steps"] == 16  # the step floor: 4 epochs of 4 steps
     assert row["n_test_final"] == 10_000 and row["schedule"] == "cosine" and row["patience"] == 2
@@ -167,9 +170,6 @@ def test_equivariant_models_are_invariant_to_their_exact_grid_symmetries(models,
 @pytest.mark.parametrize("group", ["SO2", "O2"])
 def test_fourier_elu_matches_escnn_with_the_same_weights(models, group):
     """The copy-free Fourier ELU is escnn's: same outputs and same gradients, to float rounding."""
-    from escnn import nn as enn
-
-    from equilib.models.fourier import FourierELU
 
     fast, reference = (build_cnn(group, target_params=TARGET, verbose=False).eval() for _ in range(2))
     for model in (fast, reference):  # the trained-looking weights of the fixture (an eval-mode state dict)
@@ -221,8 +221,6 @@ def test_factory_rejects_unknown_groups():
 @needs_mnist
 @pytest.mark.parametrize("group", ["trivial", "C4"])
 def test_short_training_learns_far_below_chance(group, tmp_path):
-    from equilib.training.loop import ClassificationTask, TrainConfig, train
-
     splits = {s: mnist.load_mnist("rotated", s, n) for s, n in (("train", 2000), ("val", 500), ("test", 1000))}
     tensors = {k: (v.images, v.labels) for k, v in splits.items()}
     cfg = TrainConfig(epochs=3, lr=3e-3, batch_size=64, eval_every=1, device="cpu")
@@ -247,8 +245,6 @@ def test_a_seed_fixes_the_initial_weights_whether_widths_are_solved_or_cached(tm
 
 def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp_path):
     """escnn adds buffers in eval mode; checkpoints and the best weights must still load into a fresh model."""
-    from equilib.training.loop import ClassificationTask, TrainConfig, train
-
     g = torch.Generator().manual_seed(0)
     split = lambda n: (torch.rand(n, 1, 29, 29, generator=g) * mnist.disc_mask(),  # noqa: E731
                        torch.randint(0, 10, (n,), generator=g))
@@ -276,10 +272,6 @@ def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp
 
 def test_stop_after_enters_a_run_id_only_where_it_is_set():
     """Runs trained before stop_after existed keep their ids; a protocol that sets it gets new ones."""
-    from equilib.experiments.mnist import mnist_run_config
-    from equilib.base.store import run_id
-    from equilib.training.loop import TrainConfig
-
     kwargs = dict(n_val=2000, n_test=2000, target_params=20_000, data_seed=0)
     plain = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5), **kwargs)
     zero = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5, stop_after=0.0), **kwargs)
@@ -289,9 +281,6 @@ def test_stop_after_enters_a_run_id_only_where_it_is_set():
 
 
 def test_runs_stopped_too_early_are_paired_with_their_retraining(tmp_path):
-    from equilib.experiments.mnist import mnist_stopped_too_early
-    from equilib.base.store import RunStore
-
     store = RunStore(tmp_path, "mnist")
     base = {"experiment": "mnist", "model": "cnn", "group": "SO2", "variant": "rotated", "dim": 2, "n_train": 5000,
             "seed": 2, "epochs": 25, "lr": 2e-3, "batch_size": 64, "eval_every": 1, "patience": 5,

@@ -3,9 +3,11 @@ import json
 import re
 
 import pandas as pd
+import papermill as pm
 import pytest
 
 from equilib.report.notebooks import run_notebook
+from equilib.tasks import theory
 
 from conftest import ROOT
 from test_mnist import needs_mnist
@@ -39,7 +41,9 @@ def test_theory_notebook(tmp_path):
     out = run_notebook(ROOT / "book" / "theory.md", tmp_path / "theory.ipynb", {"preset": "smoke"}, progress=False)
     assert {"pair", "n_pick"} <= _chart_params(out)
     glued = _glued(out)
-    assert glued["n_settings"] and glued["share_inside"].strip("'").endswith("%")
+    smoke = theory.gap_study(4, [10, 40], repetitions=200, seed=0)  # the smoke preset's settings
+    assert int(glued["n_settings"]) == len(smoke) == 16  # every pair of the catalogue at both sizes
+    assert float(glued["share_inside"].strip("'%")) >= 75  # the formula inside the simulation's intervals
 
 
 def test_nbody_notebook_trains_records_and_draws(tmp_path):
@@ -90,8 +94,6 @@ def test_mnist_notebook_trains_records_and_draws(tmp_path):
     ("beyond.md", {"breaking": [{"kind": "wind"}]}, r"unknown breaking kind in \{'kind': 'wind'\}"),
 ])
 def test_bad_parameters_stop_the_notebook_before_training(tmp_path, page, params, message):
-    import papermill as pm
-
     results = tmp_path / "results"
     with pytest.raises(pm.PapermillExecutionError, match=message):
         run_notebook(ROOT / "book" / page, tmp_path / "bad.ipynb", {"preset": "smoke", "results": str(results),

@@ -1,15 +1,18 @@
 """Stacked training: K runs at once give the runs one-at-a-time training gives, and resume like them."""
 import math
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
+from torch._dynamo.exc import TorchRuntimeError
 
-from equilib.tasks import nbody
 from equilib.experiments.nbody import nbody_member, nbody_sweep
+from equilib.experiments.settings import RunSettings
 from equilib.models.catalogue import build_model
-from equilib.training.stacked import Member, train_stacked
+from equilib.tasks import nbody
 from equilib.training.loop import RegressionTask, TrainConfig, train
+from equilib.training.stacked import Member, train_stacked
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +85,6 @@ def test_a_compiled_stack_gives_the_same_runs(small_data, device):
 
 
 def test_a_failed_compile_warns_and_trains_uncompiled(small_data, monkeypatch):
-    from torch._dynamo.exc import TorchRuntimeError
-
     def broken_compile(fn, **kwargs):
         def fails(*args):
             raise TorchRuntimeError("no compiler here")
@@ -101,9 +102,11 @@ def test_a_failed_compile_warns_and_trains_uncompiled(small_data, monkeypatch):
 
 def test_sweep_stacks_padded_dimensions_and_records_the_same_runs(tmp_path):
     common = dict(dims=[2, 3], models=["gnn", "egnn"], seeds=[0, 1], n_trains=[64], epochs=3, eval_every=1,
-                  n_val=32, n_test=32, steps=200, device="cpu", progress=False, cache_dir=tmp_path / "cache")
-    one = nbody_sweep(results=tmp_path / "one", stack=False, **common).sort_values("run_id").reset_index(drop=True)
-    many = nbody_sweep(results=tmp_path / "many", stack=True, **common).sort_values("run_id").reset_index(drop=True)
+                  n_val=32, n_test=32, steps=200)
+    run = RunSettings(device="cpu", progress=False, cache_dir=tmp_path / "cache")
+    one = nbody_sweep(stack=False, run=replace(run, results=tmp_path / "one"), **common)
+    many = nbody_sweep(stack=True, run=replace(run, results=tmp_path / "many"), **common)
+    one, many = (r.sort_values("run_id").reset_index(drop=True) for r in (one, many))
     assert list(one["run_id"]) == list(many["run_id"]) and len(one) == 8
     for col in ("best_test", "test_at_best_val", "final_test", "best_val"):
         assert many[col].to_numpy() == pytest.approx(one[col].to_numpy(), rel=1e-5), col

@@ -2,10 +2,12 @@
 import pytest
 import torch
 
+from equilib.experiments.nbody import nbody_member
 from equilib.models.catalogue import build_model
-from equilib.training.stacked import train_stacked
+from equilib.tasks import nbody
 from equilib.tasks.symmetry import act, augment_nbody, equivariance_error, random_euclidean, random_orthogonal
 from equilib.training.loop import RegressionTask, TrainConfig, train
+from equilib.training.stacked import train_stacked
 
 
 def _batch(n=32, dim=3, seed=0):
@@ -49,9 +51,6 @@ def test_equivariance_error_is_zero_for_the_egnn_and_clearly_positive_for_a_plai
 
 
 def test_augmented_training_stacked_and_alone_gives_the_same_runs_across_padded_dimensions():
-    from equilib.tasks import nbody
-    from equilib.experiments.nbody import nbody_member
-
     data = {}
     for dim in (2, 3):
         d = nbody.make_dataset(dim, n_train=128, n_val=32, n_test=32, steps=200, progress=False)

@@ -62,3 +62,15 @@ def test_bad_inputs_are_named():
         theory.character_inner(theory.cyclic_rotation(4), theory.dihedral_rotation(4))
     with pytest.raises(ValueError, match="got 0"):
         theory.cyclic_rotation(0)
+
+
+def test_the_gap_study_covers_every_pair_at_every_size_the_formula_allows():
+    study = theory.gap_study(4, [4, 10, 40], repetitions=400, seed=1)
+    pairs = theory.catalogue(4)
+    expected = [(label, n) for label, (v, _) in pairs.items() for n in (4, 10, 40) if n > v.dim + 1]
+    assert list(zip(study.pair, study.n)) == expected  # n = 4 is kept for the plane, dropped for R^4
+    assert set(study.pair) == set(pairs) and (study.removed == study.dim_V * study.dim_W - study.equivariant).all()
+    assert study.predicted.tolist() == pytest.approx(
+        [theory.predicted_gap(*pairs[p], n) for p, n in zip(study.pair, study.n)])
+    inside = ((study.low <= study.predicted) & (study.predicted <= study.high)).mean()
+    assert inside >= 0.75  # honest 95% intervals hold the formula in about 95% of the settings

@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from equilib.tasks import nbody
+from equilib.base.store import RunStore
 from equilib.experiments import nbody as nbody_experiment
 from equilib.experiments.nbody import nbody_sweep
+from equilib.experiments.settings import RunSettings
 from equilib.models.catalogue import build_model
-from equilib.base.store import RunStore
+from equilib.tasks import nbody
 from equilib.training.loop import RegressionTask, TrainConfig, train
 
 STEPS = 1000  # a 1-time-unit horizon: learnable in seconds on a CPU
@@ -82,11 +83,15 @@ def test_a_nan_run_is_recorded_as_diverged(small_data):
 
 
 SWEEP = dict(dims=[2], models=["gnn", "egnn"], seeds=[0], n_trains=[64], epochs=2, eval_every=1, n_val=32,
-             n_test=32, steps=200, device="cpu", progress=False)
+             n_test=32, steps=200)
+
+
+def _here(results) -> RunSettings:
+    return RunSettings(results=results, device="cpu", progress=False)
 
 
 def test_sweep_records_runs_and_a_second_sweep_trains_nothing(tmp_path, monkeypatch):
-    runs = nbody_sweep(results=tmp_path, **SWEEP)
+    runs = nbody_sweep(**SWEEP, run=_here(tmp_path))
     assert sorted(runs["model"]) == ["egnn", "gnn"]
     assert set(runs["status"]) == {"finished"} and (runs["params"] > 0).all()
     assert pd.read_parquet(tmp_path / "nbody" / "runs").shape[0] == 2  # pandas reads the store in one call
@@ -95,13 +100,13 @@ def test_sweep_records_runs_and_a_second_sweep_trains_nothing(tmp_path, monkeypa
 
     monkeypatch.setattr(nbody_experiment, "train", lambda *a, **k: pytest.fail("trained a run that the store holds"))
     monkeypatch.setattr(nbody_experiment, "train_stacked", lambda *a, **k: pytest.fail("trained a run that the store holds"))
-    again = nbody_sweep(results=tmp_path, **SWEEP)
+    again = nbody_sweep(**SWEEP, run=_here(tmp_path))
     assert again.shape[0] == 2
 
 
 def test_sweep_with_one_new_seed_trains_only_that_seed(tmp_path):
-    nbody_sweep(results=tmp_path, **SWEEP)
-    runs = nbody_sweep(results=tmp_path, **{**SWEEP, "seeds": [0, 1]})
+    nbody_sweep(**SWEEP, run=_here(tmp_path))
+    runs = nbody_sweep(**{**SWEEP, "seeds": [0, 1]}, run=_here(tmp_path))
     assert sorted(runs["seed"].tolist()) == [0, 0, 1, 1]
 
 
@@ -113,7 +118,7 @@ def test_sweep_with_one_new_seed_trains_only_that_seed(tmp_path):
 ])
 def test_sweep_rejects_bad_parameters_before_training(tmp_path, change, match):
     with pytest.raises(ValueError, match=match):
-        nbody_sweep(results=tmp_path, **{**SWEEP, **change})
+        nbody_sweep(**{**SWEEP, **change}, run=_here(tmp_path))
     assert not (tmp_path / "nbody").exists()
 
 
@@ -219,8 +224,8 @@ def test_bad_schedules_are_named(change, match):
 
 
 def test_sweep_records_the_protocol_each_seed_with_its_own_data(tmp_path):
-    runs = nbody_sweep(results=tmp_path, **{**SWEEP, "models": ["gnn", "resgnn", "freeflight"], "seeds": [0, 1],
-                                            "schedule": "cosine", "warmup": 0.1, "patience": 4, "batch_size": 32})
+    runs = nbody_sweep(**{**SWEEP, "models": ["gnn", "resgnn", "freeflight"], "seeds": [0, 1], "schedule": "cosine",
+                          "warmup": 0.1, "patience": 4, "batch_size": 32}, run=_here(tmp_path))
     trained = runs[runs.model != "freeflight"]
     assert set(trained["schedule"]) == {"cosine"} and set(trained["patience"]) == {4}
     assert (runs["data_seed"] == runs["seed"]).all()

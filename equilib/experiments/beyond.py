@@ -31,8 +31,9 @@ import pandas as pd
 
 from ..base.store import RunStore
 from ..training.budget import sized_budget
-from .nbody import nbody_physics, nbody_rates, nbody_sweep, nbody_training, nbody_where
+from .nbody import nbody_physics, nbody_rates, nbody_sweep, nbody_training
 from .presets import BREAKING_KINDS, resolve
+from .settings import RunSettings
 
 UNBROKEN = "no breaking"  # the reference setting of the breaking study
 
@@ -57,24 +58,23 @@ def dial_order(label: str) -> tuple[int, float]:
     return (0, 0.0) if label == UNBROKEN else (BREAKING_KINDS.index(kind), -float(value))
 
 
-def run_beyond(protocol: dict, **where) -> pd.DataFrame:
+def run_beyond(protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:
     """Train (or, with ``train_missing=False``, look up) every run the protocol's studies need.
 
     Returns the runs, one row per (study, run): a run shared by two studies (the
     unbroken, default-horizon GNN and EGNN) appears under both.
     """
     base = resolve("nbody", protocol["base"])
-    rates = nbody_rates(base, **where)
+    rates = nbody_rates(base, run)
     if rates is None:  # no pilot yet: nothing trained at its rates can be in the store either
-        return RunStore(where.get("results", "results"), "nbody").runs().head(0).assign(study="", setting="")
+        return RunStore(run.results, "nbody").runs().head(0).assign(study="", setting="")
     training = nbody_training(base, base["budget_steps"], rates)
-    where = nbody_where(where)
     seeds, size = protocol["seeds"], [base["n_train"]]
     frames = []
 
     def sweep(study: str, setting: str, dims, models, **kw) -> None:
         runs = nbody_sweep(dims, models, kw.pop("seeds", seeds), kw.pop("n_trains", size), **{**training, **kw},
-                           **where)
+                           run=run)
         frames.append(runs.assign(study=study, setting=setting, horizon=kw.get("steps", base["steps"])))
 
     def equivariance(sizes) -> None:
@@ -115,7 +115,7 @@ def run_beyond(protocol: dict, **where) -> pd.DataFrame:
     return runs
 
 
-def breaking_events(protocol: dict, **where) -> pd.DataFrame:
+def breaking_events(protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:
     """Per (setting, n): how often the walls and the clip act, per trajectory.
 
     From :func:`equilib.experiments.nbody.nbody_physics`, kept in the run store.
@@ -123,8 +123,8 @@ def breaking_events(protocol: dict, **where) -> pd.DataFrame:
     base = resolve("nbody", protocol["base"])
     frames = []
     for s in protocol["breaking"]:
-        table = nbody_physics(protocol["breaking_dims"], steps=base["steps"], results=where.get("results", "results"),
-                              cache_dir=where.get("cache_dir"), train_missing=where.get("train_missing", True),
+        table = nbody_physics(protocol["breaking_dims"], steps=base["steps"], results=run.results,
+                              cache_dir=run.cache_dir, train_missing=run.train_missing,
                               **breaking_physics(s))
         if len(table):
             frames.append(table.assign(setting=setting_label(s)))

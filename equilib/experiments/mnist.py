@@ -20,9 +20,9 @@ from ..models.catalogue import count_parameters
 from ..models.groups import GROUPS
 from ..tasks import mnist
 from ..training.budget import sized_budget
-from ..training.executors import (Job, Trained, check_executor, check_workers, default_threads, gpu_share,
-                                  peak_run_bytes, run_jobs)
+from ..training.executors import Job, Trained, default_threads, gpu_share, peak_run_bytes, run_jobs
 from ..training.loop import ClassificationTask, TrainConfig, train
+from .settings import RunSettings
 
 
 def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
@@ -48,7 +48,7 @@ def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cf
 
 def mnist_sweep(
     variants: Sequence[str] = ("rotated", "fliprot"),
-    groups: Sequence[str] = ("trivial", "C4", "D4", "C8", "D8", "SO2", "O2"),
+    groups: Sequence[str] = GROUPS,
     n_trains: Sequence[int] = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000),
     seeds: Sequence[int] = (0,),
     *,
@@ -65,17 +65,7 @@ def mnist_sweep(
     n_test: int = 10_000,
     target_params: int | None = None,
     data_seed: int = 0,
-    device: str = "auto",
-    results: str | Path = "results",
-    data_dir: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    force: bool = False,
-    train_missing: bool = True,
-    executor: str = "local",
-    address: str | None = None,
-    workers: int | None = None,
-    threads: int | str = "auto",
-    progress: bool = True,
+    run: RunSettings = RunSettings(),
 ) -> pd.DataFrame:
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
 
@@ -85,7 +75,8 @@ def mnist_sweep(
     and is then evaluated on the whole test set with the weights of its best
     validation (``test_at_best_val``); its curve uses ``n_test`` test images.
 
-    ``executor="local"`` trains one run at a time here; ``"ray"`` makes each run
+    ``run`` says where the store and the data are, whether to train what the
+    store lacks, and where: ``executor="local"`` trains one run at a time here; ``"ray"`` makes each run
     a Ray task that asks for the share of a GPU its measured peak memory needs
     (or, without a GPU, ``threads`` CPUs), at ``address`` or ``$RAY_ADDRESS``,
     else on a local instance (:mod:`equilib.training.executors`); ``"processes"`` trains
@@ -94,8 +85,10 @@ def mnist_sweep(
     summation order depends on it, so runs record identical numbers, here or in
     a Ray worker, exactly when their thread counts are equal.
     """
-    check_executor(executor)
-    check_workers(workers)  # before any data or training
+    device, results, cache_dir, force = run.device, run.results, run.cache_dir, run.force
+    train_missing, progress = run.train_missing, run.progress
+    executor, address, workers, threads = run.executor, run.address, run.workers, run.threads
+    data_dir = run.data_dir
     variants = check_choices("variants", variants, mnist.VARIANTS)
     groups = check_choices("groups", groups, GROUPS)
     n_trains = check_ints("n_trains", n_trains, 1)

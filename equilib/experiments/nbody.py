@@ -26,10 +26,11 @@ from ..models.graph import free_flight
 from ..tasks import nbody
 from ..tasks.symmetry import equivariance_error
 from ..training.budget import epochs_for_budget
-from ..training.executors import (Job, Trained, check_executor, check_workers, default_threads, gpu_share,
-                                  peak_run_bytes, run_jobs, spread_stacks)
+from ..training.executors import (Job, Trained, check_workers, default_threads, gpu_share, peak_run_bytes, run_jobs,
+                                  spread_stacks)
 from ..training.loop import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
 from ..training.stacked import STACK_LIMIT, Member, train_stacked
+from .settings import RunSettings
 
 EQUIVARIANCE_SAMPLES = 1000  # test trajectories on which each trained model's equivariance error is measured
 
@@ -73,17 +74,8 @@ def nbody_sweep(
     n_test: int = 2_000,
     hidden: int = 64,
     layers: int = 4,
-    device: str = "auto",
-    results: str | Path = "results",
-    cache_dir: str | Path | None = None,
-    force: bool = False,
-    train_missing: bool = True,
     stack: bool = True,
-    executor: str = "local",
-    address: str | None = None,
-    workers: int | None = None,
-    threads: int | str = "auto",
-    progress: bool = True,
+    run: RunSettings = RunSettings(),
     **physics,
 ) -> pd.DataFrame:
     """Train every (dim, model, seed, n_train) the store lacks; return the store's N-body runs.
@@ -96,12 +88,13 @@ def nbody_sweep(
     ``physics`` goes to :class:`equilib.tasks.nbody.Physics`. ``stack`` trains the
     runs that can share a stack at once (:mod:`equilib.training.stacked`): measured
     1.05-1.65x faster than one at a time even on a 2-core CPU
-    (``benchmarks/train_stacked.py``), so it is the default. ``executor``,
-    ``address``, ``workers`` and ``threads`` say where each stack trains
+    (``benchmarks/train_stacked.py``), so it is the default. ``run`` says where
+    the store is, whether to train what it lacks, and where each stack trains
     (:mod:`equilib.training.executors`).
     """
-    check_executor(executor)
-    check_workers(workers)  # before any data or training
+    device, results, cache_dir, force = run.device, run.results, run.cache_dir, run.force
+    train_missing, progress = run.train_missing, run.progress
+    executor, address, workers, threads = run.executor, run.address, run.workers, run.threads
     threads = default_threads(executor, workers) if threads == "auto" else check_ints("threads", [threads], 1)[0]
     dims = check_ints("dims", dims, 1)
     models = check_choices("models", models, NBODY_MODELS)
@@ -290,10 +283,6 @@ def _stack_groups(todo: list, store: RunStore, build: Callable[..., torch.nn.Mod
 
 
 
-def nbody_where(where: dict) -> dict:
-    return {k: v for k, v in where.items() if k != "data_dir"}
-
-
 def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = None) -> dict:
     """An N-body protocol's training settings for ``nbody_sweep``, its step budget turned into epochs."""
     return dict(epochs=epochs_for_budget(budget_steps, protocol["n_train"], protocol["batch_size"]),
@@ -303,25 +292,25 @@ def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = 
                 steps=protocol["steps"])
 
 
-def nbody_convergence(protocol: dict, **where) -> pd.DataFrame:
+def nbody_convergence(protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:
     """The budget check: GNN and EGNN at each ``convergence`` factor times the budget, on its dims and seeds.
 
     Returns those runs and the main protocol's runs at the same (dim, seed), with
     a ``budget_factor`` column (1 for the main protocol's).
     """
     conv = protocol["convergence"]
-    rates, frames = nbody_rates(protocol, **where), []
+    rates, frames = nbody_rates(protocol, run), []
     if not conv["dims"] or rates is None:
-        return RunStore(where.get("results", "results"), "nbody").runs().head(0).assign(budget_factor=1.0)
+        return RunStore(run.results, "nbody").runs().head(0).assign(budget_factor=1.0)
     for factor in [1.0, *conv["factors"]]:
         budget = max(1, round(protocol["budget_steps"] * factor))
         runs = nbody_sweep(conv["dims"], ["gnn", "egnn"], conv["seeds"] if factor != 1.0 else protocol["seeds"],
-                           [protocol["n_train"]], **nbody_training(protocol, budget, rates), **nbody_where(where))
+                           [protocol["n_train"]], **nbody_training(protocol, budget, rates), run=run)
         frames.append(runs.assign(budget_factor=factor))
     return pd.concat(frames, ignore_index=True)
 
 
-def nbody_lr_pilot(protocol: dict, **where) -> pd.DataFrame:
+def nbody_lr_pilot(protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:
     """The peak-rate pilot: every trained model at each ``pilot`` rate, on a seed (and data) of its own.
 
     Returns its runs; :func:`nbody_rates` picks from them.
@@ -332,12 +321,12 @@ def nbody_lr_pilot(protocol: dict, **where) -> pd.DataFrame:
     if not pilot["lrs"]:
         raise ValueError("lr='pilot' needs pilot rates to try (pilot['lrs'] is empty)")
     frames = [nbody_sweep([pilot["dim"]], trained, [pilot["seed"]], [protocol["n_train"]],
-                          **nbody_training(protocol, budget, lr=rate), **nbody_where(where))
+                          **nbody_training(protocol, budget, lr=rate), run=run)
               for rate in pilot["lrs"]]
     return pd.concat(frames, ignore_index=True)
 
 
-def nbody_rates(protocol: dict, **where) -> float | dict[str, float] | None:
+def nbody_rates(protocol: dict, run: RunSettings = RunSettings()) -> float | dict[str, float] | None:
     """The protocol's peak rates: as given, or (``lr="pilot"``) each model's pilot rate of lowest best validation MSE.
 
     The pilot's seed draws its own data, so the choice never sees the grid's
@@ -346,7 +335,7 @@ def nbody_rates(protocol: dict, **where) -> float | dict[str, float] | None:
     """
     if protocol["lr"] != "pilot":
         return protocol["lr"]
-    runs = nbody_lr_pilot(protocol, **where)
+    runs = nbody_lr_pilot(protocol, run)
     finished = runs[runs["status"] == "finished"]
     trained = [m for m in protocol["models"] if m != "freeflight"]
     if len(runs) < len(trained) * len(protocol["pilot"]["lrs"]):

@@ -5,21 +5,19 @@ import pandas as pd
 
 from ..base.store import RunStore
 from .mnist import mnist_sweep
-from .nbody import nbody_rates, nbody_sweep, nbody_training, nbody_where
+from .nbody import nbody_rates, nbody_sweep, nbody_training
+from .settings import RunSettings
 
 
-def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
-    """Run (or, with ``train_missing=False``, only look up) a notebook protocol from :mod:`equilib.experiments.presets`.
-
-    ``where`` passes on device, results, data_dir, cache_dir, force, train_missing, progress and the executor's
-    settings (executor, address, workers, threads).
-    """
+def run_protocol(experiment: str, protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:
+    """Run (or, with ``run.train_missing=False``, only look up) a notebook protocol from
+    :mod:`equilib.experiments.presets`."""
     if experiment == "nbody":
-        rates = nbody_rates(protocol, **where)
+        rates = nbody_rates(protocol, run)
         if rates is None:  # the rate pilot is not in the store yet, so neither is anything trained with its rates
-            return RunStore(where.get("results", "results"), "nbody").runs().head(0)
+            return RunStore(run.results, "nbody").runs().head(0)
         return nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
-                           **nbody_training(protocol, protocol["budget_steps"], rates), **nbody_where(where))
+                           **nbody_training(protocol, protocol["budget_steps"], rates), run=run)
     if experiment == "mnist":
         training = {k: protocol[k] for k in ("epochs", "min_steps", "eval_every", "lr", "batch_size", "schedule",
                                              "warmup", "patience", "stop_after", "n_val", "n_test",
@@ -27,7 +25,7 @@ def run_protocol(experiment: str, protocol: dict, **where) -> pd.DataFrame:
         blocks = [(protocol["variants"], protocol["groups"], protocol["seeds"])]
         blocks += [([v], groups, protocol["key_seeds"]) for v, groups in protocol["key_groups"].items()
                    if v in protocol["variants"] and protocol["key_seeds"]]
-        runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds, **training, **where)
+        runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds, **training, run=run)
                 for variants, groups, seeds in blocks]  # every group's seeds first, then the key groups' extra seeds
         return pd.concat(runs).drop_duplicates("run_id").reset_index(drop=True)
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")

@@ -7,6 +7,7 @@ import vl_convert as vlc
 
 from ..experiments import presets
 from ..experiments.protocol import run_protocol
+from ..experiments.settings import RunSettings
 from . import charts
 
 
@@ -20,12 +21,12 @@ def export_readme_figures(results: str | Path, out: str | Path, *, preset: str =
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    where = dict(results=results, train_missing=False, progress=False)
+    run = RunSettings(results=results, train_missing=False, progress=False)
     figures = {}
-    ratios, mses = charts.nbody_frames(run_protocol("nbody", presets.resolve("nbody", preset), **where))
+    ratios, mses = charts.nbody_frames(run_protocol("nbody", presets.resolve("nbody", preset), run))
     if len(ratios):
         figures["figure1-nbody.png"] = charts.nbody_figure(ratios, mses)
-    mnist_runs = run_protocol("mnist", presets.resolve("mnist", preset), **where)
+    mnist_runs = run_protocol("mnist", presets.resolve("mnist", preset), run)
     if len(mnist_runs):
         figures["figure2-mnist.png"] = charts.mnist_figure(charts.mnist_frame(mnist_runs))
     if not figures:
