@@ -5,7 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from equilib.analysis import intervals, rules
+from equilib.analysis import intervals, power, rules
+from equilib.experiments.presets import resolve
+from equilib.experiments.protocol import run_protocol
+from equilib.experiments.settings import RunSettings
+
+from conftest import ROOT
 
 DIMS = (2, 3, 4, 6, 8)
 
@@ -53,6 +58,45 @@ def test_a_flat_ratio_measured_precisely_is_not_supported_rather_than_inconclusi
     assert shares.get("not supported", 0.0) >= 0.9, shares
 
 
+def _growth(runs: pd.DataFrame) -> str:
+    return rules.growth_verdict(intervals.ratio_table(runs, "gnn", "egnn"))["verdict"]
+
+
+@pytest.fixture(scope="module")
+def nbody_cells() -> pd.DataFrame:
+    """The committed N-body grid's own noise: mean and SD of each model's log test MSE at each n."""
+    runs = run_protocol("nbody", resolve("nbody", "cpu"), RunSettings(results=ROOT / "results", train_missing=False,
+                                                                      progress=False))
+    return power.log_cells(runs[runs.model.isin(["gnn", "egnn"])])
+
+
+def _rise(cells: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """The store's noise, with GNN / EGNN rising log-linearly by ``factor`` from the smallest n to the largest."""
+    dims = sorted(cells.dim.unique())
+    return power.with_log_ratios(cells, "gnn", "egnn", {d: math.log(factor) * (d - dims[0]) / (dims[-1] - dims[0])
+                                                       for d in dims})
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_the_growth_rule_holds_its_size_with_the_stores_own_noise(nbody_cells, seeds):
+    flat = power.answer_rates(_growth, _rise(nbody_cells, 1.0), seeds, repeats=400)
+    assert flat["supported"] <= 0.05, flat
+
+
+def test_the_growth_rule_finds_a_fourfold_rise_with_the_presets_seeds(nbody_cells):
+    seeds = len(resolve("nbody", "cpu")["seeds"])
+    rates = power.answer_rates(_growth, _rise(nbody_cells, rules.GROWTH_OF_INTEREST), seeds, repeats=400)
+    assert rates["supported"] >= 0.8, rates
+
+
+def test_each_answer_of_the_growth_rule_can_occur(nbody_cells):
+    precise = nbody_cells.assign(sd=0.01)
+    truths = {"supported": _rise(nbody_cells, 4.0), "not supported": _rise(nbody_cells, 0.25)}
+    for answer, cells in {**truths, "flat, precisely": _rise(precise, 1.0), "inconclusive": _rise(nbody_cells, 1.0)}.items():
+        rates = power.answer_rates(_growth, cells, 5, repeats=50)
+        assert max(rates, key=rates.get) == answer.replace("flat, precisely", "not supported"), (answer, rates)
+
+
 def test_too_few_seeds_or_unconverged_runs_make_it_inconclusive():
     rng = np.random.default_rng(1)
     runs = synthetic_runs(rng, lambda d: 0.3 * d, seeds=2, sigma=0.01)
@@ -86,16 +130,19 @@ def test_log_ratio_of_known_values():
     assert r == pytest.approx(2.0) and math.isnan(lo) and math.isnan(hi)
 
 
-def test_trend_interval_widens_with_point_uncertainty_and_with_misfit():
+def test_the_trend_interval_is_the_contrast_of_the_points_errors_and_ignores_misfit():
     x = np.array(DIMS, float)
     exact = intervals.trend(x, 0.1 * x, np.zeros(5))
     assert exact.slope == pytest.approx(0.1) and exact.high - exact.low == pytest.approx(0.0, abs=1e-12)
     noisy = intervals.trend(x, 0.1 * x, np.full(5, 0.5))
     assert noisy.low < 0.1 < noisy.high and noisy.high - noisy.low > 0.1
-    zigzag = np.array([0.0, 1.0, 0.0, 1.0, 0.0])
-    tight, scaled = intervals.trend(x, zigzag, np.full(5, 0.01)), intervals.trend(x, zigzag, np.full(5, 0.5))
-    assert tight.high - tight.low > 0.2  # points far off their line: the misfit widens the interval
-    assert tight.high - tight.low == pytest.approx(scaled.high - scaled.low, rel=1e-9)
+    # a convex rise measured precisely: the slope's interval is as narrow as its points' errors make it
+    convex, se = np.exp(0.5 * x), np.full(5, 0.01)
+    fit = intervals.trend(x, convex, se, dof=np.full(5, 8.0))
+    xc = x - x.mean()
+    half = intervals.sps.t.ppf(0.975, 8.0) * math.sqrt(((xc / (xc * xc).sum()) ** 2 * se**2).sum())
+    assert (fit.low, fit.high) == pytest.approx((fit.slope - half, fit.slope + half))
+    assert fit.low > 0
     assert math.isnan(intervals.trend(x[:2], x[:2], np.zeros(2)).slope)
 
 

@@ -12,7 +12,6 @@ from ..experiments.beyond import UNBROKEN, dial_order, longer_label
 from ..models.catalogue import MODEL_LABELS
 from . import intervals, rules
 
-
 EQUIVALENCE_MARGIN = 0.1  # augmentation "closes the gap" when GNN+aug / EGNN lies within 10% of 1
 
 

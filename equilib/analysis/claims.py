@@ -8,11 +8,13 @@ epoch of best validation metric).
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from ..experiments.presets import KEY_GROUPS
 from ..tasks.mnist import VARIANT_LABELS
-from . import intervals, rules
+from . import intervals, power, rules
 
 HONEST_COLUMN = "test_at_best_val"
 RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn")}
@@ -44,6 +46,34 @@ def dimension_claim(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN") ->
                 f"[{v['low']:.3f}, {v['high']:.3f}]; above 1 at {v['above_one']} of {v['points']} dimensions; "
                 f"{v['reason']}")
     return _verdict(claim, v["verdict"], evidence)
+
+
+def dimension_power(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN", *, repeats: int = 200,
+                    seed: int = 0) -> dict[str, float]:
+    """How often the dimension claim's rule says "supported" on stores drawn with this store's own noise and seeds.
+
+    ``seen``: at the ratios measured here (how often a rerun would repeat the
+    verdict); ``of_interest``: at a rise of :data:`~equilib.analysis.rules.GROWTH_OF_INTEREST`
+    from the smallest n to the largest (its power); ``flat``: with no rise at
+    all (its size). Also the seeds per cell the draws used.
+    """
+    num, den = RATIOS[comparison]
+    runs = nbody_runs[nbody_runs["model"].isin([num, den])]
+    cells = power.log_cells(runs)
+    seeds = int(cells["seeds"].min())
+    dims = sorted(cells["dim"].unique())
+
+    def judge(drawn: pd.DataFrame) -> str:
+        return rules.growth_verdict(intervals.ratio_table(drawn, num, den, HONEST_COLUMN))["verdict"]
+
+    def rise(factor: float) -> pd.DataFrame:
+        span = dims[-1] - dims[0]
+        return power.with_log_ratios(cells, num, den, {d: math.log(factor) * (d - dims[0]) / span for d in dims})
+
+    kw = dict(repeats=repeats, seed=seed, answers=("supported",))
+    return {"seen": power.answer_rates(judge, cells, seeds, **kw)["supported"],
+            "of_interest": power.answer_rates(judge, rise(rules.GROWTH_OF_INTEREST), seeds, **kw)["supported"],
+            "flat": power.answer_rates(judge, rise(1.0), seeds, **kw)["supported"], "seeds": seeds}
 
 
 def _combine(parts: list[dict]) -> str:

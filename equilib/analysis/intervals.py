@@ -126,12 +126,13 @@ def trend(x: np.ndarray, y: np.ndarray, se: np.ndarray, dof: np.ndarray | None =
           level: float = LEVEL) -> Trend:
     """Least-squares slope of ``y`` on ``x``, its interval from the points' own standard errors ``se``.
 
-    The slope is a fixed combination of the points, so its variance is the
-    points' variances carried through the fit, with Satterthwaite's degrees of
-    freedom from each point's ``dof`` (default: infinite). When the points
-    scatter about the line more than their errors allow (reduced chi-square
-    above 1), the error is scaled up by its square root, so a line that does
-    not fit gets a wider interval, never a narrower one.
+    The slope is a fixed linear contrast of the points, so its variance is the
+    points' variances carried through it, with Satterthwaite's degrees of
+    freedom from each point's ``dof`` (default: infinite). It is not scaled by
+    the line's misfit: the question is whether the points rise with ``x``, not
+    whether they lie on a line, and a convex rise (the N-body ratio's) would
+    otherwise widen the interval the more clearly it rises (the reduced
+    chi-square grows as the per-point errors shrink).
     """
     x, y, se = (np.asarray(v, float) for v in (x, y, se))
     dof = np.full(x.size, np.inf) if dof is None else np.asarray(dof, float)
@@ -145,11 +146,10 @@ def trend(x: np.ndarray, y: np.ndarray, se: np.ndarray, dof: np.ndarray | None =
     var = float(terms.sum())
     if var == 0:
         return Trend(slope, slope, slope, k)
-    resid = y - y.mean() - slope * xc
-    chi2 = float((resid * resid / np.where(se > 0, se * se, np.inf)).sum()) / (k - 2)
     spread = float((terms * terms / dof).sum())
-    quantile = sps.t.ppf(0.5 + level / 2, var * var / spread) if spread > 0 else sps.norm.ppf(0.5 + level / 2)
-    half = quantile * math.sqrt(var * max(1.0, chi2))
+    satterthwaite = var * var / spread if spread > 0 else math.inf
+    quantile = sps.t.ppf(0.5 + level / 2, min(satterthwaite, float(dof.min())))
+    half = quantile * math.sqrt(var)
     return Trend(slope, slope - half, slope + half, k)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from ..analysis.rules import GROWTH_OF_INTEREST
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
 
@@ -39,6 +40,17 @@ def nbody_protocol_text(protocol: dict, runs: pd.DataFrame, rates: float | dict[
             f"{protocol['patience']} evaluations without a new best validation MSE (one every "
             f"{protocol['eval_every']} epochs); Adam at {rates_text(rates)}. {len(runs)} of the {expected} runs are "
             f"in the store, trained on {devices} in {trained.wall_time.sum() / 3600:.2f} h")
+
+
+def power_text(rates: dict[str, float], rule: str) -> str:
+    """A rule's size and power, as a reader can use them (from :func:`equilib.analysis.claims.dimension_power`)."""
+    def tenths(share: float) -> str:
+        return f"{round(10 * share)} of 10"
+
+    return (f"Redrawn with this store's own noise and {rates['seeds']} seeds per point, {rule} says supported in "
+            f"{tenths(rates['seen'])} repeats at the ratios seen here, in {tenths(rates['of_interest'])} at a "
+            f"{GROWTH_OF_INTEREST:g}-fold rise from the smallest n to the largest, and in {rates['flat']:.0%} of them when the ratio does "
+            "not rise at all")
 
 
 def ratio_grid(table: pd.DataFrame, label: str) -> pd.DataFrame:

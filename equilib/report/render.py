@@ -12,11 +12,7 @@ from IPython.display import display
 
 
 BOOK_RENDERER = "equilib"
-
-
 CDN = "https://cdn.jsdelivr.net/npm"
-
-
 _EMBED_HTML = """<div class="equilib-chart"></div>
 <script type="text/javascript">
 (function (spec, options) {

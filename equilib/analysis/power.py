@@ -1,0 +1,71 @@
+"""How often a verdict rule gives each of its answers when the truth is known: its size and its power.
+
+A rule is judged on synthetic stores drawn like the real one: each cell (one
+model at one point of a study) lognormal, with the mean and SD of its log metric
+taken from the committed runs (:func:`log_cells`) or set by the question
+(:func:`with_log_ratios`), and as many seeds as the preset trains. The same draws
+serve the tests (a rule's size at most 5% under its null, its power at least 80%
+at the effect it exists to find, every answer reachable) and the pages (how often
+the rule says what it said, at the effect seen).
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+HONEST = "test_at_best_val"
+
+
+def log_cells(runs: pd.DataFrame, by: Sequence[str] = ("dim",), metric: str = HONEST) -> pd.DataFrame:
+    """Per (point, model): mean and SD (ddof 1) of the log metric over the finished runs, and their count."""
+    finished = runs[runs["status"] == "finished"]
+    logs = finished.assign(log=np.log(finished[metric].astype(float)))
+    cells = logs.groupby([*by, "model"])["log"].agg(mean="mean", sd="std", seeds="count").reset_index()
+    if (cells["seeds"] < 2).any():
+        thin = cells.loc[cells["seeds"] < 2, [*by, "model"]].to_dict("records")
+        raise ValueError(f"a cell needs 2 seeds or more for its spread; these have one: {thin}")
+    return cells
+
+
+def with_log_ratios(cells: pd.DataFrame, numerator: str, denominator: str, log_ratios: Mapping,
+                    by: str = "dim") -> pd.DataFrame:
+    """``cells`` with the numerator's mean moved so that numerator / denominator is ``exp(log_ratios[point])``.
+
+    Each cell keeps its own spread, so a question's truth is set while the
+    store's noise stays what it is.
+    """
+    missing = sorted(set(cells[by]) - set(log_ratios))
+    if missing:
+        raise ValueError(f"log_ratios has no value for {by} = {missing}")
+    out = cells.copy()
+    den = out[out["model"] == denominator].set_index(by)["mean"]
+    num = out["model"] == numerator
+    out.loc[num, "mean"] = [den[p] + log_ratios[p] for p in out.loc[num, by]]
+    return out
+
+
+def draw_runs(cells: pd.DataFrame, seeds: int, rng: np.random.Generator, by: Sequence[str] = ("dim",),
+              metric: str = HONEST) -> pd.DataFrame:
+    """One synthetic store: ``seeds`` finished, converged runs per cell, the metric lognormal as the cell says."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    n = len(cells)
+    values = np.exp(cells["mean"].to_numpy()[:, None] + cells["sd"].to_numpy()[:, None] * rng.standard_normal((n, seeds)))
+    runs = cells.loc[cells.index.repeat(seeds), [*by, "model"]].reset_index(drop=True)
+    return runs.assign(seed=np.tile(np.arange(seeds), n), status="finished", **{metric: values.ravel()},
+                       epochs_done=10, best_val_epoch=5, best_at_last_eval=False)
+
+
+def answer_rates(judge: Callable[[pd.DataFrame], str], cells: pd.DataFrame, seeds: int, *, repeats: int = 1000,
+                 seed: int = 0, answers: Sequence[str] = (), by: Sequence[str] = ("dim",),
+                 metric: str = HONEST) -> dict[str, float]:
+    """The share of ``repeats`` synthetic stores on which ``judge`` gives each answer (``answers`` listed first,
+    at 0 when never given)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rng = np.random.default_rng(seed)
+    said = pd.Series([judge(draw_runs(cells, seeds, rng, by, metric)) for _ in range(repeats)])
+    rates = said.value_counts(normalize=True).to_dict()
+    return {**{a: 0.0 for a in answers}, **{k: float(v) for k, v in rates.items()}}
