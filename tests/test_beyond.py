@@ -130,6 +130,18 @@ def test_the_question_verdicts_claim_a_move_at_most_5_percent_of_the_time_when_n
     assert said.count("open") / trials <= 0.05
 
 
+def test_closed_is_reachable_and_holds_its_size_at_the_margin():
+    rng = np.random.default_rng(7)
+    equal = [beyond.augmentation_verdict(beyond.augmentation_table(_augmentation_runs(2.0, 1.0, seeds=range(5),
+                                                                                      noise=0.03, rng=rng)))["verdict"]
+             for _ in range(200)]
+    assert equal.count("closed") / 200 >= 0.8  # every n must pass, each at 95%: no Bonferroni penalty on "all"
+    edge = [beyond.augmentation_verdict(beyond.augmentation_table(_augmentation_runs(2.0, 1.1, seeds=range(5),
+                                                                                     noise=0.03, rng=rng)))["verdict"]
+            for _ in range(200)]
+    assert edge.count("closed") / 200 <= 0.05  # right at the 10% margin: rarely called closed
+
+
 def test_the_question_verdicts_on_known_truths():
     table = beyond.breaking_table(_runs({"no breaking": 2.0, "box 5": 2.0, "box 2": 0.5, "clip 10": 4.0}))
     points = {(r.setting, r.dim): r.verdict for r in table.itertuples() if r.setting != "no breaking"}

@@ -208,6 +208,12 @@ def test_slope_rule_tells_equal_from_different_slopes():
     rule = lambda r: rules.similar_slopes_verdict(r, ["rotated"])  # noqa: E731
     equal = mnist_verdicts(lambda g: 1.0, rule, 200)
     assert equal.get("not supported", 0.0) <= 0.05, equal
+    # a real difference inside the margin (0.05 of 0.1) is "similar": it never counts against the claim
+    inside = mnist_verdicts(lambda g: 1.0, rule, 200, slope=lambda g: -0.55 if g == "C8" else -0.5, seeds=6)
+    assert inside.get("not supported", 0.0) <= 0.05, inside
+    # a difference right at the margin is called similar at most 5% of the time
+    edge = mnist_verdicts(lambda g: 1.0, rule, 200, slope=lambda g: -0.6 if g == "C8" else -0.5, sigma=0.03)
+    assert edge.get("supported", 0.0) <= 0.05, edge
     precise = mnist_verdicts(lambda g: 1.0, rule, 50, sigma=0.01, seeds=4)
     assert precise.get("supported", 0.0) >= 0.8, precise
     tilted = mnist_verdicts(lambda g: 1.0, rule, 50, slope=lambda g: -0.8 if g == "SO2" else -0.4, sigma=0.05)
@@ -256,7 +262,7 @@ def test_a_difference_between_converged_groups_stands_beside_an_unconverged_one(
     so2 = tilted.index[tilted["group"] == "SO2"]
     tilted.loc[so2[: int(0.4 * len(so2))], "best_at_last_eval"] = True
     said = rules.similar_slopes_verdict(tilted, ["rotated"])
-    assert said["verdict"] == "not supported" and said["reason"].startswith("slopes differ beyond doubt: C4 on rotated")
+    assert said["verdict"] == "not supported" and "C4 on rotated" in said["reason"]
     assert "SO2" not in said["reason"]  # the unconverged group is not evidence
     said = rules.lowest_group_verdict(tilted, "rotated", "C4")  # SO2 lower beyond doubt, but SO2 is unconverged
     assert said["verdict"] == "inconclusive" and "SO2 on rotated" in said["reason"], said

@@ -126,11 +126,11 @@ def augmentation_table(runs: pd.DataFrame, factor: int = 1) -> pd.DataFrame:
 
     The augmented GNN trained for ``factor`` times the step budget (1: equal
     steps); the GNN and EGNN always at the budget, where the EGNN's runs have
-    converged. ``verdict`` (:func:`equilib.rules.equivalence_verdict` on
-    augmented GNN / EGNN with a 10% margin, at the Bonferroni level over the n):
-    "closed" when its interval lies within 10% of 1, "open" when the EGNN is
-    still better beyond doubt, "overtaken" when the augmented GNN is better
-    beyond doubt, else "inconclusive".
+    converged. ``verdict`` (:func:`_augmentation_word`, on augmented GNN / EGNN
+    with a 10% margin): "closed" when its interval lies within 10% of 1,
+    "overtaken" when the augmented GNN is better beyond doubt (both at 95%),
+    "open" when the EGNN is still better beyond doubt at the Bonferroni level
+    over the n, else "inconclusive".
     """
     study = runs[runs["study"] == "augmentation"]
     setting = "augmented" if factor == 1 else longer_label(factor)
@@ -139,16 +139,32 @@ def augmentation_table(runs: pd.DataFrame, factor: int = 1) -> pd.DataFrame:
     augmented = _ratios(pd.concat([reference, study[study["setting"] == setting]]), "gnn+aug", "egnn", ["study"])
     if augmented.empty:
         return augmented
-    words = {"equal": "closed", "above": "open", "below": "overtaken", "inconclusive": "inconclusive"}
     out = augmented.drop(columns="study").rename(columns={"ratio": "aug_ratio", "low": "aug_low", "high": "aug_high"})
-    strict = intervals.bonferroni(intervals.LEVEL, len(out))  # the level the question's verdict judges each n at
-    out["verdict"] = [words[rules.equivalence_verdict(d, EQUIVALENCE_MARGIN, level=strict)] for d in out["difference"]]
+    strict = intervals.bonferroni(intervals.LEVEL, len(out))
+    out["verdict"] = [_augmentation_word(d, strict) for d in out["difference"]]
     plain = plain.drop(columns=["study", "difference", "seeds"])
     return plain.merge(out, on="dim", how="right")
 
 
+def _augmentation_word(difference: intervals.Difference, strict: float) -> str:
+    """One n of the augmentation question, each word at the level its claim needs.
+
+    "closed" and "overtaken" must hold at every n (an intersection-union test),
+    so each n is judged at 95%: the chance that all of them pass by luck is no
+    more than the chance that one does. "open" needs only one n, so it is
+    judged at the Bonferroni level ``strict`` over the n.
+    """
+    at = rules.equivalence_verdict(difference, EQUIVALENCE_MARGIN)
+    if at == "equal":
+        return "closed"
+    if at == "below":
+        return "overtaken"
+    above = rules.equivalence_verdict(difference, EQUIVALENCE_MARGIN, level=strict) == "above"
+    return "open" if above else "inconclusive"
+
+
 def augmentation_verdict(table: pd.DataFrame) -> dict:
-    """Does augmentation close the gap at every n? Each n's equivalence test at the Bonferroni level over the n.
+    """Does augmentation close the gap at every n? (:func:`_augmentation_word` at each n.)
 
     "closed" when the augmented GNN / EGNN lies within the margin (or below it)
     at every n, "overtaken" when below it at every n, "open" when the EGNN is
@@ -157,19 +173,19 @@ def augmentation_verdict(table: pd.DataFrame) -> dict:
     if table.empty:
         return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
     strict = intervals.bonferroni(intervals.LEVEL, len(table))
-    at = {r.dim: rules.equivalence_verdict(r.difference, EQUIVALENCE_MARGIN, level=strict) for r in table.itertuples()}
+    at = {r.dim: _augmentation_word(r.difference, strict) for r in table.itertuples()}
 
     def dims(word: str) -> str:
         return ", ".join(str(d) for d, v in at.items() if v == word)
 
-    decided = all(v in ("equal", "below") for v in at.values())
-    verdict = ("open" if dims("above") else "overtaken" if all(v == "below" for v in at.values())
-               else "closed" if decided else "inconclusive")
-    parts = [f"within {EQUIVALENCE_MARGIN:.0%} of the EGNN at n = {dims('equal')}" if dims("equal") else "",
-             f"the EGNN still better at n = {dims('above')}" if dims("above") else "",
-             f"the augmented GNN better at n = {dims('below')}" if dims("below") else ""]
+    verdict = ("open" if dims("open") else "overtaken" if all(v == "overtaken" for v in at.values())
+               else "closed" if all(v in ("closed", "overtaken") for v in at.values()) else "inconclusive")
+    parts = [f"within {EQUIVALENCE_MARGIN:.0%} of the EGNN at n = {dims('closed')}" if dims("closed") else "",
+             f"the EGNN still better at n = {dims('open')}" if dims("open") else "",
+             f"the augmented GNN better at n = {dims('overtaken')}" if dims("overtaken") else ""]
     said = "; ".join(p for p in parts if p) or "no n decided"
-    return {"verdict": verdict, "evidence": f"{said} ({_level_text(strict)} intervals, Bonferroni over the n)"}
+    return {"verdict": verdict, "evidence": f"{said}; closed and overtaken are judged at 95% at each n, since every n "
+                                            f"must pass, open at {_level_text(strict)} (Bonferroni over the n)"}
 
 
 def horizon_table(runs: pd.DataFrame) -> pd.DataFrame:

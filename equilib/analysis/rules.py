@@ -240,12 +240,14 @@ def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, refere
 def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: str = "trivial",
                            metric: str = "test_at_best_val", margin: float = SLOPE_EQUIVALENCE,
                            min_seeds: int = MIN_SEEDS, level: float = LEVEL) -> dict:
-    """Do the equivariant groups scale with the plain CNN's slope? Equivalence within ``margin``.
+    """Do the equivariant groups scale with the plain CNN's slope? Equivalence within ``margin``, both ways.
 
     *Supported* when every group's slope-difference interval lies inside
-    ``(-margin, margin)``; *not supported* when some interval excludes 0 at the
-    Bonferroni level over all groups and variants (equal slopes trigger it at
-    most 5% of the time); else *inconclusive*.
+    ``(-margin, margin)``; *not supported* when some group's interval lies
+    wholly outside it (beyond the margin, at the Bonferroni level over all
+    groups and variants); else *inconclusive*. The margin is the question, so
+    both answers are judged against it: a difference that is real but smaller
+    than the margin (0.05, say) counts toward "similar", never against it.
     """
     diffs = []
     for variant in variants:
@@ -256,20 +258,22 @@ def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: s
         return {"verdict": "not yet measured", "reason": "no groups to compare", "groups": 0}
     compared, groups = runs[runs["variant"].isin(variants)], sorted(set(runs["group"]))
     thin, over = _thin_points(compared, groups, min_seeds), _unconverged(compared, groups)
-    intervals = [d.interval(level) for *_, d in diffs]
-    out = {"groups": len(diffs), "within_margin": sum(-margin < lo and hi < margin for lo, hi in intervals)}
-    if thin or any(not np.isfinite(lo) for lo, _ in intervals):
+    bounds = [d.interval(level) for *_, d in diffs]
+    out = {"groups": len(diffs), "within_margin": sum(-margin < lo and hi < margin for lo, hi in bounds)}
+    if thin or any(not np.isfinite(lo) for lo, _ in bounds):
         return {**out, "verdict": "inconclusive", "reason": thin or "too few seeds for slope intervals"}
     strict = bonferroni(level, len(diffs))
     # a difference counts only between converged groups; an unconverged group elsewhere cannot undo it
     apart = [f"{group} on {variant} ({d.estimate:+.2f})" for variant, group, d in diffs
-             if not d.interval(strict)[0] <= 0 <= d.interval(strict)[1]
+             if (d.interval(strict)[0] > margin or d.interval(strict)[1] < -margin)
              and (variant, group) not in over and (variant, reference) not in over]
     if apart:
-        return {**out, "verdict": "not supported", "reason": "slopes differ beyond doubt: " + ", ".join(apart)}
+        return {**out, "verdict": "not supported",
+                "reason": f"slopes differ by more than {margin} beyond doubt: " + ", ".join(apart)}
     if over:
         return {**out, "verdict": "inconclusive", "reason": _unconverged_reason(over)}
     if out["within_margin"] == len(diffs):
         return {**out, "verdict": "supported", "reason": f"every difference within +-{margin} (95% intervals)"}
     return {**out, "verdict": "inconclusive",
-            "reason": f"{out['within_margin']} of {len(diffs)} differences shown within +-{margin}"}
+            "reason": f"{out['within_margin']} of {len(diffs)} differences shown within +-{margin}, "
+                      f"none beyond it"}
