@@ -264,7 +264,8 @@ def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp
             return super().loss(model, batch)
 
     with pytest.raises(KeyboardInterrupt):
-        train(build, DiesInEpochThree(), tensors, cfg, checkpoint=ckpt, progress=False)
+        train(build, DiesInEpochThree(), tensors, cfg, checkpoint=ckpt, checkpoint_every=0,
+              progress=False)
     model, resumed = train(build, task, tensors, cfg, checkpoint=ckpt, progress=False)
     assert resumed.curve == straight.curve
     assert task.metric(model, tensors["val"]) == straight.best_val

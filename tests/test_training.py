@@ -63,7 +63,8 @@ def test_resume_after_interruption_gives_the_same_result(small_data, tmp_path):
             return super().loss(model, batch)
 
     with pytest.raises(Killed):
-        train(lambda: build_model("gnn", 3), DiesAtEpochFive(), small_data, cfg, checkpoint=ckpt, progress=False)
+        train(lambda: build_model("gnn", 3), DiesAtEpochFive(), small_data, cfg, checkpoint=ckpt, checkpoint_every=0,
+              progress=False)
     assert ckpt.exists()
     _, resumed = train(lambda: build_model("gnn", 3), RegressionTask(), small_data, cfg, checkpoint=ckpt,
                        progress=False)
@@ -206,7 +207,8 @@ def test_a_scheduled_augmented_run_killed_midway_resumes_to_the_same_result(smal
             return super().loss(model, batch)
 
     with pytest.raises(KeyboardInterrupt):
-        train(lambda: build_model("egnn", 3), DiesInEpochFive(), small_data, cfg, checkpoint=ckpt, progress=False)
+        train(lambda: build_model("egnn", 3), DiesInEpochFive(), small_data, cfg, checkpoint=ckpt, checkpoint_every=0,
+              progress=False)
     _, resumed = train(lambda: build_model("egnn", 3), RegressionTask(), small_data, cfg, checkpoint=ckpt,
                        progress=False)
     assert resumed.curve == straight.curve

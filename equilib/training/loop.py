@@ -259,10 +259,16 @@ def train(
     config: TrainConfig,
     *,
     checkpoint: Path | None = None,
+    checkpoint_every: float = 60.0,
     progress: bool = True,
     desc: str = "train",
 ) -> tuple[nn.Module, RunResult]:
-    """Train ``build()`` (built under ``config.seed``) on ``data['train']``, watching ``val`` and ``test``."""
+    """Train ``build()`` (built under ``config.seed``) on ``data['train']``, watching ``val`` and ``test``.
+
+    ``checkpoint`` is written at evaluation epochs, at most every
+    ``checkpoint_every`` seconds (as the stacked trainer does): a killed run
+    loses at most that much work, and a run is rarely caught writing one.
+    """
     check_splits(data)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -289,6 +295,7 @@ def train(
     total_steps = config.epochs * result.steps_per_epoch
     step = result.epochs_done * result.steps_per_epoch
     start = time.perf_counter() - result.wall_time
+    last_save = time.perf_counter()
     bar = tqdm(total=config.epochs, initial=result.epochs_done, desc=desc, unit="epoch", disable=not progress,
                leave=False)
     last_loss = math.nan
@@ -324,9 +331,10 @@ def train(
         if config.should_stop(result):
             result.stopped_early = True
             break
-        if checkpoint is not None and epoch != config.epochs:
+        if checkpoint is not None and epoch != config.epochs and time.perf_counter() - last_save >= checkpoint_every:
             save_checkpoint(checkpoint, config, model.state_dict(), optimizer.state_dict(), shuffle, result, augment,
                             best)
+            last_save = time.perf_counter()
     bar.close()
     if result.status == "running":
         result.status = "finished"
