@@ -72,9 +72,7 @@ def nbody_cells() -> pd.DataFrame:
 
 def _rise(cells: pd.DataFrame, factor: float) -> pd.DataFrame:
     """The store's noise, with GNN / EGNN rising log-linearly by ``factor`` from the smallest n to the largest."""
-    dims = sorted(cells.dim.unique())
-    return power.with_log_ratios(cells, "gnn", "egnn", {d: math.log(factor) * (d - dims[0]) / (dims[-1] - dims[0])
-                                                       for d in dims})
+    return power.with_rise(cells, "gnn", "egnn", factor)
 
 
 @pytest.mark.parametrize("seeds", [3, 5])

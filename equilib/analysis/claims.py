@@ -8,8 +8,6 @@ epoch of best validation metric).
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from ..experiments.presets import KEY_GROUPS
@@ -61,19 +59,16 @@ def dimension_power(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN", *,
     runs = nbody_runs[nbody_runs["model"].isin([num, den])]
     cells = power.log_cells(runs)
     seeds = int(cells["seeds"].min())
-    dims = sorted(cells["dim"].unique())
 
     def judge(drawn: pd.DataFrame) -> str:
         return rules.growth_verdict(intervals.ratio_table(drawn, num, den, HONEST_COLUMN))["verdict"]
 
-    def rise(factor: float) -> pd.DataFrame:
-        span = dims[-1] - dims[0]
-        return power.with_log_ratios(cells, num, den, {d: math.log(factor) * (d - dims[0]) / span for d in dims})
+    def supported(truth: pd.DataFrame) -> float:
+        return power.answer_rates(judge, truth, seeds, repeats=repeats, seed=seed, answers=("supported",))["supported"]
 
-    kw = dict(repeats=repeats, seed=seed, answers=("supported",))
-    return {"seen": power.answer_rates(judge, cells, seeds, **kw)["supported"],
-            "of_interest": power.answer_rates(judge, rise(rules.GROWTH_OF_INTEREST), seeds, **kw)["supported"],
-            "flat": power.answer_rates(judge, rise(1.0), seeds, **kw)["supported"], "seeds": seeds}
+    of_interest = power.with_rise(cells, num, den, rules.GROWTH_OF_INTEREST)
+    return {"seen": supported(cells), "of_interest": supported(of_interest),
+            "flat": supported(power.with_rise(cells, num, den, 1.0)), "seeds": seeds}
 
 
 def _combine(parts: list[dict]) -> str:

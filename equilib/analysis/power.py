@@ -10,6 +10,7 @@ the rule says what it said, at the effect seen).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -46,13 +47,24 @@ def with_log_ratios(cells: pd.DataFrame, numerator: str, denominator: str, log_r
     return out
 
 
+def with_rise(cells: pd.DataFrame, numerator: str, denominator: str, factor: float,
+              by: str = "dim") -> pd.DataFrame:
+    """``cells`` with numerator / denominator rising log-linearly by ``factor`` from the smallest ``by`` to the
+    largest (1 at the smallest): the growth rule's truths, from "no rise" (``factor=1``) to its effect of interest."""
+    points = sorted(cells[by].unique())
+    span = points[-1] - points[0]
+    return with_log_ratios(cells, numerator, denominator,
+                           {p: math.log(factor) * (p - points[0]) / span for p in points}, by=by)
+
+
 def draw_runs(cells: pd.DataFrame, seeds: int, rng: np.random.Generator, by: Sequence[str] = ("dim",),
               metric: str = HONEST) -> pd.DataFrame:
     """One synthetic store: ``seeds`` finished, converged runs per cell, the metric lognormal as the cell says."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     n = len(cells)
-    values = np.exp(cells["mean"].to_numpy()[:, None] + cells["sd"].to_numpy()[:, None] * rng.standard_normal((n, seeds)))
+    noise = rng.standard_normal((n, seeds))
+    values = np.exp(cells["mean"].to_numpy()[:, None] + cells["sd"].to_numpy()[:, None] * noise)
     runs = cells.loc[cells.index.repeat(seeds), [*by, "model"]].reset_index(drop=True)
     return runs.assign(seed=np.tile(np.arange(seeds), n), status="finished", **{metric: values.ravel()},
                        epochs_done=10, best_val_epoch=5, best_at_last_eval=False)
