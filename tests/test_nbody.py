@@ -1,4 +1,5 @@
 """The N-body simulator: symmetry, agreement with a plain implementation, energy, caching."""
+import json
 import math
 
 import pytest
@@ -182,11 +183,14 @@ def test_a_killed_generation_leaves_nothing_behind(tmp_path, monkeypatch):
     ({"dim": 2, "steps": -1}, "steps .* got -1"),
     ({"dim": 2, "dt": -0.1}, "dt .* got -0.1"),
     ({"dim": 2, "force_law": "coulomb"}, "unknown force_law 'coulomb'"),
+    ({"dim": 2, "start": -5}, "start must be an integer >= 0 .* got -5"),
+    ({"dim": 2, "initial": "nri"}, "unknown initial 'nri'; choose one of"),
+    ({"dim": 3, "initial": "egnn-paper", "n_val_": 2001}, "val split holds 2000 trajectories; n_val=2001 is more"),
 ])
 def test_bad_physics_is_rejected_before_any_work(kwargs, match, tmp_path):
-    dim = kwargs.pop("dim")
+    dim, n_val = kwargs.pop("dim"), kwargs.pop("n_val_", 5)
     with pytest.raises(ValueError, match=match):
-        nbody.make_dataset(dim, n_train=5, n_val=5, n_test=5, cache_dir=tmp_path, progress=False, **kwargs)
+        nbody.make_dataset(dim, n_train=5, n_val=n_val, n_test=5, cache_dir=tmp_path, progress=False, **kwargs)
     assert not tmp_path.exists() or not any(tmp_path.rglob("*.pt"))
 
 
@@ -194,3 +198,68 @@ def test_dimension_one_works():
     x, v, c = nbody.initial_state(8, 1, seed=0)
     xT, vT = nbody.simulate(x, v, c, steps=100)
     assert xT.shape == x.shape and torch.isfinite(xT).all()
+
+
+# Run once with vgsatorras/egnn's own sampler (n_body_system/dataset/synthetic_sim.py, numpy seeded with 43, as its
+# generate_dataset.py does): the first two training trajectories' particle 0 at frames 30 (step 3,100: the model's
+# input) and 40 (step 4,100: its target), and their charges. An independent implementation, in numbers.
+AUTHORS = [
+    {"charges": [-1, 1, -1, -1, -1], "x": [2.9891163171666544, 1.7693701204465273, -1.1712942795381607],
+     "v": [1.133811040666845, 0.395680612563721, -0.22660657308868612],
+     "target": [4.1654998367653935, 2.1913091384156558, -1.382618802360046]},
+    {"charges": [1, -1, 1, 1, 1], "x": [-2.2511020102112775, -2.000332467841478, -1.1794238552454772],
+     "v": [-0.02414793821034877, -0.7136812287155967, -0.08640914158289563],
+     "target": [-2.2752263113146256, -2.7102952407123673, -1.262262958927147]},
+]
+
+
+def test_egnn_paper_data_are_the_authors_trajectories():
+    phys = nbody.Physics(dim=3, steps=1000, force_law="nri", max_force=None, clip_component=100.0, start=3100,
+                         initial="egnn-paper")
+    traj = nbody.simulate_split(phys, 2, seed=7, split="train", progress=False)  # the seed draws nothing here
+    for k, ref in enumerate(AUTHORS):
+        assert traj.charges[k].tolist() == ref["charges"]
+        # float64 rounding differs between the two codes; after 3,100-4,100 steps it is still below 1e-9
+        assert torch.allclose(traj.x0[k, 0], torch.tensor(ref["x"], dtype=torch.float64), atol=1e-9, rtol=0)
+        assert torch.allclose(traj.v0[k, 0], torch.tensor(ref["v"], dtype=torch.float64), atol=1e-9, rtol=0)
+        assert torch.allclose(traj.xT[k, 0], torch.tensor(ref["target"], dtype=torch.float64), atol=1e-9, rtol=0)
+
+
+def test_egnn_paper_splits_follow_the_generators_order_and_are_nested():
+    train = nbody.egnn_paper_states(3, split="train")
+    assert torch.equal(nbody.egnn_paper_states(2, split="train")[0], train[0][:2])  # nested
+    val, test = nbody.egnn_paper_states(2, split="val"), nbody.egnn_paper_states(2, split="test")
+    assert not torch.equal(val[0], test[0]) and not torch.equal(val[0], train[0][:2])
+    assert set(val[2].unique().tolist()) <= {-1.0, 1.0}  # the charge 0 has probability 0
+    assert torch.allclose(val[1].norm(dim=-1), torch.full((2, 5), 0.5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="test split holds 2000 trajectories; n_samples must be in 0..2000, got 2001"):
+        nbody.egnn_paper_states(2001, split="test")
+
+
+def test_new_physics_fields_leave_old_keys_alone():
+    assert nbody.Physics(dim=3).key() == {k: v for k, v in nbody.Physics(dim=3, start=5).key().items()
+                                          if k != "start"}
+    assert "initial" not in nbody.Physics(dim=3).key() and nbody.Physics(dim=3, start=5).key()["start"] == 5
+
+
+def test_egnn_paper_preset_trains_on_the_papers_data(tmp_path):
+    from equilib.experiments.nbody import nbody_sweep, nbody_training
+    from equilib.experiments.presets import resolve
+    from equilib.experiments.settings import RunSettings
+
+    protocol = resolve("nbody", "egnn-paper", n_train=16, n_val=8, n_test=8, budget_steps=4, eval_every=1,
+                       models=["gnn", "freeflight"], seeds=[0, 1], physics={**resolve("nbody", "egnn-paper")["physics"],
+                                                                             "start": 40}, steps=20)
+    runs = nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
+                       **nbody_training(protocol, protocol["budget_steps"]),
+                       run=RunSettings(results=tmp_path / "results", cache_dir=tmp_path / "cache", progress=False))
+    assert len(runs) == 4 and set(runs["status"]) == {"finished"}
+    flight = runs[runs.model == "freeflight"]
+    assert flight["test_at_best_val"].nunique() == 1  # one data draw, whatever the seed
+    configs = runs.config.map(json.loads)
+    assert configs.map(lambda c: c["physics"]["initial"]).eq("egnn-paper").all()
+    assert configs.map(lambda c: c["data_seed"]).eq(0).all()
+    with pytest.raises(ValueError, match=r"unknown physics field\(s\) \['boxx'\]"):
+        resolve("nbody", "egnn-paper", physics={"boxx": 1.0})
+    with pytest.raises(ValueError, match="train split holds 10000 trajectories; n_train=10001 is more"):
+        nbody.make_dataset(3, n_train=10_001, n_val=5, n_test=5, initial="egnn-paper", cache_dir=tmp_path)

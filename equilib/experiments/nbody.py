@@ -41,7 +41,8 @@ def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: T
 
     Each seed draws its own training, validation and test trajectories
     (``data_seed`` is the seed), so intervals over seeds cover the data's
-    variance as well as the initialisation's.
+    variance as well as the initialisation's; the EGNN paper's data are one
+    draw (``data_seed`` 0), so there they cover the initialisation's alone.
     """
     return {
         "experiment": "nbody", "model": model, "group": "", "variant": "", "dim": dim, "n_train": n_train,
@@ -49,7 +50,8 @@ def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: T
         "eval_every": train_cfg.eval_every, "schedule": train_cfg.schedule, "warmup": train_cfg.warmup,
         "patience": train_cfg.patience, "budget_steps": train_cfg.epochs * math.ceil(n_train / train_cfg.batch_size),
         "n_val": n_val, "n_test": n_test, "hidden": hidden, "layers": layers,
-        "physics": {k: v for k, v in asdict(physics).items() if k != "dim"}, "data_seed": seed,
+        "physics": {k: v for k, v in physics.key().items() if k != "dim"},
+        "data_seed": 0 if physics.initial == "egnn-paper" else seed,
         **({"augment": True} if train_cfg.augment else {}),  # absent when off: older runs keep their ids
         **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),  # likewise
     }
@@ -211,7 +213,7 @@ def nbody_physics(dims: Sequence[int], *, results: str | Path = "results", cache
     store, rows = RunStore(results, "nbody"), []
     for dim in check_ints("dims", dims, 1):
         phys = nbody.Physics(dim=dim, **physics)
-        params = {"physics": asdict(phys), "n": PHYSICS_SAMPLES, "seed": 0, "split": "test"}
+        params = {"physics": phys.key(), "n": PHYSICS_SAMPLES, "seed": 0, "split": "test"}
         compute = (lambda phys=phys: pd.DataFrame([nbody.physics_report(phys, PHYSICS_SAMPLES, cache_dir=cache_dir)]))
         row = store.table("physics", params, compute if train_missing else None)
         if row is not None:
@@ -288,8 +290,8 @@ def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = 
     return dict(epochs=epochs_for_budget(budget_steps, protocol["n_train"], protocol["batch_size"]),
                 lr=protocol["lr"] if lr is None else lr, batch_size=protocol["batch_size"],
                 eval_every=protocol["eval_every"], schedule=protocol["schedule"], warmup=protocol["warmup"],
-                patience=protocol["patience"], n_val=protocol["n_val"], n_test=protocol["n_test"],
-                steps=protocol["steps"])
+                patience=protocol["patience"], stop_after=protocol["stop_after"], n_val=protocol["n_val"],
+                n_test=protocol["n_test"], steps=protocol["steps"], **protocol["physics"])
 
 
 def nbody_convergence(protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from typing import Any
 from ..base.checks import check_choices, check_ints
 from ..models.catalogue import NBODY_MODELS
 from ..models.groups import GROUPS
+from ..tasks.nbody import Physics
 from ..tasks.mnist import TRAIN_MAX, VARIANTS
 from ..training.loop import TrainConfig
 
@@ -34,12 +35,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"dims": [2, 3], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1], "n_train": 64,
                   "n_val": 32, "n_test": 32, "steps": 200, "budget_steps": 8, "eval_every": 1,
                   "lr": "pilot", "batch_size": 32, "schedule": "cosine",
-                  "warmup": 0.1, "patience": 2,
+                  "warmup": 0.1, "patience": 2, "stop_after": 0.0, "physics": {},
                   "convergence": {"dims": [2], "seeds": [0, 1], "factors": [0.5, 2]},
                   "pilot": {"dim": 2, "seed": 100, "lrs": [1e-3, 3e-3], "budget_factor": 0.5}},
         "cpu": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1, 2, 3, 4],
                 "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000, "budget_steps": 10_000,
                 "eval_every": 2, "lr": "pilot", "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "patience": 10,
+                "stop_after": 0.0, "physics": {},
                 "convergence": {"dims": [2, 4, 8], "seeds": [0, 1], "factors": [0.5, 2]},
                 "pilot": {"dim": 3, "seed": 100, "lrs": [3e-4, 1e-3, 3e-3], "budget_factor": 0.5}},
         # The paper's protocol as it describes it: a constant rate for 10,000 epochs (790,000 steps), no early
@@ -47,9 +49,23 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"],
                   "seeds": [0, 1, 2, 3, 4], "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000,
                   "budget_steps": 790_000, "eval_every": 10, "lr": 5e-4, "batch_size": 128, "schedule": "constant",
-                  "warmup": 0.0, "patience": 0,
+                  "warmup": 0.0, "patience": 0, "stop_after": 0.0, "physics": {},
                   "convergence": {"dims": [], "seeds": [], "factors": []},
                   "pilot": {"dim": 3, "seed": 100, "lrs": [], "budget_factor": 0.5}},
+        # The EGNN paper's own task (Satorras et al. 2021, Table 2), to check our models against its numbers: 3D,
+        # NRI's 1/r^2 law with its per-component clip at 100 and no core, input at step 3,100 and target 1,000
+        # steps on, the authors' own trajectories (replayed from their seed 43: every seed trains on the same
+        # data), 3,000 training trajectories, batch 100, the reference's rates at a constant schedule, test at the
+        # best validation (every 5 epochs), no early stopping. `budget_steps` is ours: the reference trains
+        # 10,000 epochs (300,000 steps), a CPU's day per run.
+        "egnn-paper": {"dims": [3], "models": ["gnn", "egnn", "freeflight"], "seeds": [0, 1, 2], "n_train": 3000,
+                       "n_val": 2000, "n_test": 2000, "steps": 1000, "budget_steps": 15_000, "eval_every": 5,
+                       "lr": {"gnn": 1e-3, "egnn": 5e-4, "resgnn": 1e-3}, "batch_size": 100, "schedule": "constant",
+                       "warmup": 0.0, "patience": 0, "stop_after": 0.0,
+                       "physics": {"force_law": "nri", "max_force": None, "clip_component": 100.0, "start": 3100,
+                                   "initial": "egnn-paper"},
+                       "convergence": {"dims": [], "seeds": [], "factors": []},
+                       "pilot": {"dim": 3, "seed": 100, "lrs": [], "budget_factor": 0.5}},
     },
     "mnist": {
         # Every preset trains to a budget of `epochs` passes (at least `min_steps` steps), stops early after
@@ -146,6 +162,13 @@ def _check_nbody(values: dict[str, Any]) -> None:
     for key in ("n_train", "n_val", "n_test", "budget_steps", "eval_every", "batch_size"):
         check_ints(key, values[key], 1)
     check_ints("steps", values["steps"], 0)
+    if not isinstance(values["physics"], dict):
+        raise ValueError(f"physics must map Physics fields to values, got {values['physics']!r}")
+    known = set(Physics.__dataclass_fields__) - {"dim", "steps"}
+    unknown = sorted(set(values["physics"]) - known)
+    if unknown:
+        raise ValueError(f"unknown physics field(s) {unknown}; known: {sorted(known)}")
+    Physics(dim=values["dims"][0], steps=values["steps"], **values["physics"])  # names a bad physics value
     if values["lr"] == "pilot":
         for rate in values["pilot"]["lrs"] or [None]:
             if rate is None:
@@ -159,7 +182,8 @@ def _check_nbody(values: dict[str, Any]) -> None:
     lr = values["lr"]
     rates = lr.values() if isinstance(lr, dict) else [1e-3 if lr == "pilot" else lr]
     for rate in rates:
-        TrainConfig(lr=rate, schedule=values["schedule"], warmup=values["warmup"], patience=values["patience"])
+        TrainConfig(lr=rate, schedule=values["schedule"], warmup=values["warmup"], patience=values["patience"],
+                    stop_after=values["stop_after"])
     conv = values["convergence"]
     if set(conv) != {"dims", "seeds", "factors"}:
         raise ValueError(f"convergence needs exactly the keys dims, seeds, factors; got {sorted(conv)}")

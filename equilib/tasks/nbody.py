@@ -38,6 +38,11 @@ from ..base.paths import cache_dir as default_cache_dir
 from ..base.paths import resolve_device
 
 FORCE_LAWS = ("dimension", "nri")
+# Where a trajectory's initial state comes from: equilib's own draw (one stream per seed and split), or the
+# EGNN paper's data set replayed: NRI's numpy stream from its seed 43, in its generator's order.
+INITIAL_STATES = ("equilib", "egnn-paper")
+EGNN_PAPER_SPLITS = {"train": 10_000, "val": 2_000, "test": 2_000}  # generate_dataset.py's sizes, in its order
+EGNN_PAPER_SEED = 43
 SPLITS = ("train", "val", "test")
 PAPER_DIMS = (2, 3, 4, 6, 8)
 
@@ -54,6 +59,8 @@ class Physics:
     max_force: float | None = 100.0
     box: float | None = None
     clip_component: float | None = None
+    start: int = 0
+    initial: str = "equilib"
 
     def __post_init__(self) -> None:
         if not isinstance(self.dim, int) or self.dim < 1:
@@ -64,12 +71,29 @@ class Physics:
             raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
         if not (self.dt > 0 and math.isfinite(self.dt)):
             raise ValueError(f"dt must be a positive finite number, got {self.dt!r}")
+        if not isinstance(self.start, int) or self.start < 0:
+            raise ValueError(f"start must be an integer >= 0 (steps before the input state), got {self.start!r}")
+        if self.initial not in INITIAL_STATES:
+            raise ValueError(f"unknown initial {self.initial!r}; choose one of {INITIAL_STATES}")
         if self.force_law not in FORCE_LAWS:
             raise ValueError(f"unknown force_law {self.force_law!r}; choose one of {FORCE_LAWS}")
         for name in ("max_force", "box", "clip_component"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or None, got {value!r}")
+
+    def key(self) -> dict:
+        """The fields that name this physics in cache keys and run ids; ``start`` and ``initial`` only when set,
+        so that every trajectory and run made before they existed keeps its key."""
+        out = asdict(self)
+        for name, default in (("start", 0), ("initial", "equilib")):
+            if out[name] == default:
+                del out[name]
+        return out
+
+    def integrator(self) -> dict:
+        """The keyword arguments of :func:`simulate` this physics sets."""
+        return {k: v for k, v in asdict(self).items() if k not in ("dim", "n_particles", "start", "initial")}
 
     @property
     def power(self) -> int:
@@ -292,6 +316,64 @@ def initial_state(n_samples: int, dim: int, n_particles: int = 5, *, seed: int =
     return x.to(dtype), v.to(dtype), charges.to(dtype)
 
 
+def egnn_paper_states(n_samples: int, dim: int = 3, n_particles: int = 5, *, split: str = "train",
+                      dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The EGNN paper's initial states: NRI's charged-particle draws replayed from numpy's seed 43.
+
+    vgsatorras/egnn's ``generate_dataset.py`` seeds numpy's global stream once
+    and draws 10,000 train, 2,000 validation and 2,000 test trajectories in that
+    order; each takes the charges (``choice`` over -1, 0, +1 with 0 never drawn),
+    positions ``N(0, 1)``, a direction ``N(0, 1)`` scaled to speed 0.5, then two
+    ``randn`` blocks of observation noise (49 frames; zero variance, but they
+    advance the stream). Replaying those calls in that order gives the authors'
+    initial states exactly; positions outside their box of 5 are reflected once,
+    as their sampler does (their walls are off during the run).
+    """
+    import numpy as np
+
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    if not 0 <= n_samples <= EGNN_PAPER_SPLITS[split]:
+        raise ValueError(f"the EGNN paper's {split} split holds {EGNN_PAPER_SPLITS[split]} trajectories; "
+                         f"n_samples must be in 0..{EGNN_PAPER_SPLITS[split]}, got {n_samples}")
+    rng = np.random.RandomState(EGNN_PAPER_SEED)
+    frames, box, loc_std = 49, 5.0, (n_particles / 5.0) ** (1 / 3)
+    order = list(EGNN_PAPER_SPLITS)
+    skip = sum(EGNN_PAPER_SPLITS[s] for s in order[: order.index(split)])
+    xs, vs, cs = [], [], []
+    for k in range(skip + n_samples):
+        charges = rng.choice(np.array([-1.0, 0.0, 1.0]), size=(n_particles, 1), p=[0.5, 0.0, 0.5])
+        loc = rng.randn(dim, n_particles) * loc_std
+        vel = rng.randn(dim, n_particles)
+        vel = vel * 0.5 / np.sqrt((vel ** 2).sum(axis=0)).reshape(1, -1)
+        rng.randn(frames, dim, n_particles), rng.randn(frames, dim, n_particles)
+        if k >= skip:
+            over, under = loc > box, loc < -box
+            loc = np.where(over, 2 * box - loc, np.where(under, -2 * box - loc, loc))
+            vel = np.where(over, -np.abs(vel), np.where(under, np.abs(vel), vel))
+            xs.append(loc.T), vs.append(vel.T), cs.append(charges[:, 0])
+    shape = (n_samples, n_particles, dim)
+    as_tensor = lambda a, sh: torch.from_numpy(np.asarray(a, dtype=np.float64).reshape(sh)).to(dtype)  # noqa: E731
+    return as_tensor(xs, shape), as_tensor(vs, shape), as_tensor(cs, shape[:2])
+
+
+def starting_states(phys: Physics, n_samples: int, seed: int, split: str, *, device: str | torch.device = "cpu",
+                    chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's input states: the initial draw ``phys.initial`` names, run ``phys.start`` steps on."""
+    if phys.initial == "egnn-paper":
+        x0, v0, c = egnn_paper_states(n_samples, phys.dim, phys.n_particles, split=split)
+    else:
+        x0, v0, c = initial_state(n_samples, phys.dim, phys.n_particles, seed=seed, split=split)
+    if phys.start:
+        dev = resolve_device(device)
+        kw = {**phys.integrator(), "steps": phys.start}
+        moved = [simulate(x0[sl].to(dev), v0[sl].to(dev), c[sl].to(dev), **kw)
+                 for sl in (slice(i, i + chunk) for i in range(0, n_samples, chunk))]
+        if moved:
+            x0, v0 = torch.cat([m[0].cpu() for m in moved]), torch.cat([m[1].cpu() for m in moved])
+    return x0, v0, c
+
+
 @dataclass
 class Trajectories:
     """One split: the state at step 0 (the model's input) and at step T (the target)."""
@@ -332,15 +414,14 @@ class NBodyDataset:
 def simulate_split(phys: Physics, n_samples: int, seed: int, split: str, *, device: str | torch.device = "cpu",
                    chunk: int = 4096, progress: bool = True) -> Trajectories:
     """Simulate one split in float64, ``chunk`` trajectories at a time (the result does not depend on ``chunk``)."""
-    x0, v0, c = initial_state(n_samples, phys.dim, phys.n_particles, seed=seed, split=split)
+    x0, v0, c = starting_states(phys, n_samples, seed, split, device=device, chunk=chunk)
     dev = resolve_device(device)
     xs, vs = [], []
     with tqdm(total=n_samples * phys.steps, desc=f"n-body {split} n={phys.dim}", unit="traj-step",
               unit_scale=True, disable=not progress) as bar:
         for start in range(0, n_samples, chunk):
             sl = slice(start, start + chunk)
-            kw = {k: v for k, v in asdict(phys).items() if k not in ("dim", "n_particles")}
-            xT, vT = simulate(x0[sl].to(dev), v0[sl].to(dev), c[sl].to(dev), **kw)
+            xT, vT = simulate(x0[sl].to(dev), v0[sl].to(dev), c[sl].to(dev), **phys.integrator())
             xs.append(xT.cpu())
             vs.append(vT.cpu())
             bar.update(xT.shape[0] * phys.steps)
@@ -354,18 +435,23 @@ def make_dataset(dim: int, *, n_train: int = 10_000, n_val: int = 2_000, n_test:
     """The train/val/test trajectories for one dimension, from the cache when they are there.
 
     ``physics`` are the keyword arguments of :class:`Physics` (steps, dt,
-    force_law, max_force, box, clip_component, n_particles). Each split is cached
-    on its own, keyed by every parameter that changes it.
+    force_law, max_force, box, clip_component, n_particles, start, initial).
+    Each split is cached on its own, keyed by every parameter that changes it.
+    With ``initial="egnn-paper"`` the data are the paper's one draw, whatever ``seed``.
     """
     phys = Physics(dim=dim, **physics)
     sizes = {"train": n_train, "val": n_val, "test": n_test}
     for name, n in sizes.items():
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n_{name} must be an integer >= 1, got {n!r}")
+        if phys.initial == "egnn-paper" and n > EGNN_PAPER_SPLITS[name]:
+            raise ValueError(f"the EGNN paper's {name} split holds {EGNN_PAPER_SPLITS[name]} trajectories; "
+                             f"n_{name}={n} is more")
     root = default_cache_dir(cache_dir)
     data = NBodyDataset(physics=phys, seed=seed)
+    data_seed = 0 if phys.initial == "egnn-paper" else seed  # the paper's data are one draw, whatever the seed
     for split, n in sizes.items():
-        params = {"physics": asdict(phys), "split": split, "n": n, "seed": seed, "version": 1}
+        params = {"physics": phys.key(), "split": split, "n": n, "seed": data_seed, "version": 1}
 
         def build(split=split, n=n) -> dict[str, torch.Tensor]:
             traj = simulate_split(phys, n, seed, split, device=device, chunk=chunk, progress=progress)
@@ -396,13 +482,12 @@ def physics_report(phys: Physics, n_samples: int = 500, *, seed: int = 0, split:
     and the mean hits per trajectory; the share in which the clip acted and the
     mean steps it acted.
     """
-    params = {"physics": asdict(phys), "split": split, "n": n_samples, "seed": seed, "version": 1, "events": 1}
+    params = {"physics": phys.key(), "split": split, "n": n_samples, "seed": seed, "version": 1, "events": 1}
 
     def build() -> dict[str, torch.Tensor]:
-        x0, v0, c = initial_state(n_samples, phys.dim, phys.n_particles, seed=seed, split=split)
+        x0, v0, c = starting_states(phys, n_samples, seed, split)
         events: dict[str, torch.Tensor] = {}
-        kw = {k: v for k, v in asdict(phys).items() if k not in ("dim", "n_particles")}
-        xT, vT = simulate(x0, v0, c, events=events, **kw)
+        xT, vT = simulate(x0, v0, c, events=events, **phys.integrator())
         e0 = energy(x0, v0, c, force_law=phys.force_law, max_force=phys.max_force)
         eT = energy(xT, vT, c, force_law=phys.force_law, max_force=phys.max_force)
         return {"drift": ((eT - e0).abs() / e0.abs()), **events}
