@@ -17,7 +17,7 @@ from .experiments import beyond as beyond_runs
 from .experiments.cost import project
 from .experiments.mnist import mnist_sweep
 from .experiments.nbody import nbody_convergence, nbody_lr_pilot, nbody_physics, nbody_sweep
-from .experiments.presets import resolve
+from .experiments.presets import PRESETS, resolve
 from .experiments.protocol import run_protocol
 from .experiments.settings import RunSettings
 from .models.groups import GROUPS
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_nbody_sweep)
 
     p = sub.add_parser("nbody-protocol", help="train a preset's whole N-body protocol: rate pilot, grid, budget check")
-    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--preset", default="cpu", choices=list(PRESETS["nbody"]))
     p.add_argument("--parts", nargs="+", default=["pilot", "grid", "convergence", "physics"],
                    choices=["pilot", "grid", "convergence", "physics"],
                    help="in this order; each resumes where it stopped")
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_mnist_sweep)
 
     p = sub.add_parser("mnist-protocol", help="train a preset's whole rotated-MNIST grid (resumes where it stopped)")
-    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--preset", default="cpu", choices=list(PRESETS["mnist"]))
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--data-dir", default=None, help="holds mnist/ (default $EQUILIB_DATA_DIR)")
     p.add_argument("--cache-dir", default=None)
