@@ -56,6 +56,47 @@ def test_dimension_claim_verdicts():
     assert "(4 seeds)" in evidence and "above 1 at 4 of 4" in evidence
 
 
+def test_a_confirmatory_grid_says_nothing_until_it_is_complete():
+    full = _nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5})
+    partial = full[full.seed < 2]
+    empty = pd.DataFrame(columns=full.columns)
+    summary = claims.summarise(partial, empty, nbody_expected=len(full), exploratory=full)
+    plain = summary.iloc[0]
+    assert plain.verdict == "not yet measured"
+    assert f"holds {len(partial)} of its {len(full)} runs" in plain.evidence and "says supported" in plain.evidence
+    done = claims.summarise(full, empty, nbody_expected=len(full), exploratory=partial)
+    assert done.iloc[0].verdict == "supported"
+
+
+def test_grid_comparison_puts_both_grids_and_the_egnn_spread_side_by_side():
+    a, b = _nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}), _nbody({2: 1.0, 3: 1.2, 8: 3.0})
+    both = claims.grid_comparison(a, b)
+    assert list(both.dim) == [2, 3, 4, 8]
+    assert both[("exploratory", "GNN / EGNN", "ratio")].iloc[0] == pytest.approx(1.1, rel=0.05)
+    assert both[("confirmatory", "GNN / EGNN", "ratio")].iloc[3] == pytest.approx(3.0, rel=0.05)
+    assert np.isnan(both[("confirmatory", "GNN / EGNN", "ratio")].iloc[2])  # n = 4 not in the second grid
+    spread = intervals.seed_spread(a[a.model == "egnn"])
+    expected = a[(a.model == "egnn") & (a.dim == 2)].test_at_best_val
+    assert spread.spread.iloc[0] == pytest.approx(expected.max() / expected.min())
+    assert both[("exploratory", "EGNN", "spread")].iloc[0] == pytest.approx(spread.spread.iloc[0])
+
+
+def test_reproduction_table_judges_agreement_with_a_published_number():
+    def runs(factor, seeds=3):
+        rng = np.random.default_rng(4)
+        return pd.DataFrame([{"model": m, "seed": s, "status": "finished", "budget_steps": 15000,
+                              "test_at_best_val": v * factor * np.exp(rng.normal(0, 0.01))}
+                             for m, v in claims.EGNN_PAPER_TABLE.items() for s in range(seeds)])
+    same = claims.reproduction_table(runs(1.0)).set_index("model")
+    assert set(same.verdict) == {"equal"} and same.loc["gnn", "ratio"] == pytest.approx(1.0, abs=0.02)
+    assert set(claims.reproduction_table(runs(1.3)).verdict) == {"above"}
+    assert set(claims.reproduction_table(runs(0.7)).verdict) == {"below"}
+    assert set(claims.reproduction_table(runs(1.0, seeds=2)).verdict) == {"inconclusive"}  # too few seeds
+    assert claims.reproduction_table(pd.DataFrame()).empty
+    with pytest.raises(ValueError, match="margin must be a fraction in \\(0, 1\\), got 1.5"):
+        claims.reproduction_table(runs(1.0), margin=1.5)
+
+
 def _mnist(error_of, seeds=(0, 1, 2), sizes=(1000, 2000, 5000, 10000)):
     """The key groups with ``seeds``, and the other groups with one seed (shown, never judged)."""
     rng = np.random.default_rng(2)

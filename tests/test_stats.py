@@ -144,17 +144,47 @@ def test_the_trend_interval_is_the_contrast_of_the_points_errors_and_ignores_mis
     assert math.isnan(intervals.trend(x[:2], x[:2], np.zeros(2)).slope)
 
 
-def test_budget_check_asks_whether_the_ratio_at_b_lies_in_the_interval_at_2b():
+def _budget_cells(sd: float, change: dict[int, float]) -> pd.DataFrame:
+    """GNN and EGNN at n = 2, 4, 8, at the budget and at twice it; the ratio moves by ``change[n]`` at 2B."""
+    rows = [{"dim": d, "budget_factor": f, "model": m, "sd": sd,
+             "mean": -0.5 * d + (math.log(change[d]) if (m == "gnn" and f == 2.0) else 0.0)}
+            for d in (2, 4, 8) for f in (1.0, 2.0) for m in ("gnn", "egnn")]
+    return pd.DataFrame(rows)
+
+
+def _budget_answers(cells: pd.DataFrame, seeds: int, repeats: int = 400) -> dict[str, float]:
+    judge = lambda runs: rules.budget_verdict(rules.budget_check(runs))["verdict"]  # noqa: E731
+    return power.answer_rates(judge, cells, seeds, repeats=repeats, by=("dim", "budget_factor"),
+                              answers=("supported", "not supported", "inconclusive"))
+
+
+def test_budget_rule_size_power_and_every_answer():
+    at_margin = {2: 1.0, 4: 1.0, 8: rules.BUDGET_MARGIN}  # one change exactly at the margin, the rest nil
+    for seeds in (3, 10, 40):
+        assert _budget_answers(_budget_cells(0.1, at_margin), seeds)["supported"] <= 0.05
+    # power at the effect it exists to find (no change), at the spread of a stop_after run (SD of log MSE 0.1)
+    assert _budget_answers(_budget_cells(0.1, {2: 1.0, 4: 1.0, 8: 1.0}), 10)["supported"] >= 0.8
+    assert _budget_answers(_budget_cells(0.1, {2: 1.0, 4: 1.0, 8: 2.0}), 5)["not supported"] >= 0.8
+    assert _budget_answers(_budget_cells(0.1, {2: 1.0, 4: 1.0, 8: 1.0}), 2)["inconclusive"] == 1.0  # too few
+
+
+def test_budget_check_measures_the_change_from_b_to_2b():
     rng = np.random.default_rng(3)
     frames = []
     for factor, shift in ((0.5, 1.0), (1.0, 0.5), (2.0, 0.5)):
         runs = synthetic_runs(rng, lambda d: shift, sigma=0.05)
         frames.append(runs.assign(budget_factor=factor))
     table = rules.budget_check(pd.concat(frames))
-    assert table["ok"].all() and list(table["dim"]) == list(DIMS)
+    assert list(table["dim"]) == list(DIMS)
     assert table["ratio x0.5"].iloc[0] == pytest.approx(math.e, rel=0.2)
+    assert table["change"].to_numpy() == pytest.approx(1.0, abs=0.1)
+    assert rules.budget_verdict(table)["verdict"] == "supported"
     frames[1] = synthetic_runs(rng, lambda d: 1.5, sigma=0.05).assign(budget_factor=1.0)
-    assert not rules.budget_check(pd.concat(frames))["ok"].any()
+    moved = rules.budget_check(pd.concat(frames))
+    assert moved["change"].to_numpy() == pytest.approx(math.exp(-1.0), rel=0.1)
+    assert rules.budget_verdict(moved) | {"verdict": "not supported", "beyond": len(DIMS)} == rules.budget_verdict(moved)
+    with pytest.raises(ValueError, match="margin must be a factor > 1, got 0.9"):
+        rules.budget_verdict(moved, margin=0.9)
 
 
 GROUPS = ("trivial", "C4", "C8", "SO2")

@@ -8,6 +8,8 @@ epoch of best validation metric).
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from ..experiments.presets import KEY_GROUPS
@@ -69,6 +71,125 @@ def dimension_power(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN", *,
     of_interest = power.with_rise(cells, num, den, rules.GROWTH_OF_INTEREST)
     return {"seen": supported(cells), "of_interest": supported(of_interest),
             "flat": supported(power.with_rise(cells, num, den, 1.0)), "seeds": seeds}
+
+
+def grid_comparison(exploratory: pd.DataFrame, confirmatory: pd.DataFrame) -> pd.DataFrame:
+    """The two N-body grids side by side: per n, each ratio of :data:`RATIOS` and the EGNN's seed spread in each.
+
+    Columns: ``dim``, then per grid (``exploratory``, ``confirmatory``) and
+    comparison the ratio with its 95% interval (``ratio``, ``low``, ``high``,
+    ``seeds``), and the EGNN's ``spread`` (largest over smallest test MSE).
+    """
+    rows: dict[int, dict] = {}
+    for grid, runs in (("exploratory", exploratory), ("confirmatory", confirmatory)):
+        if runs.empty:
+            continue
+        for name, (num, den) in RATIOS.items():
+            for r in intervals.ratio_table(runs, num, den, HONEST_COLUMN).itertuples():
+                rows.setdefault(r.dim, {"dim": r.dim}).update(
+                    {(grid, name, "ratio"): r.ratio, (grid, name, "low"): r.low, (grid, name, "high"): r.high,
+                     (grid, name, "seeds"): r.seeds})
+        spread = intervals.seed_spread(runs[runs["model"] == "egnn"])
+        for r in spread.itertuples():
+            rows.setdefault(r.dim, {"dim": r.dim})[(grid, "EGNN", "spread")] = r.spread
+    return pd.DataFrame(sorted(rows.values(), key=lambda r: r["dim"]))
+
+
+def stability_table(grid: pd.DataFrame, pilot: pd.DataFrame, model: str = "egnn") -> pd.DataFrame:
+    """``model``'s spread over seeds per n: in a grid, and in a pilot with and without ``stop_after``.
+
+    Columns per source: ``spread`` (largest over smallest test MSE), ``sd_log``
+    and ``seeds``; the pilot's rows are its runs at the grid's dimensions with
+    the rate most of them used.
+    """
+    def spread(runs: pd.DataFrame, label: str) -> pd.DataFrame:
+        table = intervals.seed_spread(runs[runs["model"] == model], by=("dim",))
+        return table[table["seeds"] >= 2].assign(source=label)
+
+    parts = [spread(grid, "grid")]
+    if not pilot.empty:
+        mine = pilot[(pilot["model"] == model) & pilot["dim"].isin(grid["dim"].unique())]
+        mine = mine[mine["lr"] == mine["lr"].mode().iloc[0]] if len(mine) else mine
+        delay = mine["stop_after"].astype(float).fillna(0.0) if "stop_after" in mine else pd.Series(0.0, mine.index)
+        for value, runs in mine.groupby(delay):
+            parts.append(spread(runs, f"pilot, stop_after {value:g}"))
+    out = pd.concat(parts, ignore_index=True)
+    table = out.pivot(index="dim", columns="source", values=["spread", "sd_log", "seeds"])
+    piloted = table["spread"].drop(columns="grid")
+    return table[piloted.notna().any(axis=1)] if piloted.shape[1] else table.iloc[0:0]
+
+
+def pending(claim: dict, have: int, expected: int, exploratory: dict | None = None) -> dict:
+    """A claim of a confirmatory grid that is not complete yet: "not yet measured", whatever the partial runs say
+    (the grid was declared with all its seeds), with the exploratory grid's verdict beside it."""
+    said = f"; the exploratory grid says {exploratory['verdict']}" if exploratory else ""
+    return _verdict(claim["claim"], "not yet measured",
+                    f"the confirmatory grid holds {have} of its {expected} runs{said}")
+
+
+def budget_power(convergence: pd.DataFrame, *, repeats: int = 200, seed: int = 0,
+                 seeds_tried: tuple[int, ...] = (3, 5, 10, 20, 40)) -> dict:
+    """How often the budget check (:func:`~equilib.analysis.rules.budget_verdict`) says "long enough", on stores
+    drawn with this check's own noise.
+
+    ``stable``: when doubling the budget changes no ratio (its power) at the
+    seeds trained; ``at_margin``: when it moves one by the margin (its size);
+    ``needed``: the fewest of ``seeds_tried`` per cell at which the power
+    reaches 80% (``None`` if none does).
+    """
+    runs = convergence[convergence["model"].isin(["gnn", "egnn"])]
+    cells = power.log_cells(runs, by=("dim", "budget_factor"))
+    top, dims = cells["budget_factor"].max(), sorted(cells["dim"].unique())
+
+    def moved(change: dict) -> pd.DataFrame:
+        out = cells.copy()
+        means = out.set_index(["dim", "budget_factor", "model"])["mean"]
+        at_top = (out["model"] == "gnn") & (out["budget_factor"] == top)
+        out.loc[at_top, "mean"] = [means[(d, 1.0, "gnn")] - means[(d, 1.0, "egnn")] + means[(d, top, "egnn")]
+                                   + math.log(change[d]) for d in out.loc[at_top, "dim"]]
+        return out
+
+    def supported(truth: pd.DataFrame, seeds: int) -> float:
+        judge = lambda drawn: rules.budget_verdict(rules.budget_check(drawn))["verdict"]  # noqa: E731
+        return power.answer_rates(judge, truth, seeds, repeats=repeats, seed=seed, by=("dim", "budget_factor"),
+                                  answers=("supported",))["supported"]
+
+    still = moved({d: 1.0 for d in dims})
+    seeds = int(cells.loc[cells["budget_factor"] == top, "seeds"].min())
+    needed = next((k for k in seeds_tried if supported(still, k) >= 0.8), None)
+    return {"stable": supported(still, seeds), "at_margin": supported(moved({**{d: 1.0 for d in dims},
+                                                                              dims[-1]: rules.BUDGET_MARGIN}), seeds),
+            "seeds": seeds, "needed": needed, "tried": max(seeds_tried)}
+
+
+# Satorras et al. 2021 (E(n) equivariant graph neural networks), Table 2: test MSE on their N-body task
+EGNN_PAPER_TABLE = {"gnn": 0.0107, "egnn": 0.0071}
+REPRODUCTION_MARGIN = 0.1  # "reproduced" within 10% of the published number
+
+
+def reproduction_table(runs: pd.DataFrame, published: dict[str, float] = EGNN_PAPER_TABLE,
+                       margin: float = REPRODUCTION_MARGIN) -> pd.DataFrame:
+    """Per model and step budget: our test MSE (geometric mean over seeds, 95% interval), the published number,
+    their ratio with its interval, and whether they agree within ``margin`` (:func:`~equilib.analysis.rules.equivalence_verdict`:
+    ``equal``, ``above``, ``below`` or ``inconclusive``)."""
+    if not 0 < margin < 1:
+        raise ValueError(f"margin must be a fraction in (0, 1), got {margin!r}")
+    columns = ["model", "budget_steps", "seeds", "mse", "low", "high", "published", "ratio", "ratio_low",
+               "ratio_high", "verdict"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    finished = runs[(runs["status"] == "finished") & runs["model"].isin(list(published))]
+    rows = []
+    for (model, budget), g in finished.groupby(["model", "budget_steps"]):
+        values = g[HONEST_COLUMN].to_numpy(float)
+        mse, lo, hi = intervals.geometric_ci(values)
+        r = intervals.log_ratio_to(values, published[model])
+        r_lo, r_hi = r.interval()
+        rows.append({"model": model, "budget_steps": int(budget), "seeds": len(values), "mse": mse, "low": lo,
+                     "high": hi, "published": published[model], "ratio": math.exp(r.estimate),
+                     "ratio_low": math.exp(r_lo), "ratio_high": math.exp(r_hi),
+                     "verdict": rules.equivalence_verdict(r, margin)})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _combine(parts: list[dict]) -> str:
@@ -163,8 +284,20 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
                     f"{v['groups']} group slopes compared with the plain CNN's")
 
 
-def summarise(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame) -> pd.DataFrame:
-    """All four claims, in the paper's order."""
-    return pd.DataFrame([dimension_claim(nbody_runs), dimension_claim(nbody_runs, "residual GNN / EGNN"),
-                         alignment_claim(mnist_runs), regime_claim(mnist_runs), slope_claim(mnist_runs)])
+def summarise(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, *, nbody_expected: int | None = None,
+              exploratory: pd.DataFrame | None = None) -> pd.DataFrame:
+    """All four claims, in the paper's order.
+
+    With ``nbody_expected`` (the runs a confirmatory N-body grid declared),
+    the N-body claims say "not yet measured" until ``nbody_runs`` holds them
+    all, with the ``exploratory`` grid's verdict beside it (:func:`pending`).
+    """
+    nbody = []
+    for comparison in RATIOS:
+        claim = dimension_claim(nbody_runs, comparison)
+        if nbody_expected is not None and len(nbody_runs) < nbody_expected:
+            before = dimension_claim(exploratory, comparison) if exploratory is not None else None
+            claim = pending(claim, len(nbody_runs), nbody_expected, before)
+        nbody.append(claim)
+    return pd.DataFrame([*nbody, alignment_claim(mnist_runs), regime_claim(mnist_runs), slope_claim(mnist_runs)])
 

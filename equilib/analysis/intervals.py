@@ -85,6 +85,16 @@ def log_ratio(a: np.ndarray, b: np.ndarray) -> Difference:
     return welch_difference(np.log(np.asarray(a, float)), np.log(np.asarray(b, float)))
 
 
+def log_ratio_to(values: np.ndarray, reference: float) -> Difference:
+    """The log ratio of a sample's geometric mean to a fixed number (a published result), with a t standard error."""
+    logs = np.log(np.asarray(values, float))
+    logs = logs[np.isfinite(logs)]
+    if logs.size == 0 or not reference > 0:
+        return Difference(np.nan, np.nan, np.nan, logs.size, logs.size)
+    se = float(logs.std(ddof=1) / math.sqrt(logs.size)) if logs.size > 1 else np.nan
+    return Difference(float(logs.mean() - math.log(reference)), se, logs.size - 1.0, logs.size, logs.size)
+
+
 def log_ratio_ci(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
     """Ratio of geometric means ``a / b`` with a Welch t-interval on the log scale."""
     r = log_ratio(a, b)
@@ -151,6 +161,16 @@ def trend(x: np.ndarray, y: np.ndarray, se: np.ndarray, dof: np.ndarray | None =
     quantile = sps.t.ppf(0.5 + level / 2, min(satterthwaite, float(dof.min())))
     half = quantile * math.sqrt(var)
     return Trend(slope, slope - half, slope + half, k)
+
+
+def seed_spread(runs: pd.DataFrame, metric: str = "test_at_best_val", by: tuple[str, ...] = ("dim", "model")
+                ) -> pd.DataFrame:
+    """Per point and model: how far apart the seeds land (largest over smallest metric, and the SD of its log)."""
+    finished = runs[runs["status"] == "finished"]
+    logs = finished.assign(log=np.log(finished[metric].astype(float)))
+    out = logs.groupby(list(by))["log"].agg(seeds="count", sd_log=lambda v: v.std(ddof=1),
+                                           spread=lambda v: math.exp(v.max() - v.min()))
+    return out.reset_index()
 
 
 def improving_at_end(runs: pd.DataFrame) -> pd.Series:

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .intervals import (LEVEL, Difference, _cell, beats_reference_table, bonferroni, log_ratio, ratio_table,
+from .intervals import (LEVEL, Difference, _cell, beats_reference_table, bonferroni, difference_of, log_ratio,
                         slope_difference, trend, unconverged_share)
 
 MIN_SEEDS = 3  # fewer seeds at a point and its interval says too little to decide on
@@ -111,25 +111,64 @@ def growth_verdict(table: pd.DataFrame, *, x: str = "dim", unconverged: float = 
 
 
 def budget_check(runs: pd.DataFrame, numerator: str = "gnn", denominator: str = "egnn",
-                 metric: str = "test_at_best_val") -> pd.DataFrame:
-    """Is the budget B long enough? Per dimension, is the ratio at B inside the 95% interval of the ratio at 2B?
+                 metric: str = "test_at_best_val", level: float = LEVEL) -> pd.DataFrame:
+    """Per dimension: the ratio at each budget factor and its change from the budget B to the largest factor.
 
-    ``runs`` carry a ``budget_factor`` column (1 for B). Returns one row per
-    dimension with the ratio at each factor, the interval at the largest, and ``ok``.
+    ``runs`` carry a ``budget_factor`` column (1 for B). ``change`` is the ratio
+    at the largest factor over the ratio at B (a factor), with its Welch
+    interval (``low``, ``high``) and the fewer seeds of the two (``seeds``); the
+    change as a :class:`Difference` of log ratios is in ``difference``.
     """
     rows = []
     top = runs["budget_factor"].max()
     for dim, at in runs.groupby("dim"):
         row: dict = {"dim": dim}
+        ratios = {}
         for factor, g in at.groupby("budget_factor"):
-            t = ratio_table(g, numerator, denominator, metric)
-            row[f"ratio x{factor:g}"] = float(t["ratio"].iloc[0]) if len(t) else np.nan
-            if factor == top and len(t):
-                row["low"], row["high"] = float(t["low"].iloc[0]), float(t["high"].iloc[0])
-        at_b = row.get("ratio x1", np.nan)
-        row["ok"] = bool(row.get("low", np.nan) <= at_b <= row.get("high", np.nan))
+            finished = g[g["status"] == "finished"]
+            ratios[factor] = log_ratio(finished.loc[finished["model"] == numerator, metric].to_numpy(),
+                                       finished.loc[finished["model"] == denominator, metric].to_numpy())
+            row[f"ratio x{factor:g}"] = math.exp(ratios[factor].estimate)
+        change = difference_of(ratios[top], ratios[1.0]) if 1.0 in ratios and top != 1.0 else None
+        lo, hi = change.interval(level) if change is not None else (np.nan, np.nan)
+        row.update(change=math.exp(change.estimate) if change is not None else np.nan, low=math.exp(lo),
+                   high=math.exp(hi), seeds=min(change.n_a, change.n_b) if change is not None else 0,
+                   difference=change)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+BUDGET_MARGIN = 1.25  # the budget is long enough where the longer budget moves the ratio by less than 25%
+
+
+def budget_verdict(table: pd.DataFrame, margin: float = BUDGET_MARGIN, min_seeds: int = MIN_SEEDS,
+                   level: float = LEVEL) -> dict:
+    """Is the budget long enough? An equivalence question on :func:`budget_check`'s changes, both ways.
+
+    ``supported`` when every dimension's 90% interval of the change lies inside
+    ``(1 / margin, margin)`` (two one-sided tests at 5% each, and an
+    intersection-union test over dimensions: at most 5% when some change is at
+    the margin); ``not supported`` when some dimension's change
+    lies beyond the margin (either side) at the Bonferroni level over
+    dimensions; ``inconclusive`` otherwise, or with fewer than ``min_seeds``
+    seeds on either side of a change. Also returned: how many dimensions were
+    shown inside (``within``) and beyond (``beyond``) the margin.
+    """
+    if margin <= 1 or not math.isfinite(margin):
+        raise ValueError(f"margin must be a factor > 1, got {margin!r}")
+    changes = [d for d in table.get("difference", pd.Series(dtype=object)) if d is not None]
+    out = {"verdict": "not yet measured", "within": 0, "beyond": 0, "dims": len(changes), "margin": margin}
+    if not changes:
+        return out
+    m, strict = math.log(margin), bonferroni(level, len(changes))
+    bounds = [d.interval(1 - 2 * (1 - level)) for d in changes]  # TOST: each side at 1 - level
+    out["within"] = sum(-m < lo and hi < m for lo, hi in bounds)
+    out["beyond"] = sum(lo > m or hi < -m for lo, hi in (d.interval(strict) for d in changes))
+    if min(min(d.n_a, d.n_b) for d in changes) < min_seeds or any(not np.isfinite(lo) for lo, _ in bounds):
+        return {**out, "verdict": "inconclusive"}
+    if out["beyond"]:
+        return {**out, "verdict": "not supported"}
+    return {**out, "verdict": "supported" if out["within"] == len(changes) else "inconclusive"}
 
 
 SLOPE_EQUIVALENCE = 0.1  # scaling slopes within +-0.1 on log-log axes count as "similar"

@@ -155,6 +155,27 @@ def nbody_curves_chart(curves: pd.DataFrame, runs: pd.DataFrame, dim: int | None
     ).transform_filter(alt.datum.dim == pick).add_params(pick).properties(width=560, height=220)
 
 
+def reproduction_chart(curves: pd.DataFrame, runs: pd.DataFrame, published: dict[str, float]) -> alt.LayerChart:
+    """Training, validation and test MSE against optimiser step for each run, one panel per model, with the
+    published test MSE as a dashed line: where a run's curves stand against the number it should reach."""
+    df = curves.merge(runs[["run_id", "model", "seed", "steps_per_epoch", "budget_steps"]], on="run_id")
+    df = df.assign(step=df["epoch"] * df["steps_per_epoch"], model=df["model"].map(MODEL_LABELS).fillna(df["model"]),
+                   budget=df["budget_steps"].map("{:,} steps".format))
+    long = df.melt(id_vars=["model", "seed", "step", "budget"], value_vars=["train_loss", "val", "test"],
+                   var_name="split", value_name="mse")
+    long["split"] = long["split"].map({"train_loss": "train", "val": "validation", "test": "test"})
+    lines = alt.Chart().mark_line(opacity=0.7).encode(
+        x=alt.X("step:Q", title="optimiser step"), y=alt.Y("mse:Q", scale=alt.Scale(type="log"), title="MSE"),
+        color=alt.Color("split:N", title=None, legend=alt.Legend(orient="top")),
+        strokeDash=alt.StrokeDash("budget:N", title="budget"), detail="seed:N",
+        tooltip=["model", "seed", "split", "budget", "step", alt.Tooltip("mse:Q", format=".4g")])
+    long["published"] = long["model"].map({MODEL_LABELS.get(m, m): v for m, v in published.items()})
+    rule = alt.Chart().mark_rule(color="black", strokeDash=[2, 2]).encode(
+        y="mean(published):Q", tooltip=[alt.Tooltip("mean(published):Q", title="published test MSE")])
+    return alt.layer(lines, rule, data=long).properties(width=300, height=220).facet(
+        column=alt.Column("model:N", title=None))
+
+
 def nbody_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Geometric-mean test MSE per (dim, model) under both protocols, with the number of seeds."""
     columns = ["dim", "model", "seeds", "best_test", "test_at_best_val"]

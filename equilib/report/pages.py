@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from ..analysis.rules import GROWTH_OF_INTEREST
+from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
 
@@ -51,6 +51,91 @@ def power_text(rates: dict[str, float], rule: str) -> str:
             f"{tenths(rates['seen'])} repeats at the ratios seen here, in {tenths(rates['of_interest'])} at a "
             f"{GROWTH_OF_INTEREST:g}-fold rise from the smallest n to the largest, and in {rates['flat']:.0%} of them when the ratio does "
             "not rise at all")
+
+
+def budget_text(verdict: dict, rates: dict) -> str:
+    """The budget check's verdict (:func:`equilib.analysis.rules.budget_verdict`) and its power
+    (:func:`equilib.analysis.claims.budget_power`), in words."""
+    margin = f"{BUDGET_MARGIN - 1:.0%}"
+    said = {"supported": "long enough: at every n, doubling it moves the GNN / EGNN ratio by less than " + margin,
+            "not supported": f"too short: doubling it moves the ratio by more than {margin} beyond doubt at "
+                             f"{verdict['beyond']} of {verdict['dims']} n",
+            "inconclusive": f"undecided: the change is shown within {margin} at {verdict['within']} of "
+                            f"{verdict['dims']} n and beyond it at none",
+            "not yet measured": "not measured yet"}[verdict["verdict"]]
+    needed = (f"{rates['needed']} seeds per cell would find it 8 times in 10" if rates["needed"] else
+              f"not even {rates['tried']} seeds per cell would find it 8 times in 10")
+    return (f"The budget is {said}. Redrawn with this check's own noise and {rates['seeds']} seeds per cell, it "
+            f"says long enough in {round(10 * rates['stable'])} of 10 repeats when doubling the budget changes "
+            f"nothing, and in {rates['at_margin']:.0%} when it moves a ratio by {margin}; {needed}")
+
+
+def confirm_protocol_text(name: str, protocol: dict, stored: int) -> str:
+    """The confirmatory grid's protocol in one clause, and how much of it the store holds."""
+    rates = protocol["lr"]
+    rate = (f"rate {next(iter(rates.values())):g} for every model" if isinstance(rates, dict)
+            and len(set(rates.values())) == 1 else rates_text(rates))
+    expected = len(protocol["dims"]) * len(protocol["models"]) * len(protocol["seeds"])
+    return (f"preset {name}: seeds {', '.join(map(str, protocol['seeds']))}, {rate}, early stopping only after "
+            f"{protocol['stop_after']:.0%} of the budget; {stored} of its {expected} runs are in the store")
+
+
+def grid_comparison_table(table: pd.DataFrame) -> Styler:
+    """:func:`equilib.analysis.claims.grid_comparison` as the page shows it: per quantity, one column per grid."""
+    if table.empty:
+        return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
+    grids = ("exploratory", "confirmatory")
+    cells: dict[tuple[str, str], list[str]] = {}
+    for name in ("GNN / EGNN", "residual GNN / EGNN"):
+        for grid in grids:
+            key = (grid, name, "ratio")
+            cells[name, grid] = ([interval_text(r, lo, hi) if pd.notna(r) else "–" for r, lo, hi in
+                                  zip(table[key], table[(grid, name, "low")], table[(grid, name, "high")])]
+                                 if key in table else ["–"] * len(table))
+    for grid in grids:
+        key = (grid, "EGNN", "spread")
+        cells["EGNN spread", grid] = ([f"{v:.2f}x" if pd.notna(v) else "–" for v in table[key]] if key in table
+                                      else ["–"] * len(table))
+    out = pd.DataFrame(cells, index=pd.Index(table["dim"], name="n"))
+    return out.style.set_table_styles([{"selector": "th.col_heading.level0", "props": "text-align: center;"}])
+
+
+def reproduction_table(table: pd.DataFrame) -> Styler:
+    """:func:`equilib.analysis.claims.reproduction_table` for the page."""
+    if table.empty:
+        return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
+    shown = pd.DataFrame({
+        "model": table["model"].map(MODEL_LABELS), "budget (steps)": table["budget_steps"].map("{:,}".format),
+        "seeds": table["seeds"],
+        "equilib test MSE": [interval_text(m, lo, hi, ".4f") for m, lo, hi in zip(table.mse, table.low, table.high)],
+        "EGNN paper": table["published"].map("{:.4f}".format),
+        "equilib / paper": [interval_text(r, lo, hi) for r, lo, hi in
+                            zip(table.ratio, table.ratio_low, table.ratio_high)],
+        "within 10%": table["verdict"].map({"equal": "yes", "above": "no: higher", "below": "no: lower",
+                                            "inconclusive": "undecided"})})
+    return shown.style.hide(axis="index")
+
+
+def reproduction_text(table: pd.DataFrame, runs: pd.DataFrame, protocol: dict | None) -> str:
+    """What the reproduction shows, in words: each model against its published number, and the ratio between them."""
+    if protocol is None:
+        return "Skipped in this run (reproduction=None)."
+    if table.empty:
+        return "None of its runs is in the store yet."
+    budget = protocol["budget_steps"]
+    by = table[table["budget_steps"] == budget].set_index("model")
+    parts = [f"the {MODEL_LABELS[m]}'s {r.ratio:.2f}x the published number [{r.ratio_low:.2f}, {r.ratio_high:.2f}]"
+             for m, r in by.iterrows()]
+    text = f"At the preset's {budget:,}-step budget, equilib's test MSE is " + " and ".join(parts)
+    if {"gnn", "egnn"} <= set(by.index):
+        ours = by.loc["gnn", "mse"] / by.loc["egnn", "mse"]
+        paper = by.loc["gnn", "published"] / by.loc["egnn", "published"]
+        text += f"; GNN / EGNN is {ours:.2f} here against {paper:.2f} in the paper"
+    longer = table[table["budget_steps"] > budget]
+    for r in longer.itertuples():
+        text += (f". At {r.budget_steps:,} steps the {MODEL_LABELS[r.model]} reaches {r.mse:.4f} "
+                 f"({r.ratio:.2f}x the published number, {r.seeds} seeds)")
+    return text + "."
 
 
 def ratio_grid(table: pd.DataFrame, label: str) -> pd.DataFrame:
