@@ -127,6 +127,18 @@ def test_mnist_claims_on_data_that_contradict_the_paper():
     assert claims.slope_claim(runs)["verdict"] == "not supported"
 
 
+def test_mnist_power_redraws_each_claim_and_counts_the_seeds_that_decide_it():
+    rank = {"rotated": {"trivial": 3, "C4": 2, "C8": 1.5, "O2": 0.5, "SO2": 1},
+            "fliprot": {"trivial": 3, "C4": 0.5, "SO2": 0.5, "D4": 2, "D8": 1.5, "O2": 1}}
+    runs = _mnist(lambda v, g, n: 0.1 * rank[v][g] * (n / 1000) ** -0.4).assign(model="cnn")
+    table = claims.mnist_power(runs, seeds_tried=(2, 3), repeats=10)
+    assert list(table.claim.unique()) == list(claims.MNIST_CLAIMS) and set(table.seeds) == {2, 3}
+    at3 = table[table.seeds == 3].set_index("claim")
+    assert (at3["supported"] >= 0.8).all(), at3  # clear effects, precise cells: decided at 3 seeds
+    assert (table[table.seeds == 2]["inconclusive"] == 1.0).all()  # 2 seeds is below every rule's minimum
+    assert claims.seeds_to_decide(table) == {"alignment": 3, "regime": 3, "slope": 3}
+
+
 def test_wide_slope_intervals_are_inconclusive_not_supported():
     rng = np.random.default_rng(3)
     runs = _mnist(lambda v, g, n: 0.1 * (n / 1000) ** -0.5 * np.exp(rng.normal(0, 0.5)), seeds=(0,),

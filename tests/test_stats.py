@@ -206,9 +206,56 @@ def mnist_verdicts(factor, rule, reps=300, **kw) -> pd.Series:
 
 
 RULES = {
-    "SO2 lowest": lambda r: rules.lowest_group_verdict(r, "rotated", "SO2"),
     "SO2 beats plain": lambda r: rules.beats_reference_verdict(r, "rotated", "SO2"),
 }
+
+
+@pytest.fixture(scope="module")
+def mnist_cells() -> pd.DataFrame:
+    """The committed rotated-MNIST key cells' own noise: mean and SD of the log test error per group and size."""
+    from equilib.analysis import claims
+
+    runs = run_protocol("mnist", resolve("mnist", "cpu"), RunSettings(results=ROOT / "results", train_missing=False,
+                                                                      progress=False))
+    cells = power.log_cells(claims.key_runs(runs), by=("variant", "group", "n_train"))
+    return cells[cells.variant == "rotated"].reset_index(drop=True)
+
+
+def _c8_against_so2(cells: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    """The store's cells with C8's error set to ``ratio`` times SO(2)'s at every size (the others as measured)."""
+    out = cells.copy()
+    so2 = out[out.group == "SO2"].set_index("n_train")["mean"]
+    c8 = out.group == "C8"
+    out.loc[c8, "mean"] = [so2[n] + math.log(ratio) for n in out.loc[c8, "n_train"]]
+    return out
+
+
+def _best(runs: pd.DataFrame) -> str:
+    return rules.lowest_group_verdict(runs, "rotated", "SO2")["verdict"]
+
+
+BY_CELL = ("variant", "group", "n_train")
+
+
+def test_best_group_rule_holds_its_size_with_the_stores_noise(mnist_cells):
+    # C8 better than SO(2) by exactly the margin: "SO(2) is the best" must come out at most 5% of the time
+    edge = _c8_against_so2(mnist_cells, 1 - rules.LOWEST_MARGIN)
+    for seeds in (3, 10):
+        rates = power.answer_rates(_best, edge, seeds, repeats=300, by=BY_CELL)
+        assert rates.get("supported", 0.0) <= 0.05, (seeds, rates)
+
+
+def test_best_group_rule_finds_a_tie_and_each_answer_can_occur(mnist_cells):
+    # an exact tie at every size (the store's own C8 / SO(2) is 1.007 at 10,000 images) with the store's spread:
+    # the preset's 3 key seeds cannot show it within 10%; 10 can (the page says so, from the same draws)
+    tie = _c8_against_so2(mnist_cells, 1.0)
+    assert power.answer_rates(_best, tie, 10, repeats=200, by=BY_CELL)["supported"] >= 0.8
+    beaten = _c8_against_so2(mnist_cells, 0.7)
+    assert power.answer_rates(_best, beaten, 3, repeats=100, by=BY_CELL)["not supported"] >= 0.8
+    assert power.answer_rates(_best, tie, 2, repeats=20, by=BY_CELL) == {"inconclusive": 1.0}  # too few seeds
+    with pytest.raises(ValueError, match="margin must be a fraction in \\(0, 1\\), got 0"):
+        rules.lowest_group_verdict(synthetic_mnist(np.random.default_rng(0), lambda g: 1.0), "rotated", "SO2",
+                                   margin=0)
 
 
 @pytest.mark.parametrize("name", list(RULES))
@@ -218,12 +265,10 @@ def test_group_rules_on_equal_groups_say_neither_yes_nor_no_more_than_5_percent(
 
 
 def test_group_rules_find_a_real_winner_and_a_real_loser():
-    # "lowest at every size" needs every one of its 12 comparisons clear: with 3 seeds, that takes separation
-    best = mnist_verdicts(lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 1.6, "SO2": 1.0}[g], RULES["SO2 lowest"], 50,
-                          sigma=0.08)
+    lowest = lambda r: rules.lowest_group_verdict(r, "rotated", "SO2")  # noqa: E731
+    best = mnist_verdicts(lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 1.6, "SO2": 1.0}[g], lowest, 50, sigma=0.08)
     assert best.get("supported", 0.0) >= 0.8, best
-    other = mnist_verdicts(lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 0.6, "SO2": 1.0}[g], RULES["SO2 lowest"], 50,
-                           sigma=0.08)
+    other = mnist_verdicts(lambda g: {"trivial": 3.0, "C4": 2.0, "C8": 0.6, "SO2": 1.0}[g], lowest, 50, sigma=0.08)
     assert other.get("not supported", 0.0) >= 0.8, other
     helps = mnist_verdicts(lambda g: 1.0 if g == "SO2" else 2.0, RULES["SO2 beats plain"], 50)
     assert helps.get("supported", 0.0) >= 0.8, helps

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from ..analysis.claims import seeds_to_decide
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
@@ -136,6 +137,27 @@ def reproduction_text(table: pd.DataFrame, runs: pd.DataFrame, protocol: dict | 
         text += (f". At {r.budget_steps:,} steps the {MODEL_LABELS[r.model]} reaches {r.mse:.4f} "
                  f"({r.ratio:.2f}x the published number, {r.seeds} seeds)")
     return text + "."
+
+
+MNIST_CLAIM_NAMES = {"alignment": "the matching group is the best", "regime": "equivariance helps at every size",
+                     "slope": "the slopes are similar"}
+
+
+def mnist_power_text(table: pd.DataFrame, trained: int = 3) -> str:
+    """:func:`equilib.analysis.claims.mnist_power` in words: per claim, what it says at the seeds trained and how
+    many seeds would decide it 8 times in 10."""
+    needed = seeds_to_decide(table)
+    parts = []
+    for name, g in table.groupby("claim", sort=False):
+        now = g[g["seeds"] == trained].iloc[0] if (g["seeds"] == trained).any() else g.iloc[0]
+        answer = "supported" if now["supported"] >= now["not supported"] else "not supported"
+        k = needed[name]
+        more = (f"{k} seeds per cell would decide it in 8 of 10" if k and k > int(now["seeds"]) else
+                "that is already 8 in 10 or more" if k else
+                f"not even {int(g['seeds'].max())} seeds per cell would decide it 8 times in 10")
+        parts.append(f"*{MNIST_CLAIM_NAMES.get(name, name)}*: with {int(now['seeds'])} seeds per cell the rule "
+                     f"says {answer} in {round(10 * now[answer])} of 10 redraws; {more}")
+    return "; ".join(parts) + "."
 
 
 def ratio_grid(table: pd.DataFrame, label: str) -> pd.DataFrame:
