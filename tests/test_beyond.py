@@ -297,3 +297,36 @@ def test_the_smoke_studies_train_label_and_tabulate(tmp_path):
 def test_the_command_line_names_a_bad_study_and_exits_2(capsys):
     assert main(["beyond", "--preset", "smoke", "--studies", "weather"]) == 2
     assert "unknown studies ['weather']" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def breaking_cells() -> pd.DataFrame:
+    """The committed breaking study's own noise: mean and SD of each model's log test MSE per setting and n."""
+    from conftest import ROOT
+    from equilib.analysis import power
+
+    runs = beyond_runs.run_beyond(resolve("beyond", "cpu"), RunSettings(results=ROOT / "results",
+                                                                        train_missing=False, progress=False))
+    study = runs[(runs.study == "breaking") & runs.model.isin(["gnn", "egnn"])]
+    return power.log_cells(study, by=("setting", "dim"))
+
+
+def _family(kind: str):
+    def judge(drawn: pd.DataFrame) -> str:
+        return beyond.breaking_verdict(beyond.breaking_table(drawn.assign(study="breaking")))["kinds"][kind]["verdict"]
+    return judge
+
+
+def test_each_breaking_family_holds_its_size_and_the_walls_find_the_effect_of_interest(breaking_cells):
+    from equilib.analysis import power
+
+    seeds = len(resolve("beyond", "cpu")["seeds"])
+    still = beyond.breaking_truth(breaking_cells, {})
+    for kind in ("box", "clip"):  # nothing moved: a family claims a move at most 5% of the time
+        rates = power.answer_rates(_family(kind), still, seeds, repeats=600, by=("setting", "dim"), seed=1)
+        assert rates["inconclusive"] >= 0.95, (kind, rates)
+    effect = beyond.breaking_truth(breaking_cells, {("box 5", 3): beyond.BREAKING_OF_INTEREST})
+    found = power.answer_rates(_family("box"), effect, seeds, repeats=300, by=("setting", "dim"), seed=3)
+    assert found.get("reversed", 0.0) + found.get("shrank", 0.0) >= 0.8, found
+    # the clip settings no longer dilute it: the same move judged in one family with them is found less often
+    assert beyond.breaking_truth(breaking_cells, {("box 5", 3): 0.5}).shape == still.shape

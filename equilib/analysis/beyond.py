@@ -10,9 +10,10 @@ import pandas as pd
 
 from ..experiments.beyond import UNBROKEN, dial_order, longer_label
 from ..models.catalogue import MODEL_LABELS
-from . import intervals, rules
+from . import intervals, power, rules
 
 EQUIVALENCE_MARGIN = 0.1  # augmentation "closes the gap" when GNN+aug / EGNN lies within 10% of 1
+BREAKING_OF_INTEREST = 0.4  # the breaking rule must find GNN / EGNN falling to 0.4 of the unbroken at one point
 
 
 def _ratios(runs: pd.DataFrame, numerator: str, denominator: str, by: Sequence[str]) -> pd.DataFrame:
@@ -39,19 +40,36 @@ def _family_level(points: int) -> float:
     return intervals.bonferroni(intervals.LEVEL, max(1, points))
 
 
+def kind_of(setting: str) -> str:
+    """The family a breaking setting belongs to: its kind ("box", "clip"). Walls and clipping are two questions,
+    each judged over its own points, so a setting that barely moves cannot dilute the other kind's result."""
+    return setting.partition(" ")[0]
+
+
+def _kind_levels(changes: dict[tuple[str, int], intervals.Difference]) -> dict[str, float]:
+    counts: dict[str, int] = {}
+    for setting, _ in changes:
+        counts[kind_of(setting)] = counts.get(kind_of(setting), 0) + 1
+    return {kind: _family_level(n) for kind, n in counts.items()}
+
+
 def _with_changes(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     """``table`` with each row's ``change`` from ``reference`` (a ratio of ratios), its interval and verdict.
 
-    Interval and verdict are at the question's Bonferroni level, so that a row
-    never claims a move that the question's verdict does not.
+    Interval and verdict are at the Bonferroni level of the row's family (its
+    kind of breaking), so that a row never claims a move that its family's
+    verdict does not.
     """
     changes = _changes(table, reference)
-    strict = _family_level(len(changes))
+    levels = _kind_levels(changes)
     rows = []
     for r in table.itertuples(index=False):
-        row = {**r._asdict(), "change": np.nan, "change_low": np.nan, "change_high": np.nan, "verdict": None}
+        row = {**r._asdict(), "change": np.nan, "change_low": np.nan, "change_high": np.nan, "verdict": None,
+               "level": np.nan}
         change = changes.get((r.setting, r.dim))
         if change is not None:
+            strict = levels[kind_of(r.setting)]
+            row["level"] = strict
             lo, hi = change.interval(strict)
             row.update(change=math.exp(change.estimate), change_low=math.exp(lo), change_high=math.exp(hi),
                        verdict=rules.change_verdict(change, level=strict))
@@ -79,8 +97,8 @@ def breaking_table(runs: pd.DataFrame, study: str = "breaking") -> pd.DataFrame:
     table = _with_changes(table, UNBROKEN)
     table = table.sort_values(["setting", "dim"], key=lambda c: c.map(dial_order) if c.name == "setting" else c,
                               kind="stable", ignore_index=True)
-    strict = _family_level(int(table["change"].notna().sum()))  # the level _with_changes judged each row at
-    gnn_better = pd.Series([_gnn_better(d, strict) for d in table["difference"]], index=table.index)
+    gnn_better = pd.Series([_gnn_better(d, level) if pd.notna(level) else False  # each row at its family's level
+                            for d, level in zip(table["difference"], table["level"])], index=table.index)
     reversed_ = table["verdict"].eq("shrank") & gnn_better
     return table.assign(verdict=table["verdict"].mask(reversed_, "reversed"))
 
@@ -90,21 +108,76 @@ def _points(labels: list[tuple[str, int]]) -> str:
 
 
 def breaking_verdict(table: pd.DataFrame) -> dict:
-    """The breaking question over all its points at once (:func:`equilib.rules.family_change_verdict`).
+    """The breaking question, one family per kind of breaking (:func:`equilib.rules.family_change_verdict`).
 
-    "shrank" / "grew" when the EGNN's advantage moved beyond doubt (Bonferroni
-    over every setting and n) and always the same way, "reversed" when it
-    shrank and the GNN is in addition better beyond doubt at some point.
+    Per kind (walls, clipping): "shrank" / "grew" when the EGNN's advantage
+    moved beyond doubt (Bonferroni over that kind's settings and n) and always
+    the same way, "reversed" when it shrank and the GNN is in addition better
+    beyond doubt at some point. ``kinds`` holds each family's verdict;
+    ``verdict`` is the one kind's, or with several: "both" when they moved
+    opposite ways, else the way some moved ("reversed" over "shrank"), else
+    "inconclusive".
     """
     if table.empty:
-        return {"verdict": "not yet measured", "evidence": "no runs of this study in the store"}
-    family = rules.family_change_verdict(_changes(table, UNBROKEN))
-    if family["verdict"] == "not yet measured":
-        return {"verdict": family["verdict"], "evidence": "only the unbroken task is in the store so far"}
+        return {"verdict": "not yet measured", "evidence": "no runs of this study in the store", "kinds": {}}
+    changes = _changes(table, UNBROKEN)
+    if not changes:
+        return {"verdict": "not yet measured", "evidence": "only the unbroken task is in the store so far",
+                "kinds": {}}
     ratio = {(r.setting, r.dim): r.difference for r in table.itertuples()}
-    reversed_ = [k for k in family["shrank"] if _gnn_better(ratio[k], family["level"])]
-    verdict = "reversed" if reversed_ and not family["grew"] else family["verdict"]
-    return {"verdict": verdict, "evidence": _family_evidence(family, reversed_, "the GNN is better")}
+    kinds = {}
+    for kind in sorted({kind_of(setting) for setting, _ in changes}, key=lambda k: dial_order(f"{k} 1")):
+        family = rules.family_change_verdict({k: d for k, d in changes.items() if kind_of(k[0]) == kind})
+        reversed_ = [k for k in family["shrank"] if _gnn_better(ratio[k], family["level"])]
+        verdict = "reversed" if reversed_ and not family["grew"] else family["verdict"]
+        kinds[kind] = {"verdict": verdict, "evidence": _family_evidence(family, reversed_, "the GNN is better")}
+    if len(kinds) == 1:
+        return {**next(iter(kinds.values())), "kinds": kinds}
+    said = {v["verdict"] for v in kinds.values()}
+    down, up = said & {"shrank", "reversed"}, said & {"grew", "both"}
+    verdict = "both" if (down and up) or "both" in said else ("reversed" if "reversed" in said else "shrank") \
+        if down else "grew" if up else "inconclusive"
+    return {"verdict": verdict, "kinds": kinds,
+            "evidence": "; ".join(f"{KIND_WORDS.get(k, k)} {v['verdict']}: {v['evidence']}" for k, v in kinds.items())}
+
+
+KIND_WORDS = {"box": "walls", "clip": "clipping"}
+
+
+def breaking_truth(cells: pd.DataFrame, changes: dict[tuple[str, int], float]) -> pd.DataFrame:
+    """Breaking-study cells (:func:`equilib.analysis.power.log_cells` by setting and n) with GNN / EGNN at each
+    (setting, n) set to the unbroken ratio times ``changes`` there (1 elsewhere); each cell keeps its spread."""
+    out = cells.copy()
+    mean = out.set_index(["setting", "dim", "model"])["mean"]
+    gnn = out["model"] == "gnn"
+    out.loc[gnn, "mean"] = [mean[(s, d, "egnn")] + mean[(UNBROKEN, d, "gnn")] - mean[(UNBROKEN, d, "egnn")]
+                            + math.log(changes.get((s, d), 1.0)) for s, d in zip(out.loc[gnn, "setting"],
+                                                                                 out.loc[gnn, "dim"])]
+    return out
+
+
+def breaking_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0) -> dict:
+    """How often the walls family says something moved, on stores redrawn with this study's own noise and seeds:
+    when nothing moved (``none``, its size), when the ratio at the largest wall move seen falls to
+    :data:`BREAKING_OF_INTEREST` (``of_interest``) or to half (``halved``)."""
+    study = runs[(runs["study"] == "breaking") & runs["model"].isin(["gnn", "egnn"])]
+    cells = power.log_cells(study, by=("setting", "dim"))
+    seeds = int(cells["seeds"].min())
+    table = breaking_table(runs)
+    walls = table[table["setting"].map(kind_of).eq("box") & table["change"].notna()]
+    point = tuple(walls.loc[walls["change"].idxmin(), ["setting", "dim"]]) if len(walls) else None
+
+    def moved(truth: pd.DataFrame) -> float:
+        judge = lambda drawn: breaking_verdict(breaking_table(drawn.assign(study="breaking")))["kinds"] \
+            .get("box", {}).get("verdict", "inconclusive")  # noqa: E731
+        rates = power.answer_rates(judge, truth, seeds, repeats=repeats, seed=seed, by=("setting", "dim"))
+        return 1.0 - rates.get("inconclusive", 0.0)
+
+    out = {"none": moved(breaking_truth(cells, {})), "seeds": seeds, "point": point}
+    if point is not None:
+        out.update(of_interest=moved(breaking_truth(cells, {point: BREAKING_OF_INTEREST})),
+                   halved=moved(breaking_truth(cells, {point: 0.5})))
+    return out
 
 
 def _family_evidence(family: dict, reversed_: Sequence = (), reversed_words: str = "",

@@ -68,10 +68,12 @@ def welch_difference(a: np.ndarray, b: np.ndarray) -> Difference:
 
 
 def difference_of(a: Difference, b: Difference) -> Difference:
-    """``a - b`` for two independent estimates (say, two log ratios), Welch-Satterthwaite degrees of freedom."""
+    """``a - b`` for two independent estimates (say, two log ratios), Welch-Satterthwaite degrees of freedom,
+    capped at the smaller of the two estimates' own (Satterthwaite of Satterthwaite runs liberal with 3 seeds
+    per cell: a family of such changes claimed a move in 5.5% of null redraws; capped, 2%, at no loss of power)."""
     se = math.hypot(a.se, b.se)
     terms = [d.se ** 4 / d.dof for d in (a, b) if d.se > 0 and math.isfinite(d.dof)]
-    dof = se ** 4 / sum(terms) if terms and se > 0 else np.nan
+    dof = min(se ** 4 / sum(terms), a.dof, b.dof) if terms and se > 0 else np.nan
     return Difference(a.estimate - b.estimate, se, dof, min(a.n_a, a.n_b), min(b.n_a, b.n_b))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from ..analysis.beyond import BREAKING_OF_INTEREST
 from ..analysis.claims import seeds_to_decide
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST
 from ..models.catalogue import MODEL_LABELS
@@ -158,6 +159,17 @@ def mnist_power_text(table: pd.DataFrame, trained: int = 3) -> str:
         parts.append(f"*{MNIST_CLAIM_NAMES.get(name, name)}*: with {int(now['seeds'])} seeds per cell the rule "
                      f"says {answer} in {round(10 * now[answer])} of 10 redraws; {more}")
     return "; ".join(parts) + "."
+
+
+def breaking_power_text(rates: dict) -> str:
+    """:func:`equilib.analysis.beyond.breaking_power` in words."""
+    if rates.get("point") is None:
+        return ""
+    setting, dim = rates["point"]
+    return (f"Redrawn with this study's own noise and {rates['seeds']} seeds per point, the walls family claims a "
+            f"move in {rates['none']:.0%} of repeats when nothing moved, finds GNN / EGNN at {setting}, n = {dim} "
+            f"falling to {BREAKING_OF_INTEREST:g} of the unbroken ratio in {round(10 * rates['of_interest'])} of 10, "
+            f"and a halving in {round(10 * rates['halved'])} of 10.")
 
 
 def ratio_grid(table: pd.DataFrame, label: str) -> pd.DataFrame:
