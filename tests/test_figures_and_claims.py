@@ -139,6 +139,26 @@ def test_mnist_power_redraws_each_claim_and_counts_the_seeds_that_decide_it():
     assert claims.seeds_to_decide(table) == {"alignment": 3, "regime": 3, "slope": 3}
 
 
+def test_the_rules_return_numbers_and_the_claims_word_them():
+    from equilib.analysis import rules
+
+    runs = _mnist(lambda v, g, n: 0.1 * {"trivial": 3, "C4": 2, "C8": 0.6, "SO2": 1, "D4": 2, "D8": 1.5,
+                                         "O2": 1}[g] * (n / 1000) ** -0.4)
+    key = claims.key_runs(runs)
+    lowest = rules.lowest_group_verdict(key, "rotated", "SO2")
+    beats = rules.beats_reference_verdict(key, "rotated", "C8")
+    slopes = rules.similar_slopes_verdict(key, ["rotated"])
+    for result in (lowest, beats, slopes):
+        assert not any(isinstance(v, str) and " " in v for k, v in result.items() if k not in ("verdict", "why"))
+        assert result["why"] in rules.GROUP_WHY
+    assert lowest["why"] == "beaten" and claims.why_text(lowest).startswith("C8 is lower by more than 10% beyond "
+                                                                            "doubt at n = 1,000 and 3 more")
+    assert beats["why"] == "better" and claims.why_text(beats) == "better at every one of 4 sizes"
+    assert slopes["why"] == "similar" and claims.why_text(slopes) == "every difference within +-0.1 (95% intervals)"
+    growth = rules.growth_verdict(intervals.ratio_table(_nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}), "gnn", "egnn"))
+    assert growth["why"] in rules.GROWTH_WHY and claims.why_text(growth) == "the slope's interval lies above 0"
+
+
 def test_wide_slope_intervals_are_inconclusive_not_supported():
     rng = np.random.default_rng(3)
     runs = _mnist(lambda v, g, n: 0.1 * (n / 1000) ** -0.5 * np.exp(rng.normal(0, 0.5)), seeds=(0,),

@@ -22,6 +22,65 @@ RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn
 MATCH = {"rotated": "SO2", "fliprot": "O2"}
 
 
+def _thin_text(v: dict) -> str:
+    thin, k = v["thin"], v["min_seeds"]
+    if "slope" in v:  # the growth rule: thin x values
+        return f"fewer than {k} seeds at {v['x']} = {thin}"
+    variant, group, n, seeds = thin[0]
+    return f"fewer than {k} seeds at {len(thin)} point(s), e.g. {group} on {variant} at n = {n} ({seeds})"
+
+
+def _unconverged_text(v: dict) -> str:
+    if "slope" in v:
+        return (f"{v['unconverged']:.0%} of runs still improving at their last evaluation "
+                f"(more than {rules.MAX_UNCONVERGED:.0%})")
+    said = ", ".join(f"{g} on {variant} ({share:.0%})" for (variant, g), share in v["unconverged"].items())
+    return f"runs still improving at their last evaluation in more than {rules.MAX_UNCONVERGED:.0%}: {said}"
+
+
+def why_text(v: dict) -> str:
+    """A verdict rule's ``why`` and the numbers it rests on, in words (the rules return no prose)."""
+    why = v["why"]
+    if why == "thin":
+        return _thin_text(v)
+    if why == "unconverged":
+        return _unconverged_text(v)
+    if "slope" in v:  # rules.growth_verdict
+        words = {"few points": lambda: "fewer than three points",
+                 "above zero": lambda: "the slope's interval lies above 0",
+                 "below zero": lambda: "the slope's interval lies below 0: the ratio shrinks",
+                 "flat": lambda: f"the slope's interval lies within +-{v['margin'] - 1:.0%} per unit: flat",
+                 "straddles": lambda: "the slope's interval straddles 0 and the equivalence margin"}
+    elif "apart" in v:  # rules.similar_slopes_verdict
+        words = {"nothing to compare": lambda: "no groups to compare",
+                 "no intervals": lambda: "too few seeds for slope intervals",
+                 "apart": lambda: f"slopes differ by more than {v['margin']} beyond doubt: "
+                                  + ", ".join(f"{g} on {variant} ({d:+.2f})" for variant, g, d in v["apart"]),
+                 "similar": lambda: f"every difference within +-{v['margin']} (95% intervals)",
+                 "undecided": lambda: f"{v['within_margin']} of {v['groups']} differences shown within "
+                                      f"+-{v['margin']}, none beyond it"}
+    elif "worse" in v:  # rules.beats_reference_verdict
+        words = {"nothing to compare": lambda: f"no {v['group']} and {v['reference']} runs at common sizes",
+                 "worse": lambda: f"{v['reference']} is better beyond doubt at n = {v['worse'][0]:,}",
+                 "better": lambda: f"better at every one of {v['sizes']} sizes",
+                 "undecided": lambda: f"better beyond doubt at {v['better_at']} of {v['sizes']} sizes"}
+    else:  # rules.lowest_group_verdict
+        margin = f"{v['margin']:.0%}"
+
+        def beaten() -> str:
+            (n, g), more = v["beaten"][0], len(v["beaten"]) - 1
+            return f"{g} is lower by more than {margin} beyond doubt at n = {n:,}" + (f" and {more} more" if more
+                                                                                      else "")
+        words = {"nothing to compare": lambda: f"no {v['group']} runs, or nothing to compare with, on "
+                                               f"{v['variant']}",
+                 "beaten": beaten,
+                 "best": lambda: f"no group lower by more than {margin} at any size; lowest beyond doubt at "
+                                 f"{v['lowest_at']} of {v['sizes']} sizes",
+                 "undecided": lambda: f"{v['behind']} of {v['comparisons']} comparisons not shown within {margin}, "
+                                      "none lower by more than that beyond doubt"}
+    return words[why]()
+
+
 def _verdict(claim: str, verdict: str, evidence: str) -> dict:
     return {"claim": claim, "verdict": verdict, "evidence": evidence}
 
@@ -45,7 +104,7 @@ def dimension_claim(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN") ->
                        for r in table.itertuples())
     evidence = (f"{comparison} per n, 95% intervals: {points}. Trend: x{v['slope']:.3f} per dimension "
                 f"[{v['low']:.3f}, {v['high']:.3f}]; above 1 at {v['above_one']} of {v['points']} dimensions; "
-                f"{v['reason']}")
+                f"{why_text(v)}")
     return _verdict(claim, v["verdict"], evidence)
 
 
@@ -239,7 +298,7 @@ def alignment_claim(mnist_runs: pd.DataFrame) -> dict:
     if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the matching group in the store")
     evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {MATCH[p['variant']]} {p['verdict']} "
-                         f"({p['reason']})" for p in parts)
+                         f"({why_text(p)})" for p in parts)
     return _verdict(claim, _combine(parts), evidence)
 
 
@@ -264,7 +323,7 @@ def regime_claim(mnist_runs: pd.DataFrame) -> dict:
                               **rules.beats_reference_verdict(mnist_runs, variant, other)})
     if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the plain CNN in the store")
-    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {p['group']} {p['verdict']} ({p['reason']})"
+    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {p['group']} {p['verdict']} ({why_text(p)})"
                          for p in parts)
     return _verdict(claim, _combine(parts), evidence)
 
@@ -282,7 +341,7 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
     if not variants:
         return _verdict(claim, "not yet measured", "no plain-CNN runs to compare slopes with")
     v = rules.similar_slopes_verdict(mnist_runs, variants)
-    return _verdict(claim, v["verdict"], f"{v['reason']}; margin +-{rules.SLOPE_EQUIVALENCE} on log-log axes, "
+    return _verdict(claim, v["verdict"], f"{why_text(v)}; margin +-{rules.SLOPE_EQUIVALENCE} on log-log axes, "
                     f"{v['groups']} group slopes compared with the plain CNN's")
 
 

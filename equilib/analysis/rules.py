@@ -80,34 +80,37 @@ def growth_verdict(table: pd.DataFrame, *, x: str = "dim", unconverged: float = 
     :data:`GROWTH_OF_INTEREST` with the cpu preset's 5 seeds
     (``tests/test_stats.py``, by :mod:`equilib.analysis.power`).
 
-    Also returned: the slope and its interval (per unit of ``x``, as a factor),
-    and at how many points the ratio's own interval lies above 1.
+    Returns numbers and a verdict, no prose: the slope and its interval (per
+    unit of ``x``, as a factor), at how many points the ratio's own interval lies
+    above 1, and ``why`` (one of :data:`GROWTH_WHY`) with what it rests on:
+    ``thin`` (the points with too few seeds), ``unconverged`` (the share),
+    ``margin`` (as a factor per unit).
     """
     out = {"verdict": "not yet measured", "slope": np.nan, "low": np.nan, "high": np.nan, "points": len(table),
-           "above_one": int((table["low"] > 1).sum()) if len(table) else 0, "reason": ""}
+           "above_one": int((table["low"] > 1).sum()) if len(table) else 0, "why": "few points", "thin": [],
+           "unconverged": unconverged, "min_seeds": min_seeds, "margin": math.exp(margin), "x": x}
     if len(table) < 3:
-        out["reason"] = "fewer than three points"
         return out
     fit = trend(table[x].to_numpy(float), table["log_ratio"].to_numpy(), table["se"].to_numpy(),
                 table["dof"].to_numpy())
     out.update(slope=math.exp(fit.slope), low=math.exp(fit.low), high=math.exp(fit.high))
     thin = table.loc[table["seeds"] < min_seeds, x].tolist()
     if thin:
-        out.update(verdict="inconclusive", reason=f"fewer than {min_seeds} seeds at {x} = {thin}")
+        out.update(verdict="inconclusive", why="thin", thin=thin)
     elif unconverged > MAX_UNCONVERGED:
-        out.update(verdict="inconclusive",
-                   reason=f"{unconverged:.0%} of runs still improving at their last evaluation "
-                          f"(more than {MAX_UNCONVERGED:.0%})")
+        out.update(verdict="inconclusive", why="unconverged")
     elif fit.low > 0:
-        out.update(verdict="supported", reason="the slope's interval lies above 0")
+        out.update(verdict="supported", why="above zero")
     elif fit.high < 0:
-        out.update(verdict="not supported", reason="the slope's interval lies below 0: the ratio shrinks")
+        out.update(verdict="not supported", why="below zero")
     elif -margin < fit.low and fit.high < margin:
-        out.update(verdict="not supported",
-                   reason=f"the slope's interval lies within +-{math.exp(margin) - 1:.0%} per unit: flat")
+        out.update(verdict="not supported", why="flat")
     else:
-        out.update(verdict="inconclusive", reason="the slope's interval straddles 0 and the equivalence margin")
+        out.update(verdict="inconclusive", why="straddles")
     return out
+
+
+GROWTH_WHY = ("few points", "thin", "unconverged", "above zero", "below zero", "flat", "straddles")
 
 
 def budget_check(runs: pd.DataFrame, numerator: str = "gnn", denominator: str = "egnn",
@@ -174,19 +177,16 @@ def budget_verdict(table: pd.DataFrame, margin: float = BUDGET_MARGIN, min_seeds
 SLOPE_EQUIVALENCE = 0.1  # scaling slopes within +-0.1 on log-log axes count as "similar"
 
 
-def _check_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> str:
-    """Why no verdict can be given ('' when it can): thin points or unconverged runs."""
-    return _thin_points(runs, groups, min_seeds) or _unconverged_reason(_unconverged(runs, groups))
+def _points_check(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> tuple[list[tuple], dict]:
+    """What stands in the way of a verdict: the thin points and the unconverged groups (both empty when nothing)."""
+    return _thin_points(runs, groups, min_seeds), _unconverged(runs, groups)
 
 
-def _thin_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> str:
+def _thin_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> list[tuple[str, str, int, int]]:
+    """(variant, group, size, seeds) of every point of ``groups`` with fewer than ``min_seeds`` finished seeds."""
     finished = runs[runs["status"] == "finished"]
     counts = finished[finished["group"].isin(groups)].groupby(["variant", "group", "n_train"])["seed"].nunique()
-    thin = counts[counts < min_seeds]
-    if len(thin):
-        v, g, n = thin.index[0]
-        return f"fewer than {min_seeds} seeds at {len(thin)} point(s), e.g. {g} on {v} at n = {n} ({thin.iloc[0]})"
-    return ""
+    return [(v, g, int(n), int(k)) for (v, g, n), k in counts[counts < min_seeds].items()]
 
 
 def _unconverged(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str], float]:
@@ -199,14 +199,9 @@ def _unconverged(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str],
     return {key: share for key, share in shares.items() if share > MAX_UNCONVERGED}
 
 
-def _unconverged_reason(over: dict[tuple[str, str], float]) -> str:
-    if not over:
-        return ""
-    said = ", ".join(f"{g} on {v} ({share:.0%})" for (v, g), share in over.items())
-    return f"runs still improving at their last evaluation in more than {MAX_UNCONVERGED:.0%}: {said}"
-
-
 LOWEST_MARGIN = 0.1  # "the best group" within 10% of the error rate: a closer tie is a tie, not a loss
+GROUP_WHY = ("nothing to compare", "thin", "unconverged", "beaten", "best", "worse", "better", "apart", "similar",
+             "undecided", "no intervals")
 
 
 def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: str = "test_at_best_val",
@@ -225,44 +220,40 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
     errors differ by 1% are tied, and a tie says the matching group is as good as
     the best; which of them is lower would take hundreds of seeds.
 
-    Also returned: ``lowest_at``, the sizes at which ``group`` is lower than every
-    other beyond doubt (95%), and ``behind``, the comparisons still undecided.
+    Numbers and a verdict, no prose: ``why`` (one of :data:`GROUP_WHY`),
+    ``beaten`` (the (size, group) lower by more than the margin), ``behind``
+    (comparisons not shown within it), ``lowest_at`` (sizes where ``group`` is
+    lower than every other beyond doubt at 95%), ``thin`` and ``unconverged``.
     """
     if not 0 < margin < 1:
         raise ValueError(f"margin must be a fraction in (0, 1), got {margin!r}")
     df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
     others = sorted(set(df["group"]) - {group})
     sizes = sorted(df.loc[df["group"] == group, "n_train"].unique())
+    out = {"verdict": "not yet measured", "why": "nothing to compare", "variant": variant, "group": group,
+           "sizes": len(sizes), "comparisons": 0, "margin": margin, "beaten": [], "behind": 0, "lowest_at": 0,
+           "thin": [], "unconverged": {}, "min_seeds": min_seeds}
     if not sizes or not others:
-        return {"verdict": "not yet measured", "reason": f"no {group} runs, or nothing to compare with, on {variant}",
-                "sizes": 0}
-    judged = [group, *others]
-    thin, over = _thin_points(df, judged, min_seeds), _unconverged(df, judged)
+        return out
+    thin, over = _points_check(df, [group, *others], min_seeds)
     comparisons = [(n, g, log_ratio(_cell(df, variant, g, n, metric), _cell(df, variant, group, n, metric)))
                    for n in sizes for g in others]
     floor, strict, one_sided = math.log(1 - margin), bonferroni(level, len(comparisons)), 1 - 2 * (1 - level)
     # a loss counts only between converged groups; an unconverged group elsewhere cannot undo it
-    beaten = [(n, g) for n, g, r in comparisons if r.interval(strict)[1] < floor
+    beaten = [(int(n), g) for n, g, r in comparisons if r.interval(strict)[1] < floor
               and (variant, group) not in over and (variant, g) not in over]
     behind = [(n, g) for n, g, r in comparisons if not r.interval(one_sided)[0] > floor]
-    out = {"sizes": len(sizes), "comparisons": len(comparisons), "margin": margin, "behind": len(behind),
-           "lowest_at": sum(all(r.interval(level)[0] > 0 for m, _, r in comparisons if m == n) for n in sizes)}
+    out.update(comparisons=len(comparisons), beaten=beaten, behind=len(behind), thin=thin, unconverged=over,
+               lowest_at=sum(all(r.interval(level)[0] > 0 for m, _, r in comparisons if m == n) for n in sizes))
     if thin:
-        return {**out, "verdict": "inconclusive", "reason": thin}
+        return {**out, "verdict": "inconclusive", "why": "thin"}
     if beaten:
-        n, g = beaten[0]
-        more = f" and {len(beaten) - 1} more" if len(beaten) > 1 else ""
-        return {**out, "verdict": "not supported",
-                "reason": f"{g} is lower by more than {margin:.0%} beyond doubt at n = {n:,}{more}"}
+        return {**out, "verdict": "not supported", "why": "beaten"}
     if over:
-        return {**out, "verdict": "inconclusive", "reason": _unconverged_reason(over)}
+        return {**out, "verdict": "inconclusive", "why": "unconverged"}
     if not behind:
-        return {**out, "verdict": "supported",
-                "reason": f"no group lower by more than {margin:.0%} at any size; lowest beyond doubt at "
-                          f"{out['lowest_at']} of {len(sizes)} sizes"}
-    return {**out, "verdict": "inconclusive",
-            "reason": f"{len(behind)} of {len(comparisons)} comparisons not shown within {margin:.0%}, "
-                      f"none lower by more than that beyond doubt"}
+        return {**out, "verdict": "supported", "why": "best"}
+    return {**out, "verdict": "inconclusive", "why": "undecided"}
 
 
 def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, reference: str = "trivial",
@@ -270,25 +261,29 @@ def beats_reference_verdict(runs: pd.DataFrame, variant: str, group: str, refere
                             level: float = LEVEL) -> dict:
     """Does ``group`` beat ``reference`` at every training size? Supported when the error ratio's interval
     lies above 1 at every size; not supported when it lies below 1 at some size at the Bonferroni level over
-    sizes; else inconclusive (also for thin or unconverged points)."""
+    sizes; else inconclusive (also for thin or unconverged points). Numbers and a verdict: ``why`` (one of
+    :data:`GROUP_WHY`), ``worse`` (the sizes where ``reference`` is better beyond doubt), ``better_at``."""
     df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
     table = beats_reference_table(df, variant, reference, metric, level)
     table = table[table["group"] == group]
+    out = {"verdict": "not yet measured", "why": "nothing to compare", "variant": variant, "group": group,
+           "reference": reference, "sizes": len(table), "better_at": 0, "worse": [], "thin": [], "unconverged": {},
+           "min_seeds": min_seeds}
     if table.empty:
-        return {"verdict": "not yet measured", "reason": f"no {group} and {reference} runs at common sizes",
-                "sizes": 0, "better_at": 0}
+        return out
     strict = bonferroni(level, len(table))
-    worse = [n for n, r in zip(table["n_train"], table["difference"]) if r.interval(strict)[1] < 0]
-    out = {"sizes": len(table), "better_at": int((table["low"] > 1).sum())}
-    reason = _check_points(df, [group, reference], min_seeds)
-    if reason:
-        return {**out, "verdict": "inconclusive", "reason": reason}
-    if worse:
-        return {**out, "verdict": "not supported", "reason": f"{reference} is better beyond doubt at n = {worse[0]:,}"}
+    thin, over = _points_check(df, [group, reference], min_seeds)
+    out.update(better_at=int((table["low"] > 1).sum()), thin=thin, unconverged=over,
+               worse=[int(n) for n, r in zip(table["n_train"], table["difference"]) if r.interval(strict)[1] < 0])
+    if thin:
+        return {**out, "verdict": "inconclusive", "why": "thin"}
+    if over:
+        return {**out, "verdict": "inconclusive", "why": "unconverged"}
+    if out["worse"]:
+        return {**out, "verdict": "not supported", "why": "worse"}
     if out["better_at"] == len(table):
-        return {**out, "verdict": "supported", "reason": f"better at every one of {len(table)} sizes"}
-    return {**out, "verdict": "inconclusive",
-            "reason": f"better beyond doubt at {out['better_at']} of {len(table)} sizes"}
+        return {**out, "verdict": "supported", "why": "better"}
+    return {**out, "verdict": "inconclusive", "why": "undecided"}
 
 
 def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: str = "trivial",
@@ -302,32 +297,36 @@ def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: s
     groups and variants); else *inconclusive*. The margin is the question, so
     both answers are judged against it: a difference that is real but smaller
     than the margin (0.05, say) counts toward "similar", never against it.
+    Numbers and a verdict: ``why`` (one of :data:`GROUP_WHY`), ``apart`` (the
+    (variant, group, difference) beyond the margin), ``within_margin``.
     """
     diffs = []
     for variant in variants:
         df = runs[runs["variant"] == variant]
         for group in sorted(set(df["group"]) - {reference}):
             diffs.append((variant, group, slope_difference(runs, variant, group, reference, metric)))
+    out = {"verdict": "not yet measured", "why": "nothing to compare", "groups": len(diffs), "within_margin": 0,
+           "apart": [], "margin": margin, "thin": [], "unconverged": {}, "min_seeds": min_seeds}
     if not diffs:
-        return {"verdict": "not yet measured", "reason": "no groups to compare", "groups": 0}
+        return out
     compared, groups = runs[runs["variant"].isin(variants)], sorted(set(runs["group"]))
-    thin, over = _thin_points(compared, groups, min_seeds), _unconverged(compared, groups)
+    thin, over = _points_check(compared, groups, min_seeds)
     bounds = [d.interval(level) for *_, d in diffs]
-    out = {"groups": len(diffs), "within_margin": sum(-margin < lo and hi < margin for lo, hi in bounds)}
-    if thin or any(not np.isfinite(lo) for lo, _ in bounds):
-        return {**out, "verdict": "inconclusive", "reason": thin or "too few seeds for slope intervals"}
     strict = bonferroni(level, len(diffs))
     # a difference counts only between converged groups; an unconverged group elsewhere cannot undo it
-    apart = [f"{group} on {variant} ({d.estimate:+.2f})" for variant, group, d in diffs
+    apart = [(variant, group, d.estimate) for variant, group, d in diffs
              if (d.interval(strict)[0] > margin or d.interval(strict)[1] < -margin)
              and (variant, group) not in over and (variant, reference) not in over]
+    out.update(within_margin=sum(-margin < lo and hi < margin for lo, hi in bounds), thin=thin, unconverged=over,
+               apart=apart)
+    if thin:
+        return {**out, "verdict": "inconclusive", "why": "thin"}
+    if any(not np.isfinite(lo) for lo, _ in bounds):
+        return {**out, "verdict": "inconclusive", "why": "no intervals"}
     if apart:
-        return {**out, "verdict": "not supported",
-                "reason": f"slopes differ by more than {margin} beyond doubt: " + ", ".join(apart)}
+        return {**out, "verdict": "not supported", "why": "apart"}
     if over:
-        return {**out, "verdict": "inconclusive", "reason": _unconverged_reason(over)}
+        return {**out, "verdict": "inconclusive", "why": "unconverged"}
     if out["within_margin"] == len(diffs):
-        return {**out, "verdict": "supported", "reason": f"every difference within +-{margin} (95% intervals)"}
-    return {**out, "verdict": "inconclusive",
-            "reason": f"{out['within_margin']} of {len(diffs)} differences shown within +-{margin}, "
-                      f"none beyond it"}
+        return {**out, "verdict": "supported", "why": "similar"}
+    return {**out, "verdict": "inconclusive", "why": "undecided"}
