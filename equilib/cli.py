@@ -14,7 +14,7 @@ from .analysis import beyond
 from .analysis.intervals import beats_reference_table
 from .base.paths import cache_dir, data_dir, resolve_device
 from .experiments import beyond as beyond_runs
-from .experiments.cost import project
+from .experiments.cost import measured_costs, project
 from .experiments.mnist import mnist_sweep
 from .experiments.nbody import nbody_convergence, nbody_lr_pilot, nbody_physics, nbody_sweep
 from .experiments.presets import PRESETS, resolve
@@ -107,6 +107,12 @@ def _project(args: argparse.Namespace) -> None:
     table, source = project(args.gpus, preset=args.preset, measured=args.measured)
     print(f"Projected wall time of the {args.preset} preset (throughputs: {source}):")
     print(table.round(1).to_markdown(index=False) if args.markdown else table.round(1).to_string(index=False))
+
+
+def _costs(args: argparse.Namespace) -> None:
+    table = measured_costs(args.results)
+    print(f"What the run store in {args.results} cost to train (from each run's wall_time):")
+    print(table.round(2).to_markdown(index=False) if args.markdown else table.round(2).to_string(index=False))
 
 
 def _mnist_data(args: argparse.Namespace) -> None:
@@ -246,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "reference figures)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_project)
+
+    p = sub.add_parser("costs", help="what the run store cost to train, per page and preset (from its wall_time)")
+    p.add_argument("--results", default="results", help="run store directory")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.set_defaults(func=_costs)
 
     p = sub.add_parser("mnist-data", help="rotate (or find in the cache) the MNIST variants; print their sizes")
     p.add_argument("--variants", nargs="+", default=["rotated", "fliprot"])

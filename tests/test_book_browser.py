@@ -187,3 +187,7 @@ def test_nothing_is_wider_than_the_text_column(visits, name):
         .map(e => ({tag: e.tagName + '.' + e.className, width: Math.max(e.getBoundingClientRect().width, e.scrollWidth)}))
         .filter(e => e.width > column + 1)""", column)
     assert not wide, f"wider than the {column:.0f} px column on {name}: {wide}"
+    # input cells too: the parameters cell's comments wrap instead of scrolling out of sight
+    hidden = page.evaluate("""() => [...document.querySelectorAll('.cell_input pre')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.split('\\n')[0])""")
+    assert not hidden, f"input cells that scroll sideways on {name}: {hidden}"

@@ -36,3 +36,20 @@ def test_projection_divides_the_work_but_never_below_the_longest_job(tmp_path):
     assert both["1000 GPUs (h)"] == pytest.approx(longest)
     with pytest.raises(ValueError, match=r"GPU counts must be integers >= 1; bad value\(s\): \[0\]"):
         cost.project([0])
+
+
+def test_measured_costs_add_up_the_stores_own_wall_times(tmp_path):
+    from equilib.base.store import RunStore
+    from equilib.experiments.protocol import run_protocol
+    from equilib.experiments.settings import RunSettings
+
+    run = RunSettings(results=tmp_path / "results", cache_dir=tmp_path / "cache", progress=False)
+    run_protocol("nbody", presets.resolve("nbody", "smoke"), run)  # trains the smoke grid and its rate pilot
+    stored = RunStore(tmp_path / "results", "nbody").runs()
+    trained = stored[stored.wall_time > 0]
+    table = cost.measured_costs(tmp_path / "results", stored=(("N-body", "smoke grid", "nbody", "smoke"),
+                                                              ("N-body", "again", "nbody", "smoke")))
+    first, again = table.iloc[0], table.iloc[1]
+    assert first.runs == len(trained) > 0 and first.device == "cpu"
+    assert first.hours == pytest.approx(trained.wall_time.sum() / 3600)
+    assert again.runs == 0  # a run is counted once, under the first page that holds it

@@ -80,6 +80,49 @@ def project(gpus: list[int], *, preset: str = "paper", measured: str | Path | No
     return pd.DataFrame(rows), source
 
 
+# What each page trains, as (page, what, experiment, preset): the stores the book renders
+STORED = (("N-body", "exploratory grid, rate pilot, budget check", "nbody", "cpu"),
+          ("N-body", "confirmatory grid", "nbody", "confirm"),
+          ("N-body", "the EGNN paper's task", "nbody", "egnn-paper"),
+          ("rotated MNIST", "every group; key groups x 3 seeds", "mnist", "cpu"),
+          ("beyond the paper", "breaking, augmentation, horizon, equivariance", "beyond", "cpu"))
+
+
+def measured_costs(results: str | Path = "results", stored: tuple[tuple[str, str, str, str], ...] = STORED
+                   ) -> pd.DataFrame:
+    """What the committed store cost to train, per page and preset, from each run's own ``wall_time``.
+
+    One row per :data:`STORED` entry and device: the runs it holds there
+    (trained ones; free flight costs nothing), the training hours (a stacked
+    run's share of its stack's time; the seconds a paused sweep sat still count
+    too, so these are upper bounds) and the median minutes per run. The beyond
+    page counts only the runs the N-body grid does not already hold.
+    """
+    from .beyond import run_beyond  # the studies sit on top of the N-body protocol
+    from .nbody import nbody_convergence, nbody_lr_pilot
+    from .protocol import run_protocol
+    from .settings import RunSettings
+
+    look = RunSettings(results=results, train_missing=False, progress=False)
+    seen: set[str] = set()
+    rows = []
+    for page, what, experiment, preset in stored:
+        protocol = presets.resolve(experiment, preset)
+        if experiment == "beyond":
+            runs = run_beyond(protocol, look).drop_duplicates("run_id")
+        else:
+            runs = run_protocol(experiment, protocol, look)
+            if experiment == "nbody" and protocol["lr"] == "pilot":
+                runs = pd.concat([runs, nbody_lr_pilot(protocol, look), nbody_convergence(protocol, look)])
+        runs = runs[~runs["run_id"].isin(seen) & runs["wall_time"].gt(0)].drop_duplicates("run_id")
+        seen |= set(runs["run_id"])
+        for device, on in runs.groupby("device") if len(runs) else [("–", runs)]:
+            rows.append({"page": page, "what": what, "preset": preset, "device": device, "runs": len(on),
+                         "hours": on["wall_time"].sum() / 3600,
+                         "minutes per run": on["wall_time"].median() / 60 if len(on) else float("nan")})
+    return pd.DataFrame(rows)
+
+
 def check_gpus(gpus: list[int]) -> list[int]:
     bad = [k for k in gpus if not isinstance(k, int) or k < 1]
     if bad or not gpus:
