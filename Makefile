@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: system-deps setup book book-assets test test-book figures bench clean
+.PHONY: system-deps setup book book-assets test test-book publish figures bench clean
 
 # System packages: gfortran (py3nj, an escnn dependency, is compiled with it), npm (the book's JavaScript
 # comes from the npm packages pinned in package.json) and chromium (the real-browser test of the built book).
@@ -42,6 +42,12 @@ book-assets:  ## copy the pinned JavaScript bundles into _static/vendor (served 
 
 test-book:  ## the real-browser test of the built book (after 'make book'): headless chromium, no network
 	$(BIN)/python -m pytest -m browser -p no:cacheprovider tests/test_book_browser.py
+
+HTML ?= _build/html
+publish:  ## put the built book (after 'make book') on the gh-pages branch with ghp-import; PUSH=1 pushes it too
+	@test -f $(HTML)/index.html || { echo "no built book in $(HTML): run 'make book' first." >&2; exit 1; }
+	$(BIN)/ghp-import --no-jekyll --force --branch gh-pages --message "The book, built from $$(git rev-parse --short HEAD)" $(if $(PUSH),--push) $(HTML)
+	@echo "The book is on the gh-pages branch$(if $(PUSH), and pushed,; 'make publish PUSH=1' pushes it)."
 
 figures:  ## export Figure 1 and Figure 2 as PNGs for the README, from the committed run store
 	$(BIN)/python -m equilib figures --results results --out docs

@@ -191,3 +191,35 @@ def test_nothing_is_wider_than_the_text_column(visits, name):
     hidden = page.evaluate("""() => [...document.querySelectorAll('.cell_input pre')]
         .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.split('\\n')[0])""")
     assert not hidden, f"input cells that scroll sideways on {name}: {hidden}"
+
+
+def test_make_publish_puts_the_whole_book_on_gh_pages(tmp_path, browser):
+    """``make publish`` on a throwaway clone: the gh-pages branch holds the book, and served from that branch
+    alone, every page loads every asset it asks for, with no error."""
+    import io
+    import subprocess
+    import tarfile
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    for key, value in (("user.name", "equilib test"), ("user.email", "test@equilib.invalid")):
+        subprocess.run(["git", "-C", str(clone), "config", key, value], check=True)
+    made = subprocess.run(["make", "-C", str(clone), "publish", f"BIN={ROOT / '.venv' / 'bin'}", f"HTML={BUILD}"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    files = subprocess.run(["git", "-C", str(clone), "ls-tree", "-r", "--name-only", "gh-pages"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    assert {"index.html", ".nojekyll", *PAGES} <= set(files)
+    assert any(f.startswith("_static/vendor/") for f in files)  # the JavaScript travels with the book
+    site = tmp_path / "site"
+    archive = subprocess.run(["git", "-C", str(clone), "archive", "gh-pages"], check=True, capture_output=True).stdout
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(site, filter="data")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        for name in PAGES:
+            visit = Visit(browser, f"http://127.0.0.1:{httpd.server_address[1]}/{name}")
+            assert not visit.failed and not visit.errors and not visit.blocked, (name, visit.failed, visit.errors)
+            visit.close()
+    finally:
+        httpd.shutdown()
