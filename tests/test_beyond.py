@@ -330,3 +330,12 @@ def test_each_breaking_family_holds_its_size_and_the_walls_find_the_effect_of_in
     assert found.get("reversed", 0.0) + found.get("shrank", 0.0) >= 0.8, found
     # the clip settings no longer dilute it: the same move judged in one family with them is found less often
     assert beyond.breaking_truth(breaking_cells, {("box 5", 3): 0.5}).shape == still.shape
+
+
+def test_augmentation_power_redraws_a_tie_and_counts_the_seeds_it_needs():
+    precise = _augmentation_runs(2.0, 1.3, seeds=range(3), noise=0.01)  # the tie is set by the redraw, not here
+    rates = beyond.augmentation_power(precise, repeats=40)
+    assert rates["seeds"] == 3 and rates["tie"] >= 0.8 and rates["needed"] == 3
+    noisy = _augmentation_runs(2.0, 1.0, seeds=range(3), noise=0.6)
+    rates = beyond.augmentation_power(noisy, repeats=20, seeds_tried=(3, 5))
+    assert rates["tie"] <= 0.2 and rates["needed"] is None  # a spread far wider than the 10% margin

@@ -156,6 +156,27 @@ def breaking_truth(cells: pd.DataFrame, changes: dict[tuple[str, int], float]) -
     return out
 
 
+def augmentation_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0,
+                       seeds_tried: tuple[int, ...] = (3, 5, 10, 20)) -> dict:
+    """How often the augmentation rule says "closed" when the augmented GNN equals the EGNN at every n, on stores
+    redrawn with this study's own noise (equal steps): at the seeds trained (``tie``), and the fewest of
+    ``seeds_tried`` at which it says so 8 times in 10 (``needed``, ``None`` if none)."""
+    study = runs[(runs["study"] == "augmentation") & runs["setting"].isin(["plain", "augmented"])]
+    study = study[study["model"].isin(["egnn", "gnn+aug"])]
+    cells = power.log_cells(study, by=("dim",))
+    tie = power.with_log_ratios(cells, "gnn+aug", "egnn", {d: 0.0 for d in cells["dim"].unique()})
+    seeds = int(cells["seeds"].min())
+
+    def closed(k: int) -> float:
+        judge = lambda drawn: augmentation_verdict(augmentation_table(  # noqa: E731
+            drawn.assign(study="augmentation", setting=np.where(drawn["model"] == "egnn", "plain", "augmented"))
+        ))["verdict"]
+        return power.answer_rates(judge, tie, k, repeats=repeats, seed=seed, answers=("closed",))["closed"]
+
+    return {"tie": closed(seeds), "seeds": seeds, "needed": next((k for k in seeds_tried if closed(k) >= 0.8), None),
+            "tried": max(seeds_tried)}
+
+
 def breaking_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0) -> dict:
     """How often the walls family says something moved, on stores redrawn with this study's own noise and seeds:
     when nothing moved (``none``, its size), when the ratio at the largest wall move seen falls to

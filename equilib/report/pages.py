@@ -172,6 +172,16 @@ def breaking_power_text(rates: dict) -> str:
             f"and a halving in {round(10 * rates['halved'])} of 10.")
 
 
+def augmentation_power_text(rates: dict) -> str:
+    """:func:`equilib.analysis.beyond.augmentation_power` in words."""
+    needed = (f"{rates['needed']} seeds per point would say it 8 times in 10" if rates["needed"] else
+              f"not even {rates['tried']} seeds per point would say it 8 times in 10: the EGNN's own spread over "
+              "seeds at n = 6 and 8 is wider than the 10% margin (the confirmatory protocol narrows it)")
+    return (f"If the augmented GNN equalled the EGNN at every n, this rule, redrawn with this study's own noise and "
+            f"{rates['seeds']} seeds per point, would say closed in {round(10 * rates['tie'])} of 10 repeats; "
+            f"{needed}.")
+
+
 def ratio_grid(table: pd.DataFrame, label: str) -> pd.DataFrame:
     """A ratio table with intervals (:func:`equilib.analysis.intervals.beats_reference_table`) as one cell per
     (variant, group) and training size; a named row when nothing is measured yet."""
