@@ -7,10 +7,12 @@ EGNN 0.0071 (Satorras et al. 2021, Table 2).
 
 Stages, in this order, each resumable (rerun and it trains what the store lacks):
 
-1. ``table``: the preset, seeds 0-2: the GNN, the EGNN and free flight at the preset's budget (15,000 steps).
+1. ``table``: the preset, seeds 0-4: the GNN, the EGNN and free flight at the preset's budget (15,000 steps).
 2. ``gap``: why the GNN falls short. The reference trains 10,000 epochs (300,000 steps) where the preset
    trains 15,000; the GNN's validation curve past 15,000 steps at the same constant rate says whether the
    budget is the cause: the GNN at 4x the budget (60,000 steps), seeds 0-2, every evaluation on the curve.
+   (Seeds 3 and 4 of the table came after: 3 seeds left the EGNN's interval [0.87, 1.07] of the published
+   number, wider than the 10% the reproduction is judged by.)
 
 Runs go to the N-body store (``--results``); the N-body page reads them from there.
 """
@@ -24,6 +26,7 @@ from equilib.experiments.settings import RunSettings
 
 PUBLISHED = {"gnn": 0.0107, "egnn": 0.0071}  # Satorras et al. 2021, Table 2 (test MSE)
 GAP_FACTOR = 4
+GAP_SEEDS = [0, 1, 2]
 
 
 def main() -> None:
@@ -38,7 +41,7 @@ def main() -> None:
         nbody_sweep(protocol["dims"], protocol["models"], protocol["seeds"], [protocol["n_train"]],
                     **nbody_training(protocol, protocol["budget_steps"]), run=run)
     if "gap" in args.stages:
-        nbody_sweep(protocol["dims"], ["gnn"], protocol["seeds"], [protocol["n_train"]],
+        nbody_sweep(protocol["dims"], ["gnn"], GAP_SEEDS, [protocol["n_train"]],
                     **nbody_training(protocol, GAP_FACTOR * protocol["budget_steps"]), run=run)
 
 

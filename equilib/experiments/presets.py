@@ -69,7 +69,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # data), 3,000 training trajectories, batch 100, the reference's rates at a constant schedule, test at the
         # best validation (every 5 epochs), no early stopping. `budget_steps` is ours: the reference trains
         # 10,000 epochs (300,000 steps), a CPU's day per run.
-        "egnn-paper": {"dims": [3], "models": ["gnn", "egnn", "freeflight"], "seeds": [0, 1, 2], "n_train": 3000,
+        "egnn-paper": {"dims": [3], "models": ["gnn", "egnn", "freeflight"], "seeds": [0, 1, 2, 3, 4],
+                       "n_train": 3000,
                        "n_val": 2000, "n_test": 2000, "steps": 1000, "budget_steps": 15_000, "eval_every": 5,
                        "lr": {"gnn": 1e-3, "egnn": 5e-4, "resgnn": 1e-3}, "batch_size": 100, "schedule": "constant",
                        "warmup": 0.0, "patience": 0, "stop_after": 0.0,

@@ -172,7 +172,7 @@ def reproduction_chart(curves: pd.DataFrame, runs: pd.DataFrame, published: dict
     long["published"] = long["model"].map({MODEL_LABELS.get(m, m): v for m, v in published.items()})
     rule = alt.Chart().mark_rule(color="black", strokeDash=[2, 2]).encode(
         y="mean(published):Q", tooltip=[alt.Tooltip("mean(published):Q", title="published test MSE")])
-    return alt.layer(lines, rule, data=long).properties(width=300, height=220).facet(
+    return alt.layer(lines, rule, data=long).properties(width=235, height=200).facet(
         column=alt.Column("model:N", title=None))
 
 
