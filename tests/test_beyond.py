@@ -339,3 +339,10 @@ def test_augmentation_power_redraws_a_tie_and_counts_the_seeds_it_needs():
     noisy = _augmentation_runs(2.0, 1.0, seeds=range(3), noise=0.6)
     rates = beyond.augmentation_power(noisy, repeats=20, seeds_tried=(3, 5))
     assert rates["tie"] <= 0.2 and rates["needed"] is None  # a spread far wider than the 10% margin
+
+
+def test_horizon_power_finds_a_large_move_in_precise_data_and_holds_its_size():
+    runs = _runs({"T = 1,000": 2.0, "T = 10,000": 2.0}, study="horizon", noise=0.02)
+    rates = beyond.horizon_power(runs, repeats=40)
+    assert rates["seeds"] == 3 and rates["none"] <= 0.1 and rates["of_interest"] >= 0.8
+    assert rates["point"][0] == "T = 10,000"

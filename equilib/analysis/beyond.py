@@ -144,13 +144,15 @@ def breaking_verdict(table: pd.DataFrame) -> dict:
 KIND_WORDS = {"box": "walls", "clip": "clipping"}
 
 
-def breaking_truth(cells: pd.DataFrame, changes: dict[tuple[str, int], float]) -> pd.DataFrame:
-    """Breaking-study cells (:func:`equilib.analysis.power.log_cells` by setting and n) with GNN / EGNN at each
-    (setting, n) set to the unbroken ratio times ``changes`` there (1 elsewhere); each cell keeps its spread."""
+def breaking_truth(cells: pd.DataFrame, changes: dict[tuple[str, int], float], reference: str = UNBROKEN
+                   ) -> pd.DataFrame:
+    """Study cells (:func:`equilib.analysis.power.log_cells` by setting and n) with GNN / EGNN at each
+    (setting, n) set to the ``reference`` setting's ratio times ``changes`` there (1 elsewhere); each cell keeps
+    its spread."""
     out = cells.copy()
     mean = out.set_index(["setting", "dim", "model"])["mean"]
     gnn = out["model"] == "gnn"
-    out.loc[gnn, "mean"] = [mean[(s, d, "egnn")] + mean[(UNBROKEN, d, "gnn")] - mean[(UNBROKEN, d, "egnn")]
+    out.loc[gnn, "mean"] = [mean[(s, d, "egnn")] + mean[(reference, d, "gnn")] - mean[(reference, d, "egnn")]
                             + math.log(changes.get((s, d), 1.0)) for s, d in zip(out.loc[gnn, "setting"],
                                                                                  out.loc[gnn, "dim"])]
     return out
@@ -175,6 +177,35 @@ def augmentation_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0,
 
     return {"tie": closed(seeds), "seeds": seeds, "needed": next((k for k in seeds_tried if closed(k) >= 0.8), None),
             "tried": max(seeds_tried)}
+
+
+def horizon_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0) -> dict:
+    """How often the horizon rule claims a move, on stores redrawn with this study's own noise and seeds: when
+    nothing moves (``none``, its size) and when GNN / EGNN at the point that moved most falls or rises by
+    :data:`BREAKING_OF_INTEREST` (``of_interest``)."""
+    study = runs[(runs["study"] == "horizon") & runs["model"].isin(["gnn", "egnn"])]
+    cells = power.log_cells(study, by=("setting", "dim"))
+    table = horizon_table(runs)
+    reference = _shortest(table)
+    moved = table[table["change"].notna()]
+    point = tuple(moved.loc[(np.log(moved["change"])).abs().idxmax(), ["setting", "dim"]]) if len(moved) else None
+    factor = BREAKING_OF_INTEREST if point is None or moved.set_index(["setting", "dim"]).loc[point, "change"] < 1 \
+        else 1 / BREAKING_OF_INTEREST
+
+    horizon_of = study.drop_duplicates("setting").set_index("setting")["horizon"]
+
+    def claimed(truth: pd.DataFrame) -> float:
+        judge = lambda drawn: horizon_verdict(horizon_table(  # noqa: E731
+            drawn.assign(study="horizon", horizon=drawn["setting"].map(horizon_of))))["verdict"]
+        rates = power.answer_rates(judge, truth, int(cells["seeds"].min()), repeats=repeats, seed=seed,
+                                   by=("setting", "dim"))
+        return 1.0 - rates.get("inconclusive", 0.0)
+
+    out = {"none": claimed(breaking_truth(cells, {}, reference)), "seeds": int(cells["seeds"].min()),
+           "point": point, "factor": factor}
+    if point is not None:
+        out["of_interest"] = claimed(breaking_truth(cells, {point: factor}, reference))
+    return out
 
 
 def breaking_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0) -> dict:
