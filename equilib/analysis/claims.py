@@ -373,9 +373,13 @@ def mnist_power(mnist_runs: pd.DataFrame, *, seeds_tried: tuple[int, ...] = (3, 
 POWER_REPEATS = 100
 
 
-def stored_mnist_power(mnist_runs: pd.DataFrame, results, *, repeats: int = POWER_REPEATS) -> pd.DataFrame:
-    """:func:`mnist_power` of these runs, kept in the run store's tables (a minute to compute; the book reads it)."""
+def stored_mnist_power(mnist_runs: pd.DataFrame, results, *, repeats: int = POWER_REPEATS) -> pd.DataFrame | None:
+    """:func:`mnist_power` of these runs, kept in the run store's tables (a minute to compute; the book reads it);
+    ``None`` when some key cell has fewer than 2 seeds (no spread to redraw with)."""
     key = key_runs(mnist_runs)
+    finished = key[key["status"] == "finished"] if len(key) else key
+    if finished.empty or finished.groupby(["variant", "group", "n_train"])["seed"].nunique().min() < 2:
+        return None
     params = {"runs": sorted(key["run_id"]), "repeats": repeats, "version": 1}
     return RunStore(results, "mnist").table("claim-power", params, lambda: mnist_power(mnist_runs, repeats=repeats))
 
