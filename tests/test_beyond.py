@@ -311,6 +311,12 @@ def breaking_cells() -> pd.DataFrame:
     return power.log_cells(study, by=("setting", "dim"))
 
 
+def _walls_truth(cells: pd.DataFrame, changes: dict) -> pd.DataFrame:
+    from equilib.analysis import power
+
+    return power.with_changes(cells, "gnn", "egnn", changes, at="setting", reference=beyond_runs.UNBROKEN)
+
+
 def _family(kind: str):
     def judge(drawn: pd.DataFrame) -> str:
         return beyond.breaking_verdict(beyond.breaking_table(drawn.assign(study="breaking")))["kinds"][kind]["verdict"]
@@ -321,15 +327,15 @@ def test_each_breaking_family_holds_its_size_and_the_walls_find_the_effect_of_in
     from equilib.analysis import power
 
     seeds = len(resolve("beyond", "cpu")["seeds"])
-    still = beyond.breaking_truth(breaking_cells, {})
+    still = _walls_truth(breaking_cells, {})
     for kind in ("box", "clip"):  # nothing moved: a family claims a move at most 5% of the time
         rates = power.answer_rates(_family(kind), still, seeds, repeats=600, by=("setting", "dim"), seed=1)
         assert rates["inconclusive"] >= 0.95, (kind, rates)
-    effect = beyond.breaking_truth(breaking_cells, {("box 5", 3): beyond.BREAKING_OF_INTEREST})
+    effect = _walls_truth(breaking_cells, {("box 5", 3): beyond.BREAKING_OF_INTEREST})
     found = power.answer_rates(_family("box"), effect, seeds, repeats=300, by=("setting", "dim"), seed=3)
     assert found.get("reversed", 0.0) + found.get("shrank", 0.0) >= 0.8, found
     # the clip settings no longer dilute it: the same move judged in one family with them is found less often
-    assert beyond.breaking_truth(breaking_cells, {("box 5", 3): 0.5}).shape == still.shape
+    assert _walls_truth(breaking_cells, {("box 5", 3): 0.5}).shape == still.shape
 
 
 def test_augmentation_power_redraws_a_tie_and_counts_the_seeds_it_needs():

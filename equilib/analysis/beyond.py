@@ -144,18 +144,21 @@ def breaking_verdict(table: pd.DataFrame) -> dict:
 KIND_WORDS = {"box": "walls", "clip": "clipping"}
 
 
-def breaking_truth(cells: pd.DataFrame, changes: dict[tuple[str, int], float], reference: str = UNBROKEN
-                   ) -> pd.DataFrame:
-    """Study cells (:func:`equilib.analysis.power.log_cells` by setting and n) with GNN / EGNN at each
-    (setting, n) set to the ``reference`` setting's ratio times ``changes`` there (1 elsewhere); each cell keeps
-    its spread."""
-    out = cells.copy()
-    mean = out.set_index(["setting", "dim", "model"])["mean"]
-    gnn = out["model"] == "gnn"
-    out.loc[gnn, "mean"] = [mean[(s, d, "egnn")] + mean[(reference, d, "gnn")] - mean[(reference, d, "egnn")]
-                            + math.log(changes.get((s, d), 1.0)) for s, d in zip(out.loc[gnn, "setting"],
-                                                                                 out.loc[gnn, "dim"])]
-    return out
+def _ratio_cells(runs: pd.DataFrame, study: str) -> pd.DataFrame:
+    """The GNN's and the EGNN's log-MSE cells of a study, per setting and n: what its redraws are drawn from."""
+    chosen = runs[(runs["study"] == study) & runs["model"].isin(["gnn", "egnn"])]
+    return power.log_cells(chosen, by=("setting", "dim"))
+
+
+def _truth(cells: pd.DataFrame, changes: dict[tuple[str, int], float], reference: str) -> pd.DataFrame:
+    """GNN / EGNN at each (setting, n) set to the ``reference`` setting's ratio times ``changes`` there."""
+    return power.with_changes(cells, "gnn", "egnn", changes, at="setting", reference=reference)
+
+
+def _move_claimed(judge, truth: pd.DataFrame, seeds: int, repeats: int, seed: int) -> float:
+    """The share of redraws of ``truth`` in which ``judge`` claims a move (any answer but "inconclusive")."""
+    rates = power.answer_rates(judge, truth, seeds, repeats=repeats, seed=seed, by=("setting", "dim"))
+    return 1.0 - rates.get("inconclusive", 0.0)
 
 
 def augmentation_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0,
@@ -183,28 +186,26 @@ def horizon_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0) -> d
     """How often the horizon rule claims a move, on stores redrawn with this study's own noise and seeds: when
     nothing moves (``none``, its size) and when GNN / EGNN at the point that moved most falls or rises by
     :data:`BREAKING_OF_INTEREST` (``of_interest``)."""
-    study = runs[(runs["study"] == "horizon") & runs["model"].isin(["gnn", "egnn"])]
-    cells = power.log_cells(study, by=("setting", "dim"))
+    cells = _ratio_cells(runs, "horizon")
+    seeds = int(cells["seeds"].min())
     table = horizon_table(runs)
     reference = _shortest(table)
     moved = table[table["change"].notna()]
     point = tuple(moved.loc[(np.log(moved["change"])).abs().idxmax(), ["setting", "dim"]]) if len(moved) else None
     factor = BREAKING_OF_INTEREST if point is None or moved.set_index(["setting", "dim"]).loc[point, "change"] < 1 \
         else 1 / BREAKING_OF_INTEREST
-
+    study = runs[runs["study"] == "horizon"]
     horizon_of = study.drop_duplicates("setting").set_index("setting")["horizon"]
 
-    def claimed(truth: pd.DataFrame) -> float:
-        judge = lambda drawn: horizon_verdict(horizon_table(  # noqa: E731
-            drawn.assign(study="horizon", horizon=drawn["setting"].map(horizon_of))))["verdict"]
-        rates = power.answer_rates(judge, truth, int(cells["seeds"].min()), repeats=repeats, seed=seed,
-                                   by=("setting", "dim"))
-        return 1.0 - rates.get("inconclusive", 0.0)
+    def judge(drawn: pd.DataFrame) -> str:
+        return horizon_verdict(horizon_table(drawn.assign(study="horizon",
+                                                          horizon=drawn["setting"].map(horizon_of))))["verdict"]
 
-    out = {"none": claimed(breaking_truth(cells, {}, reference)), "seeds": int(cells["seeds"].min()),
+    out = {"none": _move_claimed(judge, _truth(cells, {}, reference), seeds, repeats, seed), "seeds": seeds,
            "point": point, "factor": factor}
     if point is not None:
-        out["of_interest"] = claimed(breaking_truth(cells, {point: factor}, reference))
+        out["of_interest"] = _move_claimed(judge, _truth(cells, {point: factor}, reference), seeds, repeats,
+                                           seed)
     return out
 
 
@@ -212,23 +213,22 @@ def breaking_power(runs: pd.DataFrame, *, repeats: int = 200, seed: int = 0) -> 
     """How often the walls family says something moved, on stores redrawn with this study's own noise and seeds:
     when nothing moved (``none``, its size), when the ratio at the largest wall move seen falls to
     :data:`BREAKING_OF_INTEREST` (``of_interest``) or to half (``halved``)."""
-    study = runs[(runs["study"] == "breaking") & runs["model"].isin(["gnn", "egnn"])]
-    cells = power.log_cells(study, by=("setting", "dim"))
+    cells = _ratio_cells(runs, "breaking")
     seeds = int(cells["seeds"].min())
     table = breaking_table(runs)
     walls = table[table["setting"].map(kind_of).eq("box") & table["change"].notna()]
     point = tuple(walls.loc[walls["change"].idxmin(), ["setting", "dim"]]) if len(walls) else None
 
-    def moved(truth: pd.DataFrame) -> float:
-        judge = lambda drawn: breaking_verdict(breaking_table(drawn.assign(study="breaking")))["kinds"] \
-            .get("box", {}).get("verdict", "inconclusive")  # noqa: E731
-        rates = power.answer_rates(judge, truth, seeds, repeats=repeats, seed=seed, by=("setting", "dim"))
-        return 1.0 - rates.get("inconclusive", 0.0)
+    def judge(drawn: pd.DataFrame) -> str:
+        walls = breaking_verdict(breaking_table(drawn.assign(study="breaking")))["kinds"]
+        return walls.get("box", {}).get("verdict", "inconclusive")
 
-    out = {"none": moved(breaking_truth(cells, {})), "seeds": seeds, "point": point}
+    def moved(changes: dict) -> float:
+        return _move_claimed(judge, _truth(cells, changes, UNBROKEN), seeds, repeats, seed)
+
+    out = {"none": moved({}), "seeds": seeds, "point": point}
     if point is not None:
-        out.update(of_interest=moved(breaking_truth(cells, {point: BREAKING_OF_INTEREST})),
-                   halved=moved(breaking_truth(cells, {point: 0.5})))
+        out.update(of_interest=moved({point: BREAKING_OF_INTEREST}), halved=moved({point: 0.5}))
     return out
 
 

@@ -202,12 +202,8 @@ def budget_power(convergence: pd.DataFrame, *, repeats: int = 200, seed: int = 0
     top, dims = cells["budget_factor"].max(), sorted(cells["dim"].unique())
 
     def moved(change: dict) -> pd.DataFrame:
-        out = cells.copy()
-        means = out.set_index(["dim", "budget_factor", "model"])["mean"]
-        at_top = (out["model"] == "gnn") & (out["budget_factor"] == top)
-        out.loc[at_top, "mean"] = [means[(d, 1.0, "gnn")] - means[(d, 1.0, "egnn")] + means[(d, top, "egnn")]
-                                   + math.log(change[d]) for d in out.loc[at_top, "dim"]]
-        return out
+        return power.with_changes(cells, "gnn", "egnn", {(top, d): c for d, c in change.items()},
+                                  at="budget_factor", reference=1.0, points=[top])
 
     def supported(truth: pd.DataFrame, seeds: int) -> float:
         judge = lambda drawn: rules.budget_verdict(rules.budget_check(drawn))["verdict"]  # noqa: E731

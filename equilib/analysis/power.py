@@ -57,6 +57,23 @@ def with_rise(cells: pd.DataFrame, numerator: str, denominator: str, factor: flo
                            {p: math.log(factor) * (p - points[0]) / span for p in points}, by=by)
 
 
+def with_changes(cells: pd.DataFrame, numerator: str, denominator: str, changes: Mapping[tuple, float], *,
+                 at: str, reference, within: str = "dim", points: Sequence | None = None) -> pd.DataFrame:
+    """``cells`` with numerator / denominator at each (``at``, ``within``) point set to its ratio at
+    (``reference``, ``within``) times ``changes.get((at value, within value), 1)``: a study whose settings
+    (``at``: breaking settings, horizons, budget factors) move the ratio only as ``changes`` says.
+
+    ``points`` are the ``at`` values so set (default: all but ``reference``); each cell keeps its own spread.
+    """
+    out = cells.copy()
+    mean = out.set_index([at, within, "model"])["mean"]
+    moved = (out["model"] == numerator) & (out[at].isin(points) if points is not None else out[at] != reference)
+    out.loc[moved, "mean"] = [mean[(a, w, denominator)] + mean[(reference, w, numerator)]
+                              - mean[(reference, w, denominator)] + math.log(changes.get((a, w), 1.0))
+                              for a, w in zip(out.loc[moved, at], out.loc[moved, within])]
+    return out
+
+
 def draw_runs(cells: pd.DataFrame, seeds: int, rng: np.random.Generator, by: Sequence[str] = ("dim",),
               metric: str = HONEST) -> pd.DataFrame:
     """One synthetic store: ``seeds`` finished, converged runs per cell, the metric lognormal as the cell says."""

@@ -17,6 +17,10 @@ import pandas as pd
 
 from ..training.budget import sized_budget
 from . import presets
+from .beyond import run_beyond
+from .nbody import nbody_convergence, nbody_lr_pilot
+from .protocol import run_protocol
+from .settings import RunSettings
 
 # Training images per second at batch 64 on one H100, tutorial-style models of about 2M parameters
 # (stack.md). C4 and D4 were not measured there: they are set to the figures of the groups of the same
@@ -98,11 +102,6 @@ def measured_costs(results: str | Path = "results", stored: tuple[tuple[str, str
     too, so these are upper bounds) and the median minutes per run. The beyond
     page counts only the runs the N-body grid does not already hold.
     """
-    from .beyond import run_beyond  # the studies sit on top of the N-body protocol
-    from .nbody import nbody_convergence, nbody_lr_pilot
-    from .protocol import run_protocol
-    from .settings import RunSettings
-
     look = RunSettings(results=results, train_missing=False, progress=False)
     seen: set[str] = set()
     rows = []

@@ -51,7 +51,7 @@ def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: T
         "patience": train_cfg.patience, "budget_steps": train_cfg.epochs * math.ceil(n_train / train_cfg.batch_size),
         "n_val": n_val, "n_test": n_test, "hidden": hidden, "layers": layers,
         "physics": {k: v for k, v in physics.key().items() if k != "dim"},
-        "data_seed": 0 if physics.initial == "egnn-paper" else seed,
+        "data_seed": physics.data_seed(seed),
         **({"augment": True} if train_cfg.augment else {}),  # absent when off: older runs keep their ids
         **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),  # likewise
     }

@@ -44,11 +44,13 @@ def nbody_protocol_text(protocol: dict, runs: pd.DataFrame, rates: float | dict[
             f"in the store, trained on {devices} in {trained.wall_time.sum() / 3600:.2f} h")
 
 
+def tenths(share: float) -> str:
+    """A share of redraws as a reader counts it: "7 of 10"."""
+    return f"{round(10 * share)} of 10"
+
+
 def power_text(rates: dict[str, float], rule: str) -> str:
     """A rule's size and power, as a reader can use them (from :func:`equilib.analysis.claims.dimension_power`)."""
-    def tenths(share: float) -> str:
-        return f"{round(10 * share)} of 10"
-
     return (f"Redrawn with this store's own noise and {rates['seeds']} seeds per point, {rule} says supported in "
             f"{tenths(rates['seen'])} repeats at the ratios seen here, in {tenths(rates['of_interest'])} at a "
             f"{GROWTH_OF_INTEREST:g}-fold rise from the smallest n to the largest, and in {rates['flat']:.0%} of them when the ratio does "
@@ -68,7 +70,7 @@ def budget_text(verdict: dict, rates: dict) -> str:
     needed = (f"{rates['needed']} seeds per cell would find it 8 times in 10" if rates["needed"] else
               f"not even {rates['tried']} seeds per cell would find it 8 times in 10")
     return (f"The budget is {said}. Redrawn with this check's own noise and {rates['seeds']} seeds per cell, it "
-            f"says long enough in {round(10 * rates['stable'])} of 10 repeats when doubling the budget changes "
+            f"says long enough in {tenths(rates['stable'])} repeats when doubling the budget changes "
             f"nothing, and in {rates['at_margin']:.0%} when it moves a ratio by {margin}; {needed}")
 
 
@@ -157,7 +159,7 @@ def mnist_power_text(table: pd.DataFrame, trained: int = 3) -> str:
                 "that is already 8 in 10 or more" if k else
                 f"not even {int(g['seeds'].max())} seeds per cell would decide it 8 times in 10")
         parts.append(f"*{MNIST_CLAIM_NAMES.get(name, name)}*: with {int(now['seeds'])} seeds per cell the rule "
-                     f"says {answer} in {round(10 * now[answer])} of 10 redraws; {more}")
+                     f"says {answer} in {tenths(now[answer])} redraws; {more}")
     return "; ".join(parts) + "."
 
 
@@ -168,8 +170,8 @@ def breaking_power_text(rates: dict) -> str:
     setting, dim = rates["point"]
     return (f"Redrawn with this study's own noise and {rates['seeds']} seeds per point, the walls family claims a "
             f"move in {rates['none']:.0%} of repeats when nothing moved, finds GNN / EGNN at {setting}, n = {dim} "
-            f"falling to {BREAKING_OF_INTEREST:g} of the unbroken ratio in {round(10 * rates['of_interest'])} of 10, "
-            f"and a halving in {round(10 * rates['halved'])} of 10.")
+            f"falling to {BREAKING_OF_INTEREST:g} of the unbroken ratio in {tenths(rates['of_interest'])}, "
+            f"and a halving in {tenths(rates['halved'])}.")
 
 
 def augmentation_power_text(rates: dict) -> str:
@@ -178,7 +180,7 @@ def augmentation_power_text(rates: dict) -> str:
               f"not even {rates['tried']} seeds per point would say it 8 times in 10: the EGNN's own spread over "
               "seeds at n = 6 and 8 is wider than the 10% margin (the confirmatory protocol narrows it)")
     return (f"If the augmented GNN equalled the EGNN at every n, this rule, redrawn with this study's own noise and "
-            f"{rates['seeds']} seeds per point, would say closed in {round(10 * rates['tie'])} of 10 repeats; "
+            f"{rates['seeds']} seeds per point, would say closed in {tenths(rates['tie'])} repeats; "
             f"{needed}.")
 
 
@@ -189,7 +191,7 @@ def horizon_power_text(rates: dict) -> str:
     setting, dim = rates["point"]
     return (f"Redrawn with this study's own noise and {rates['seeds']} seeds per point, the rule claims a move in "
             f"{rates['none']:.0%} of repeats when nothing moves, and finds GNN / EGNN at {setting}, n = {dim} "
-            f"moving {rates['factor']:.3g}-fold in {round(10 * rates['of_interest'])} of 10: the horizon question "
+            f"moving {rates['factor']:.3g}-fold in {tenths(rates['of_interest'])}: the horizon question "
             "needs more seeds than it has to find any but a large move.")
 
 

@@ -30,6 +30,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -90,6 +91,11 @@ class Physics:
             if out[name] == default:
                 del out[name]
         return out
+
+    def data_seed(self, seed: int) -> int:
+        """The seed that draws this physics' data for a run of ``seed``: its own, except for the EGNN paper's
+        data, which are one draw whatever the seed."""
+        return 0 if self.initial == "egnn-paper" else seed
 
     def integrator(self) -> dict:
         """The keyword arguments of :func:`simulate` this physics sets."""
@@ -329,8 +335,6 @@ def egnn_paper_states(n_samples: int, dim: int = 3, n_particles: int = 5, *, spl
     initial states exactly; positions outside their box of 5 are reflected once,
     as their sampler does (their walls are off during the run).
     """
-    import numpy as np
-
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     if not 0 <= n_samples <= EGNN_PAPER_SPLITS[split]:
@@ -449,9 +453,8 @@ def make_dataset(dim: int, *, n_train: int = 10_000, n_val: int = 2_000, n_test:
                              f"n_{name}={n} is more")
     root = default_cache_dir(cache_dir)
     data = NBodyDataset(physics=phys, seed=seed)
-    data_seed = 0 if phys.initial == "egnn-paper" else seed  # the paper's data are one draw, whatever the seed
     for split, n in sizes.items():
-        params = {"physics": phys.key(), "split": split, "n": n, "seed": data_seed, "version": 1}
+        params = {"physics": phys.key(), "split": split, "n": n, "seed": phys.data_seed(seed), "version": 1}
 
         def build(split=split, n=n) -> dict[str, torch.Tensor]:
             traj = simulate_split(phys, n, seed, split, device=device, chunk=chunk, progress=progress)
