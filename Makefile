@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: system-deps setup book book-assets test test-book publish figures bench clean
+.PHONY: system-deps setup book book-assets live test test-book test-live publish figures bench clean
 
 # System packages: gfortran (py3nj, an escnn dependency, is compiled with it), npm (the book's JavaScript
 # comes from the npm packages pinned in package.json) and chromium (the real-browser test of the built book).
@@ -39,6 +39,13 @@ book-assets:  ## copy the pinned JavaScript bundles into _static/vendor (served 
 	cp node_modules/vega/build/vega.min.js node_modules/vega-lite/build/vega-lite.min.js \
 	   node_modules/vega-embed/build/vega-embed.min.js $(VENDOR)/
 	cp node_modules/mathjax/es5/tex-svg-full.js $(VENDOR)/mathjax/
+
+PORT ?= 8866
+live: book-assets  ## the pages with working ipywidgets controls: Voila on 127.0.0.1:$(PORT), reading the run store, training nothing
+	$(BIN)/python -m equilib live --port $(PORT)
+
+test-live: book-assets  ## the live pages in a real browser against a real kernel: every ipywidgets control redraws its chart
+	$(BIN)/python -m pytest -m live -p no:cacheprovider tests/test_live_pages.py
 
 test-book:  ## the real-browser test of the built book (after 'make book'): headless chromium, no network
 	$(BIN)/python -m pytest -m browser -p no:cacheprovider tests/test_book_browser.py

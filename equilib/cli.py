@@ -24,6 +24,7 @@ from .models.groups import GROUPS
 from .models.steerable import parameter_table
 from .report.charts import fits_table, nbody_table
 from .report.export import export_readme_figures
+from .report import live
 from .report.notebooks import run_notebook
 from .training.executors import EXECUTORS
 from .training.loop import SCHEDULES
@@ -155,6 +156,19 @@ def _notebook(args: argparse.Namespace) -> None:
             params[key] = raw
     out = run_notebook(args.page, args.output, params)
     print(f"executed notebook: {out}")
+
+
+def _live(args: argparse.Namespace) -> None:
+    import subprocess
+
+    argv, env = live.voila_command(args.dest, args.port)  # a bad port fails before the pages are written
+    live.prepare(args.book, args.dest, args.results, args.vendor, tuple(args.pages))
+    print("The live pages (Ctrl-C stops the server):", *(live.page_url(args.port, p) for p in args.pages), sep="\n  ",
+          flush=True)
+    try:
+        subprocess.run(argv, env=env, check=True)
+    except KeyboardInterrupt:
+        pass
 
 
 def _auto_or_count(value: str) -> str | int:
@@ -311,6 +325,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="a notebook parameter; VALUE is a Python literal (e.g. dims=[2,3]) or a string")
     p.set_defaults(func=_notebook)
+
+    p = sub.add_parser("live", help="serve the pages with working ipywidgets (Voila on 127.0.0.1), on the run store, "
+                                    "training nothing")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--results", default="results", help="the run store the pages read")
+    p.add_argument("--dest", default="_build/live", help="where the live notebooks are written")
+    p.add_argument("--book", default="book", help="the pages' folder")
+    p.add_argument("--vendor", default="_static/vendor", help="the vendored vega bundles (make book-assets)")
+    p.add_argument("--pages", nargs="+", default=list(live.PAGES), choices=live.PAGES)
+    p.set_defaults(func=_live)
     return parser
 
 

@@ -193,6 +193,27 @@ def test_nothing_is_wider_than_the_text_column(visits, name):
     assert not hidden, f"input cells that scroll sideways on {name}: {hidden}"
 
 
+@pytest.mark.parametrize("name", PAGES)
+def test_the_header_offers_the_page_source_and_its_notebook(visits, name):
+    """The download menu links the page's MyST source and the page as an .ipynb; both are served, and the
+    notebook is one (nbformat 4, its code cells the page's, the parameters cell tagged for papermill)."""
+    page = visits[name].page
+    links = page.evaluate("() => [...document.querySelectorAll('.dropdown-download-buttons a')]"
+                          ".map(a => a.href).filter(h => !h.startsWith('javascript'))")
+    suffixes = {link.rsplit(".", 1)[-1] for link in links}
+    assert {"md", "ipynb"} <= suffixes, f"{name} offers {links}"
+    for link in links:
+        got = page.evaluate("async (url) => { const r = await fetch(url); return [r.status, await r.text()]; }", link)
+        assert got[0] == 200, f"{link}: HTTP {got[0]}"
+        if link.endswith(".ipynb"):
+            import json
+
+            notebook = json.loads(got[1])
+            assert notebook["nbformat"] == 4 and any(c["cell_type"] == "code" for c in notebook["cells"])
+            tags = [c.get("metadata", {}).get("tags", []) for c in notebook["cells"]]
+            assert any("parameters" in t for t in tags), f"{link}: no parameters cell"
+
+
 def test_make_publish_puts_the_whole_book_on_gh_pages(tmp_path, browser):
     """``make publish`` on a throwaway clone: the gh-pages branch holds the book, and served from that branch
     alone, every page loads every asset it asks for, with no error."""

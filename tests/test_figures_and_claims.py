@@ -4,6 +4,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+import altair as alt
 import ipywidgets
 from scipy import stats as sps
 
@@ -170,13 +171,24 @@ def test_live_widgets_only_under_a_live_frontend(monkeypatch):
     for key in (*render.LIVE_FRONTEND_ENV, "EQUILIB_WIDGETS"):
         monkeypatch.delenv(key, raising=False)
     seen = []
-    chart = lambda a: seen.append(a) or "chart"
-    assert isinstance(render.explore(chart, a=[1, 2]), str) and not seen  # headless: no widget, nothing drawn
+    chart = lambda a, b: seen.append((a, b)) or alt.Chart(pd.DataFrame({"x": [a], "y": [b]})).mark_point()
+    assert isinstance(render.explore(chart, a=[1, 2], b=(0, 4, 2)), str) and not seen  # headless: nothing drawn
     monkeypatch.setenv("JPY_SESSION_NAME", "book/nbody.md")
-    widget = render.explore(chart, a=[1, 2])
-    assert isinstance(widget, ipywidgets.interactive) and seen == [1]
-    widget.children[0].value = 2
-    assert seen == [1, 2]  # moving the control redraws
+    previous = alt.renderers.active
+    render.use_book_renderer()
+    try:
+        box = render.explore(chart, a=[1, 2], b=(0, 4, 2))
+    finally:
+        alt.renderers.enable(previous)
+    dropdown, slider, out = box.children
+    assert isinstance(dropdown, ipywidgets.Dropdown) and isinstance(slider, ipywidgets.IntSlider)
+    assert render.EXPLORE_CLASS in box._dom_classes and seen == [(1, 0)]
+    first = out.outputs[0]["data"]["text/html"]
+    dropdown.value, slider.value = 2, 4
+    assert seen == [(1, 0), (2, 0), (2, 4)]  # each control redraws
+    assert len(out.outputs) == 1 and out.outputs[0]["data"]["text/html"] != first  # one chart, a new one
+    with pytest.raises(ValueError, match=r"control 'a': expected a non-empty list .* got \[\]"):
+        render.explore(chart, a=[])
 
 
 def test_readme_figures_are_drawn_from_the_store(tmp_path):
