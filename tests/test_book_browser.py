@@ -23,7 +23,8 @@ pytestmark = pytest.mark.browser
 
 BUILD = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "browser"
-PAGES = ["book/intro.html", "book/theory.html", "book/nbody.html", "book/mnist.html", "book/beyond.html"]
+PAGES = ["book/intro.html", "book/answer.html", "book/theory.html", "book/nbody.html", "book/mnist.html",
+         "book/beyond.html"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|Warning|warn\(|Traceback|Error:")
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\frac|\\mathrm")

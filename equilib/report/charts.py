@@ -320,6 +320,43 @@ def interval_chart(table: pd.DataFrame, *, x: str, x_title: str, y_title: str, p
     return alt.layer(*layers).properties(width=360, height=220).add_params(chosen)
 
 
+VERDICT_COLORS = {"grew": "#4c78a8", "shrank": "#f58518", "reversed": "#e45756", "inconclusive": "#9d9d9d",
+                  "missing": "#d9d9d9"}
+FOREST_DOMAIN = (0.05, 20.0)  # change in the benefit of equivariance; intervals past it are clipped at the edge
+
+
+def effects_forest(table: pd.DataFrame) -> alt.FacetChart:
+    """The answer page's forest plot: one row per effect (:func:`equilib.analysis.answer.effects`), its change in
+    the benefit of equivariance and interval on a log axis, one panel per property, coloured by verdict, with a
+    line at "no change". A missing study is a row too, marked at 1 with the word "missing"."""
+    data = table.assign(change_at=table["change"].fillna(1.0), low_at=table["low"].fillna(table["change"]),
+                        high_at=table["high"].fillna(table["change"]), level=(100 * table["level"]).round(2))
+    data["shown"] = np.where(table["verdict"].eq("missing"), "missing", "")
+    scale = alt.Scale(type="log", domain=list(FOREST_DOMAIN), clamp=True)
+    x = alt.X("change_at:Q", scale=scale, title="change in the benefit of equivariance (ratio; > 1: pays more)",
+              axis=alt.Axis(format="~g", values=[0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20]))
+    y = alt.Y("effect:N", title=None, sort=list(dict.fromkeys(data["effect"])), axis=alt.Axis(labelLimit=330))
+    color = alt.Color("verdict:N", scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
+                      legend=alt.Legend(orient="top", title="verdict"))
+    tooltip = [alt.Tooltip("effect:N"), alt.Tooltip("source:N"), alt.Tooltip("change:Q", format=".3g"),
+               alt.Tooltip("low:Q", format=".3g"), alt.Tooltip("high:Q", format=".3g"),
+               alt.Tooltip("level:Q", title="level (%)"), alt.Tooltip("verdict:N"), alt.Tooltip("seeds:Q"),
+               alt.Tooltip("runs:Q", title="runs behind it"), alt.Tooltip("finding:N")]
+    base = alt.Chart()
+    known = base.transform_filter(alt.datum.verdict != "missing")
+    bars = known.mark_rule(strokeWidth=2).encode(x=x, x2="high_at:Q", y=y, color=color, tooltip=tooltip) \
+        .transform_calculate(change_at="datum.low_at")
+    points = known.mark_point(filled=True, size=50).encode(x=x, y=y, color=color, tooltip=tooltip)
+    missing = base.transform_filter(alt.datum.verdict == "missing").mark_text(align="left", dx=4, color="#777") \
+        .encode(x=x, y=y, text="shown:N", tooltip=tooltip)
+    one = base.mark_rule(strokeDash=[4, 4], color="#777").encode(x=alt.datum(1))
+    return (alt.layer(one, bars, points, missing, data=data).properties(width=300)
+            .facet(row=alt.Row("property:N", sort=list(dict.fromkeys(data["property"])), title=None,
+                               header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold",
+                                                 labelOrient="top")))
+            .resolve_scale(y="independent"))
+
+
 # --------------------------------------------------------------------------- exported pictures
 
 

@@ -215,3 +215,29 @@ def interval_table(table: pd.DataFrame, columns: list[str], **intervals: tuple[s
                                    zip(*(table[c] for c in triple))] for name, triple in intervals.items()})
     floats = shown[columns].select_dtypes("float").columns
     return shown[columns].style.hide(axis="index").format(na_rep="").format("{:.3g}", subset=floats, na_rep="")
+
+
+def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """The answer page's decision table: per property, in plain words, which way the benefit of equivariance
+    moved where the store decides it, how many of its effects are decided, and whether it repeats a published
+    finding (from :func:`equilib.analysis.answer.effects`)."""
+    rows = []
+    for prop, at in effects.groupby("property", sort=False):
+        measured = at[at["verdict"] != "missing"]
+        decided = measured[measured["verdict"].isin(["grew", "shrank", "reversed"])]
+        if measured.empty:
+            said, sure = "not measured yet: " + "; ".join(at["effect"]), "missing"
+        elif decided.empty:
+            said = (f"no change beyond doubt (changes {measured['change'].min():.2g} to "
+                    f"{measured['change'].max():.2g})")
+            sure = f"0 of {len(measured)} decided"
+        else:
+            words = {"grew": "pays more", "shrank": "pays less", "reversed": "reverses: the plain model wins"}
+            parts = [f"{words[v]} for {', '.join(g['effect'])} ({g['change'].min():.2g} to {g['change'].max():.2g})"
+                     if len(g) <= 2 else f"{words[v]} in {len(g)} effects ({g['change'].min():.2g} to "
+                     f"{g['change'].max():.2g})" for v, g in decided.groupby("verdict", sort=False)]
+            said = "; ".join(parts)
+            sure = f"{len(decided)} of {len(measured)} decided"
+        rows.append({"property": prop, "the benefit of equivariance": said, "how sure": sure,
+                     "finding": at["finding"].iloc[0]})
+    return pd.DataFrame(rows)
