@@ -116,6 +116,17 @@ def _costs(args: argparse.Namespace) -> None:
     print(table.round(2).to_markdown(index=False) if args.markdown else table.round(2).to_string(index=False))
 
 
+def _answer(args: argparse.Namespace) -> None:
+    from .analysis import answer
+    from .report.pages import decision_table
+
+    table, about = answer.stored_effects(args.results, preset=args.preset)
+    words = decision_table(table)
+    print(f"What moves the benefit of equivariance, from the run store in {args.results} "
+          f"(N-body: {about['nbody_source']}):")
+    print(words.to_markdown(index=False) if args.markdown else words.to_string(index=False))
+
+
 def _mnist_data(args: argparse.Namespace) -> None:
     for variant in args.variants:
         for split in ("train", "val", "test"):
@@ -271,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_costs)
+
+    p = sub.add_parser("answer", help="the answer page's decision table: what moves the benefit of equivariance, "
+                                      "from the run store")
+    p.add_argument("--results", default="results")
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--markdown", action="store_true", help="a Markdown table (as in the README)")
+    p.set_defaults(func=_answer)
 
     p = sub.add_parser("mnist-data", help="rotate (or find in the cache) the MNIST variants; print their sizes")
     p.add_argument("--variants", nargs="+", default=["rotated", "fliprot"])

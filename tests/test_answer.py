@@ -85,3 +85,19 @@ def test_missing_studies_are_named_rows_not_blanks():
         "not measured yet").all()
     chart = charts.effects_forest(table).to_dict()  # draws with every row missing
     assert chart["facet"]["row"]["field"] == "property"
+
+
+@pytest.mark.slow
+def test_the_readme_table_is_the_one_the_store_gives():
+    """The README's answer table is ``python -m equilib answer --markdown`` on the committed store, cell by cell
+    (rerun it and paste when runs land)."""
+    from equilib.analysis import answer as answer_module
+
+    from conftest import ROOT
+
+    table, _ = answer_module.stored_effects(ROOT / "results")
+    expected = pages.decision_table(table).astype(str).values.tolist()
+    text = (ROOT / "README.md").read_text()
+    block = text.split("| property ", 1)[1].split("\n\n", 1)[0].splitlines()[2:]  # after the header and rule
+    readme = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in block]
+    assert readme == expected
