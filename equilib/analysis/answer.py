@@ -197,10 +197,10 @@ def horizon_effects(tables: dict[str, pd.DataFrame]) -> list[dict]:
 
 
 def capacity_effects() -> list[dict]:
-    """Model capacity: no study in the store varies it yet (the capacity runs at 5x the parameters are planned,
-    with their rule declared before they run), so it is named as missing."""
+    """Model capacity: no study in the store varies it yet (the ``mnist/capacity`` preset, 5x the parameters, and
+    its rule are declared in docs/confirmatory-capacity.md before its first run), so it is named as missing."""
     return [_missing("model capacity", "C8 vs plain CNN, slope difference at 5x the parameters (100k)",
-                     "not yet run")]
+                     "declared, not yet run (docs/confirmatory-capacity.md)")]
 
 
 def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.DataFrame,

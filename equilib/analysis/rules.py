@@ -330,3 +330,35 @@ def similar_slopes_verdict(runs: pd.DataFrame, variants: list[str], reference: s
     if out["within_margin"] == len(diffs):
         return {**out, "verdict": "supported", "why": "similar"}
     return {**out, "verdict": "inconclusive", "why": "undecided"}
+
+
+CAPACITY_MARGIN = 0.05  # slope differences within +-0.05 on log-log axes count as none at all
+
+
+def capacity_verdict(small: Difference, large: Difference, margin: float = CAPACITY_MARGIN,
+                     min_seeds: int = MIN_SEEDS, level: float = LEVEL) -> dict:
+    """Is a slope difference (a group's scaling slope minus the plain CNN's) a small-model effect?
+
+    Judged on the larger model's difference: "survives" when its interval lies
+    above 0 (the group still scales differently; it may have shrunk, and
+    ``change``, the larger minus the smaller with its interval, says by how much);
+    "vanishes" when its interval lies inside ``(-margin, margin)`` (no
+    difference worth the name: the smaller model's was a capacity effect); else
+    "inconclusive", as with fewer than ``min_seeds`` seeds. Each wrong answer
+    comes out at most 2.5% of the time at the boundary of its truth (0 for
+    "survives", the margin for "vanishes"). Numbers and a verdict, no prose.
+    """
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin!r}")
+    change = difference_of(large, small)
+    lo, hi = large.interval(level)
+    change_lo, change_hi = change.interval(level)
+    out = {"large": large.estimate, "low": lo, "high": hi, "small": small.estimate, "change": change.estimate,
+           "change_low": change_lo, "change_high": change_hi, "margin": margin}
+    if min(large.n_a, large.n_b) < min_seeds or not np.isfinite(lo):
+        return {**out, "verdict": "inconclusive", "why": "thin"}
+    if lo > 0:
+        return {**out, "verdict": "survives", "why": "above zero"}
+    if -margin < lo and hi < margin:
+        return {**out, "verdict": "vanishes", "why": "within margin"}
+    return {**out, "verdict": "inconclusive", "why": "straddles"}

@@ -95,6 +95,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                 "key_seeds": [0, 1, 2], "epochs": 25, "min_steps": 1000, "eval_every": 1, "n_val": 2000,
                 "n_test": 2000, "target_params": 20_000, "lr": 2e-3, "batch_size": 64, "schedule": "cosine",
                 "warmup": 0.05, "patience": 5, "stop_after": 0.8},
+        # The capacity question (docs/confirmatory-capacity.md, declared before its first run): the cpu
+        # preset's protocol at 5x the parameters, for the plain CNN and C8 on rotated MNIST, 5 seeds.
+        "capacity": {"variants": ["rotated"], "groups": ["trivial", "C8"], "n_trains": [1000, 2000, 5000, 10_000],
+                     "seeds": [0, 1, 2, 3, 4], "key_groups": {}, "key_seeds": [], "epochs": 25, "min_steps": 1000,
+                     "eval_every": 1, "n_val": 2000, "n_test": 2000, "target_params": 100_000, "lr": 2e-3,
+                     "batch_size": 64, "schedule": "cosine", "warmup": 0.05, "patience": 5, "stop_after": 0.8},
         # "To completion" as the paper means it: a constant rate until 10 epochs pass without a lower
         # validation error (at most 200 epochs), for every size.
         "paper": {"variants": ["rotated", "fliprot"], "groups": ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"],
