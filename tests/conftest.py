@@ -1,10 +1,38 @@
 import os
+import shutil
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's (make system-deps); playwright downloads none
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless chromium for the browser tests (the built book, the live pages)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # the resolver rule is a second wall behind each page's route filter: no name resolves but loopback
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
+        yield b
+        b.close()
+
+
+def loopback_only(blocked: list[str]):
+    """A playwright route handler that lets 127.0.0.1 through and aborts (and records in ``blocked``) the rest."""
+    def route(r) -> None:
+        url = urlparse(r.request.url)
+        if url.scheme in ("http", "https", "ws", "wss") and url.hostname != "127.0.0.1":
+            blocked.append(r.request.url)
+            r.abort()
+        else:
+            r.continue_()
+    return route
 
 
 @pytest.fixture(autouse=True)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import functools
 import re
-import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, loopback_only
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +23,6 @@ BUILD = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "browser"
 PAGES = ["book/intro.html", "book/answer.html", "book/theory.html", "book/nbody.html", "book/mnist.html",
          "book/beyond.html"]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|Warning|warn\(|Traceback|Error:")
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\frac|\\mathrm")
 
@@ -46,18 +43,6 @@ def server():
     httpd.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        # the resolver rule is a second wall behind the request filter below: no name resolves but loopback
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
-        yield b
-        b.close()
-
-
 class Visit:
     """One page loaded in a fresh context, with what it logged, fetched and was refused."""
 
@@ -71,21 +56,13 @@ class Visit:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.failed.append(r.url))
         self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
-        self.page.route("**/*", self._only_loopback)
+        self.page.route("**/*", loopback_only(self.blocked))
         self.page.goto(url, wait_until="load")
         self.page.wait_for_function(
             "() => [...document.querySelectorAll('.equilib-chart')].every("
             "c => c.querySelector('svg, canvas, .error'))", timeout=20_000)
         self.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
         self.page.wait_for_timeout(300)
-
-    def _only_loopback(self, route) -> None:
-        url = route.request.url
-        if urlparse(url).scheme in ("http", "https", "ws", "wss") and urlparse(url).hostname != "127.0.0.1":
-            self.blocked.append(url)
-            route.abort()
-        else:
-            route.continue_()
 
     def close(self) -> None:
         self.context.close()

@@ -17,18 +17,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from urllib.parse import urlparse
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, loopback_only
 from equilib.report import live, render
 
 pytestmark = pytest.mark.live
 
 WIDGET_PAGES = ["theory", "nbody", "mnist", "beyond"]  # the pages that call render.explore (the intro has none)
 SHOTS = ROOT / "_build" / "live-browser"
-CHROMIUM = "/usr/bin/chromium"
 EXPLORE = f".{render.EXPLORE_CLASS}"  # one render.explore: its controls, then the Output with its chart
 FAILED = "[data-mime-type='application/vnd.jupyter.stderr'], [data-mime-type='application/vnd.jupyter.error']"
 EXECUTION_TIMEOUT_MS = 300_000  # one page's cells on a 2-core CPU, reading the store: about a minute
@@ -65,17 +63,6 @@ def server(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
-        yield b
-        b.close()
-
-
 def _picture(interact) -> str | None:
     drawn = interact.query_selector(".vega-embed svg, .vega-embed canvas")
     if drawn is None:
@@ -109,16 +96,7 @@ def test_every_widget_redraws_its_chart_live(server, browser, name):
     page = context.new_page()
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def only_loopback(route) -> None:
-        url = urlparse(route.request.url)
-        if url.scheme in ("http", "https", "ws", "wss") and url.hostname != "127.0.0.1":
-            blocked.append(route.request.url)
-            route.abort()
-        else:
-            route.continue_()
-
-    page.route("**/*", only_loopback)
+    page.route("**/*", loopback_only(blocked))
     try:
         page.goto(live.page_url(server, name), wait_until="commit", timeout=EXECUTION_TIMEOUT_MS)
         # live.finish(), the last cell, marks the page once every cell has run and every glue role is filled;
