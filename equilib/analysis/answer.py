@@ -49,9 +49,9 @@ def _values(runs: pd.DataFrame, **where) -> np.ndarray:
 
 
 def _row(prop: str, effect: str, source: str, change: intervals.Difference | None, runs: int, *,
-         level: float = intervals.LEVEL, verdict: str | None = None) -> dict:
+         level: float = intervals.LEVEL) -> dict:
     """One effect: a change in the log benefit, its interval at ``level`` and the verdict of
-    :func:`equilib.analysis.rules.change_verdict` (or the page's own, when it judges this change)."""
+    :func:`equilib.analysis.rules.change_verdict` (rows a page already judges come from :func:`_table_rows`)."""
     if change is None or not np.isfinite(change.estimate):
         return {"property": prop, "effect": effect, "source": source, "change": np.nan, "low": np.nan,
                 "high": np.nan, "level": level, "verdict": "missing", "seeds": 0, "runs": runs,
@@ -59,7 +59,7 @@ def _row(prop: str, effect: str, source: str, change: intervals.Difference | Non
     lo, hi = change.interval(level)
     return {"property": prop, "effect": effect, "source": source, "change": math.exp(change.estimate),
             "low": math.exp(lo) if np.isfinite(lo) else np.nan, "high": math.exp(hi) if np.isfinite(hi) else np.nan,
-            "level": level, "verdict": verdict or rules.change_verdict(change, level=level),
+            "level": level, "verdict": rules.change_verdict(change, level=level),
             "seeds": int(min(change.n_a, change.n_b)), "runs": runs, "finding": FINDINGS[prop]}
 
 
@@ -137,7 +137,8 @@ def size_effects(mnist_runs: pd.DataFrame, source: str,
         benefit = {n: intervals.log_ratio(_values(runs, variant=variant, group="trivial", n_train=n),
                                           _values(runs, variant=variant, group=group, n_train=n))
                    for n in (lo_n, hi_n)}
-        used = runs["variant"].eq(variant) & runs["group"].isin(["trivial", group]) & runs["n_train"].isin([lo_n, hi_n])
+        used = (runs["variant"].eq(variant) & runs["group"].isin(["trivial", group])
+                & runs["n_train"].isin([lo_n, hi_n]))
         rows.append(_row("training-set size", f"{label}: n = {hi_n:,} vs {lo_n:,}", source,
                          intervals.difference_of(benefit[hi_n], benefit[lo_n]), int(used.sum()),
                          level=_family(len(groups))))
