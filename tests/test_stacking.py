@@ -207,3 +207,164 @@ def test_stacks_refuse_members_that_cannot_share_one(small_data, tmp_path):
     fresh = Member(build, small_data, _configs([1], epochs=4)[0])
     with pytest.raises(ValueError, match=r"resume from the same epoch; their checkpoints are at epochs \[0, 2\]"):
         train_stacked([first, fresh], RegressionTask())
+
+
+# ---- stacks of CNNs: one module that is K escnn (or plain) networks -------------------------------------------
+
+CNN_TARGET = 8000
+
+
+def _image_splits(seed: int = 0) -> dict:
+    from equilib.tasks import mnist
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.rand(10, 1, 29, 29, generator=g)  # a learnable task: a class is a template, plus noise
+
+    def split(n):
+        labels = torch.randint(0, 10, (n,), generator=g)
+        return (templates[labels] + 0.3 * torch.randn(n, 1, 29, 29, generator=g)) * mnist.disc_mask(), labels
+
+    return {"train": split(256), "val": split(64), "test": split(64)}
+
+
+@pytest.mark.parametrize("group", ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"])
+def test_a_stack_of_cnns_computes_what_its_members_compute_alone(group):
+    """Outputs, gradients and batch-norm statistics of a stack of 3, in training and evaluation mode."""
+    from torch.func import functional_call
+    from torch.nn import functional as F
+
+    from equilib.models.steerable import build_cnn
+    from equilib.training.stacked import stack_layout
+
+    K = 3
+    members = []
+    for k in range(K):
+        torch.manual_seed(k)
+        members.append(build_cnn(group, target_params=CNN_TARGET, verbose=False))
+    stack = build_cnn(group, target_params=CNN_TARGET, verbose=False, stack=K)
+    layout = stack_layout(stack, members[0], K)
+    trainable = {n for n, p in members[0].named_parameters() if p.requires_grad}
+    assert trainable <= set(layout)
+    held = {n: torch.stack([m.state_dict()[n] for m in members]) for n in layout}
+    for n in trainable:
+        held[n].requires_grad_()
+    g = torch.Generator().manual_seed(9)
+    x, y = torch.randn(K, 16, 1, 29, 29, generator=g), torch.randint(0, 10, (K, 16), generator=g)
+    for training in (True, False):
+        stack.train(training)
+        for m in members:
+            m.train(training)
+        args = {n: t if n.endswith("num_batches_tracked") else t.reshape(layout[n]) for n, t in held.items()}
+        out = functional_call(stack, args, (x,))
+        assert out.shape == (K, 16, 10)
+        for n in trainable:
+            held[n].grad = None
+        F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="sum").backward()
+        for k, m in enumerate(members):
+            m.zero_grad()
+            alone = m(x[k])
+            torch.testing.assert_close(out[k], alone, rtol=1e-4, atol=1e-5)
+            F.cross_entropy(alone, y[k], reduction="sum").backward()
+            scale = max(p.grad.abs().max().item() for n, p in m.named_parameters() if n in trainable)
+            for n, p in m.named_parameters():
+                if n in trainable:  # to the scale of the gradient (a bias before batch norm has a zero one)
+                    torch.testing.assert_close(held[n].grad[k], p.grad, rtol=1e-3, atol=1e-5 * scale, msg=n)
+            for n, b in m.named_buffers():
+                if n in layout:  # the running statistics moved as the member's own did
+                    torch.testing.assert_close(held[n][k], b, msg=n)
+        assert not torch.allclose(out[0], out[1])  # the members are different networks
+
+
+def _assert_same_cnn_runs(a, b, n_eval=64):
+    """Training losses to float rounding; error rates to two images.
+
+    The head's first bias sits before a batch norm, so its gradient is zero
+    up to rounding, and Adam, which divides by the gradient's size, walks it
+    by the learning rate in directions that rounding picks. Training outputs
+    do not see it (the norm cancels it); evaluation outputs see it through
+    the running mean's lag, so an image near a tie may flip.
+    """
+    assert [p["epoch"] for p in a.curve] == [p["epoch"] for p in b.curve]
+    for p, q in zip(a.curve, b.curve):
+        assert q["train_loss"] == pytest.approx(p["train_loss"], rel=1e-4), p["epoch"]
+        for key in ("val", "test"):
+            assert abs(q[key] - p[key]) <= 2 / n_eval + 1e-9, (p["epoch"], key)
+    assert (a.status, a.epochs_done) == (b.status, b.epochs_done)
+
+
+def _cnn_members(group, configs, data, checkpoints=None):
+    from equilib.models.steerable import build_cnn
+    build = lambda: build_cnn(group, target_params=CNN_TARGET, verbose=False)  # noqa: E731
+    return build, [Member(build, data, c, checkpoints / f"{c.seed}.pt" if checkpoints else None) for c in configs]
+
+
+@pytest.mark.parametrize("group", ["trivial", "C4"])
+def test_a_stack_of_cnns_trains_the_runs_trained_one_at_a_time(group):
+    from equilib.models.steerable import build_cnn
+    from equilib.training.loop import ClassificationTask
+
+    data, task = _image_splits(), ClassificationTask()
+    configs = [TrainConfig(epochs=4, lr=1e-2, batch_size=32, eval_every=1, device="cpu", seed=s, restore_best=True)
+               for s in (0, 1)]
+    build, members = _cnn_members(group, configs, data)
+    single = [train(build, task, data, c, progress=False) for c in configs]
+    stacked = train_stacked(members, task, progress=False,
+                            stacked=build_cnn(group, target_params=CNN_TARGET, verbose=False, stack=2))
+    for (net_a, a), (net_b, b) in zip(single, stacked):
+        _assert_same_cnn_runs(a, b)
+        # the weights of the best validation come back, in eval mode with escnn's filters derived from them
+        assert task.metric(net_b, data["val"]) == pytest.approx(b.best_val)
+        assert net_b.state_dict().keys() == net_a.state_dict().keys()
+    assert stacked[0][1].curve != stacked[1][1].curve
+    assert all(r.curve[-1]["train_loss"] < 0.8 * r.curve[0]["train_loss"] for _, r in stacked)  # it learned
+
+
+def test_a_stack_of_cnns_resumes_alone_and_as_a_stack(tmp_path):
+    from equilib.models.steerable import build_cnn
+    from equilib.training.loop import ClassificationTask
+
+    data = _image_splits(1)
+    configs = [TrainConfig(epochs=4, lr=1e-2, batch_size=32, eval_every=1, device="cpu", seed=s, restore_best=True)
+               for s in (3, 4)]
+    build, members = _cnn_members("C4", configs, data, tmp_path)
+    stack = lambda: build_cnn("C4", target_params=CNN_TARGET, verbose=False, stack=2)  # noqa: E731
+    straight = train_stacked(_cnn_members("C4", configs, data)[1], ClassificationTask(), progress=False,
+                             stacked=stack())
+    calls = {"n": 0}
+
+    class DiesInEpochThree(ClassificationTask):
+        def loss(self, model, batch):
+            calls["n"] += 1  # once per stacked step, 8 steps an epoch
+            if calls["n"] == 8 * 2 + 3:
+                raise Killed
+            return super().loss(model, batch)
+
+    with pytest.raises(Killed):
+        train_stacked(members, DiesInEpochThree(), progress=False, stacked=stack(), checkpoint_every=0)
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["3.pt", "4.pt"]
+    net, alone = train(build, ClassificationTask(), data, configs[1], checkpoint=tmp_path / "4.pt", progress=False)
+    _assert_same_cnn_runs(straight[1][1], alone)
+    assert ClassificationTask().metric(net, data["val"]) == pytest.approx(alone.best_val)  # its best, restored
+    resumed = train_stacked(members, ClassificationTask(), progress=False, stacked=stack(), checkpoint_every=0)
+    _assert_same_cnn_runs(straight[0][1], resumed[0][1])
+
+
+def test_cnn_stacks_refuse_what_cannot_be_one():
+    from equilib.models.steerable import build_cnn
+    from equilib.training.loop import ClassificationTask
+
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match=rf"stack must be an integer >= 1.*got {bad!r}"):
+            build_cnn("C4", target_params=CNN_TARGET, verbose=False, stack=bad)
+    stack = build_cnn("trivial", target_params=CNN_TARGET, verbose=False, stack=3)
+    with pytest.raises(ValueError, match=r"takes images \(K=3, batch, 1, H, W\), got \(2, 8, 1, 29, 29\)"):
+        stack(torch.zeros(2, 8, 1, 29, 29))
+    data = _image_splits()
+    configs = _configs([0, 1])
+    _, members = _cnn_members("C4", configs, data)
+    with pytest.raises(ValueError, match="no place for the member parameters"):  # built for 3, given 2
+        train_stacked(members, ClassificationTask(), progress=False,
+                      stacked=build_cnn("C4", target_params=CNN_TARGET, verbose=False, stack=3))
+    _, c8 = _cnn_members("C8", configs, data)
+    with pytest.raises(ValueError, match="same parameter names and shapes"):  # two groups in one stack
+        train_stacked([members[0], c8[1]], ClassificationTask(), progress=False,
+                      stacked=build_cnn("C4", target_params=CNN_TARGET, verbose=False, stack=2))

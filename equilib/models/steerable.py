@@ -12,6 +12,16 @@ Fourier ELU (escnn's, computed without layout copies: :mod:`.fourier`) and a
 Inputs are ``(batch, 1, 29, 29)`` (:data:`equilib.tasks.mnist.IMAGE_SIZE`: MNIST padded
 to an odd size so rotations by 90 degrees map the grid to itself). Widths are
 solved so that each model has ``target_params`` parameters, within 5%.
+
+A network built with ``stack=K`` is K such networks in one module, for the
+stacked trainer (:mod:`equilib.training.stacked`): every layer that acts field
+by field (batch norm, non-linearity, pooling, masking) is the same layer over
+K times the fields, member after member along the channels, and each
+convolution is block diagonal (a grouped convolution of the K members' own
+filters, each expanded from its own basis coefficients). Every parameter and
+statistic of the stack, reshaped to ``(K, *shape)``, is the K members' own
+(:func:`equilib.training.stacked.stack_layout`), so the stack computes exactly what its members
+compute alone; it takes ``(K, batch, 1, 29, 29)`` and gives ``(K, batch, 10)``.
 """
 from __future__ import annotations
 
@@ -27,6 +37,7 @@ import torch
 from escnn import gspaces
 from escnn import nn as enn
 from torch import nn
+from torch.nn import functional as F
 
 from ..base.cache import atomic_write
 from ..base.paths import cache_dir
@@ -63,60 +74,176 @@ def _gspace(group: str):
     return gspaces.flipRot2dOnR2(N=-1, maximum_frequency=2 * FOURIER_BAND + 2)
 
 
+class StackedLinear(nn.Module):
+    """K linear maps, each on its own member's features: ``(batch, K * in) -> (batch, K * out)``.
+
+    ``weight`` is ``(K, out, in)`` and ``bias`` ``(K, out)``: the members' ``nn.Linear``
+    tensors stacked. A stack's tensors are always loaded from its members, so they start at zero.
+    """
+
+    def __init__(self, stack: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.stack, self.in_features, self.out_features = stack, in_features, out_features
+        self.weight = nn.Parameter(torch.zeros(stack, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(stack, out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        per_member = x.reshape(b, self.stack, self.in_features).transpose(0, 1)  # (K, batch, in)
+        out = torch.baddbmm(self.bias.unsqueeze(1), per_member, self.weight.transpose(1, 2))
+        return out.transpose(0, 1).reshape(b, self.stack * self.out_features)
+
+
+def _grouped_conv(x: torch.Tensor, filters: torch.Tensor, stack: int, padding: int) -> torch.Tensor:
+    """K members' convolutions on their own channels: one grouped convolution on a GPU, K calls on a CPU.
+
+    oneDNN's grouped kernels are up to 1.7x slower on a CPU than the same
+    convolutions one at a time (``benchmarks/train_mnist_stacked.py``); cuDNN's are
+    the point of stacking on a GPU.
+    """
+    if stack == 1:
+        return F.conv2d(x, filters, padding=padding)
+    if x.is_cuda:
+        return F.conv2d(x, filters, padding=padding, groups=stack)
+    return torch.cat([F.conv2d(xk, fk, padding=padding)
+                      for xk, fk in zip(x.chunk(stack, 1), filters.chunk(stack, 0))], 1)
+
+
+class StackedConv2d(nn.Conv2d):
+    """K members' bias-free ``nn.Conv2d``; ``weight`` is theirs concatenated, ``(K * out, in, k, k)``."""
+
+    def __init__(self, stack: int, in_channels: int, out_channels: int, kernel: int) -> None:
+        super().__init__(stack * in_channels, stack * out_channels, kernel, padding=kernel // 2, bias=False,
+                         groups=stack)
+        nn.init.zeros_(self.weight)
+        self.stack = stack
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _grouped_conv(x, self.weight, self.stack, self.padding[0])
+
+
+class StackedR2Conv(enn.EquivariantModule):
+    """K members' bias-free ``R2Conv`` between the same field types, each filter expanded from its own coefficients.
+
+    ``weights`` is ``(K, basis dimension)``. The expansion is escnn's, with the K
+    members' coefficients in one product with the shared sampled basis.
+    """
+
+    def __init__(self, stack: int, member: enn.R2Conv, in_type: enn.FieldType, out_type: enn.FieldType) -> None:
+        super().__init__()
+        expansion = member.basisexpansion
+        if expansion._n_pairs != 1 or member.bias is not None:
+            raise ValueError("a stacked R2Conv needs one input and one output field type and no bias")
+        self.stack, self.in_type, self.out_type = stack, in_type, out_type
+        self.member_in, self.member_out = member.in_type.size, member.out_type.size
+        self.kernel_size, self.padding = member.kernel_size, member.padding
+        self.io_pair = expansion._representations_pairs[0]
+        self._basisexpansion = expansion
+        self.weights = nn.Parameter(torch.zeros(stack, expansion.dimension()))
+
+    def filters(self) -> torch.Tensor:
+        """The K expanded filters, concatenated along the output channels: ``(K * out, in, k, k)``."""
+        expansion = self._basisexpansion
+        block = getattr(expansion, f"block_expansion_{expansion._escape_pair(self.io_pair)}")
+        n_out, n_in = expansion._out_count[self.io_pair[1]], expansion._in_count[self.io_pair[0]]
+        basis = block(self.weights.reshape(-1, block.dimension()))  # (K * n_out * n_in, o, i, S)
+        basis = basis.reshape(self.stack, n_out, n_in, *basis.shape[1:]).transpose(2, 3)
+        return basis.reshape(self.stack * self.member_out, self.member_in, self.kernel_size, self.kernel_size)
+
+    def forward(self, input: enn.GeometricTensor) -> enn.GeometricTensor:
+        assert input.type == self.in_type
+        out = _grouped_conv(input.tensor, self.filters(), self.stack, self.padding)
+        return enn.GeometricTensor(out, self.out_type, input.coords)
+
+    def evaluate_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], self.out_type.size, *input_shape[2:])
+
+
+def _head(width: int, stack: int) -> nn.Sequential:
+    if stack == 1:
+        return nn.Sequential(nn.Linear(width, HEAD), nn.BatchNorm1d(HEAD), nn.ELU(), nn.Linear(HEAD, 10))
+    return nn.Sequential(StackedLinear(stack, width, HEAD), nn.BatchNorm1d(stack * HEAD), nn.ELU(),
+                         StackedLinear(stack, HEAD, 10))
+
+
+def _stacked_images(images: torch.Tensor, stack: int) -> torch.Tensor:
+    """``(K, batch, 1, H, W)`` as ``(batch, K, H, W)``: member k's images on channel k."""
+    if images.ndim != 5 or images.shape[0] != stack or images.shape[2] != 1:
+        raise ValueError(f"a stack of {stack} CNNs takes images (K={stack}, batch, 1, H, W), "
+                         f"got {tuple(images.shape)}")
+    return images.squeeze(2).transpose(0, 1).contiguous()
+
+
 class PlainCNN(nn.Module):
     """The conventional CNN: the same blocks with ordinary convolutions."""
 
-    def __init__(self, channels: tuple[int, ...]) -> None:
+    def __init__(self, channels: tuple[int, ...], stack: int = 1) -> None:
         super().__init__()
+        self.stack = stack
         layers: list[nn.Module] = []
         c_in = 1
         for k, (c, kernel) in enumerate(zip(channels, KERNELS)):
-            layers += [nn.Conv2d(c_in, c, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(c), nn.ELU()]
+            conv = (nn.Conv2d(c_in, c, kernel, padding=kernel // 2, bias=False) if stack == 1
+                    else StackedConv2d(stack, c_in, c, kernel))
+            layers += [conv, nn.BatchNorm2d(stack * c), nn.ELU()]
             if k in (1, 3):
                 layers.append(nn.AvgPool2d(3, stride=2, padding=1))
             c_in = c
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Linear(c_in, HEAD), nn.BatchNorm1d(HEAD), nn.ELU(), nn.Linear(HEAD, 10))
+        self.head = _head(c_in, stack)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images).mean((-2, -1)))
+        if self.stack == 1:
+            return self.head(self.features(images).mean((-2, -1)))
+        out = self.head(self.features(_stacked_images(images, self.stack)).mean((-2, -1)))
+        return out.reshape(out.shape[0], self.stack, 10).transpose(0, 1)
 
 
 class SteerableCNN(nn.Module):
     """An escnn network equivariant to ``group`` up to the invariant pooling; its logits are invariant."""
 
-    def __init__(self, group: str, fields: tuple[int, ...]) -> None:
+    def __init__(self, group: str, fields: tuple[int, ...], stack: int = 1) -> None:
         super().__init__()
         gs = _gspace(group)
-        self.group = group
-        self.input_type = enn.FieldType(gs, [gs.trivial_repr])
+        self.group, self.stack = group, stack
+        self.input_type = enn.FieldType(gs, stack * [gs.trivial_repr])
         continuous = group in ("SO2", "O2")
+
+        def conv(in_type: enn.FieldType, out_type: enn.FieldType, kernel: int) -> nn.Module:
+            if stack == 1:
+                return enn.R2Conv(in_type, out_type, kernel_size=kernel, padding=kernel // 2, bias=False)
+            member = enn.R2Conv(*(enn.FieldType(gs, t.representations[: len(t) // stack]) for t in (in_type, out_type)),
+                                kernel_size=kernel, padding=kernel // 2, bias=False)
+            return StackedR2Conv(stack, member, in_type, out_type)
+
         blocks: list[nn.Module] = [enn.MaskModule(self.input_type, IMAGE_SIZE, margin=1)]
         in_type = self.input_type
         for k, (n, kernel) in enumerate(zip(fields, KERNELS)):
             if continuous:
-                act = FourierELU(gs, n, irreps=gs.fibergroup.bl_irreps(FOURIER_BAND), N=FOURIER_SAMPLES,
-                                     inplace=True)
+                act = FourierELU(gs, stack * n, irreps=gs.fibergroup.bl_irreps(FOURIER_BAND), N=FOURIER_SAMPLES,
+                                 inplace=True)
                 out_type, norm = act.in_type, enn.IIDBatchNorm2d(act.in_type)
             else:
-                out_type = enn.FieldType(gs, n * [gs.regular_repr])
+                out_type = enn.FieldType(gs, stack * n * [gs.regular_repr])
                 act, norm = enn.ELU(out_type, inplace=True), enn.InnerBatchNorm(out_type)
-            blocks += [enn.R2Conv(in_type, out_type, kernel_size=kernel, padding=kernel // 2, bias=False), norm, act]
+            blocks += [conv(in_type, out_type, kernel), norm, act]
             if k in (1, 3):
                 blocks.append(enn.PointwiseAvgPoolAntialiased2D(out_type, sigma=0.66, stride=2))
             in_type = out_type
         if continuous:
-            invariant = enn.FieldType(gs, fields[-1] * [gs.trivial_repr])
-            blocks.append(enn.R2Conv(in_type, invariant, kernel_size=1, bias=False))
+            blocks.append(conv(in_type, enn.FieldType(gs, stack * fields[-1] * [gs.trivial_repr]), 1))
         else:
             blocks.append(enn.GroupPooling(in_type))
         self.features = enn.SequentialModule(*blocks)
-        width = self.features.out_type.size
-        self.head = nn.Sequential(nn.Linear(width, HEAD), nn.BatchNorm1d(HEAD), nn.ELU(), nn.Linear(HEAD, 10))
+        self.head = _head(self.features.out_type.size // stack, stack)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.features(enn.GeometricTensor(images, self.input_type)).tensor
-        return self.head(x.mean((-2, -1)))
+        if self.stack == 1:
+            x = self.features(enn.GeometricTensor(images, self.input_type)).tensor
+            return self.head(x.mean((-2, -1)))
+        x = self.features(enn.GeometricTensor(_stacked_images(images, self.stack), self.input_type)).tensor
+        out = self.head(x.mean((-2, -1)))
+        return out.reshape(out.shape[0], self.stack, 10).transpose(0, 1)
 
 
 def _widths(group: str, scale: float) -> tuple[int, ...]:
@@ -126,11 +253,11 @@ def _widths(group: str, scale: float) -> tuple[int, ...]:
     return tuple(max(1, round(scale * r / per_field)) for r in RELATIVE_WIDTHS)
 
 
-def _construct(group: str, widths: tuple[int, ...]) -> nn.Module:
+def _construct(group: str, widths: tuple[int, ...], stack: int = 1) -> nn.Module:
     if group == "trivial":
-        return PlainCNN(widths)
+        return PlainCNN(widths, stack)
     with contextlib.redirect_stdout(io.StringIO()):  # a cold O(2) build prints debug lines
-        return SteerableCNN(group, widths)
+        return SteerableCNN(group, widths, stack)
 
 
 ARCHITECTURE_VERSION = 1  # bump when the blocks change: it invalidates the solved widths on disk
@@ -175,19 +302,22 @@ def _solve(group: str, target_params: int) -> tuple[tuple[int, ...], int]:
                      f"closest: {best[1]} with widths {best[0]}")
 
 
-def build_cnn(group: str, *, target_params: int = DEFAULT_TARGET, verbose: bool = True) -> nn.Module:
+def build_cnn(group: str, *, target_params: int = DEFAULT_TARGET, verbose: bool = True, stack: int = 1) -> nn.Module:
     """The rotated-MNIST classifier for ``group`` with ``target_params`` parameters (within 5%).
 
     Takes images ``(batch, 1, 29, 29)``, returns logits ``(batch, 10)``. The first
     escnn build of a group computes its steerable bases (seconds to half a minute;
-    escnn caches them on disk for later builds).
+    escnn caches them on disk for later builds). ``stack=K`` builds K of them as
+    one module (the module docstring), to be loaded with its members' tensors.
     """
     _check_group(group)
+    if not isinstance(stack, int) or isinstance(stack, bool) or stack < 1:
+        raise ValueError(f"stack must be an integer >= 1 (models per stack), got {stack!r}")
     if verbose and group != "trivial":
         print(f"building the {group} steerable CNN (escnn; the first build of a group can take ~30 s)",
               file=sys.stderr, flush=True)
     widths, _ = solve_widths(group, target_params)
-    model = _construct(group, widths)
+    model = _construct(group, widths, stack)
     model.group = group
     model.widths = widths
     return model

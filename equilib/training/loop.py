@@ -342,4 +342,5 @@ def train(
     model.eval()
     if best is not None:
         model.load_state_dict(best)
+        model.train().eval()  # escnn caches filters on entering eval mode: derive them from the loaded weights
     return model, result

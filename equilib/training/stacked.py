@@ -12,6 +12,12 @@ independent ones), its own metrics, its own divergence and its own checkpoint
 file in ``train``'s format: a run interrupted in a stack resumes alone, and the
 other way round. Members may differ in seed and in data. Data of different
 shapes are zero-padded by the caller, who says by how much (``Member.pad_ratio``).
+
+A model can also be stacked by hand, as one module that runs K members in one
+forward pass (the CNNs of :mod:`equilib.models.steerable`: a grouped
+convolution is what vmap would make of K convolutions, but escnn's modules do
+not vmap). Such a ``stacked`` module holds every member tensor in the shape
+:func:`stack_layout` finds, and the trainer is otherwise the same.
 """
 from __future__ import annotations
 
@@ -78,6 +84,28 @@ class _Bound:
 
     def __call__(self, *args: torch.Tensor) -> torch.Tensor:
         return functional_call(self.module, (self.params, self.buffers), args)
+
+
+def stack_layout(stacked: nn.Module, member: nn.Module, k: int) -> dict[str, tuple[int, ...]]:
+    """Where each of a member's tensors sits in a hand-stacked module of ``k``: its shape there.
+
+    A member tensor of shape ``s`` is in the stack as the K members' tensors
+    stacked, ``(k, *s)``, or concatenated, ``(k * s[0], *s[1:])``: either way the
+    stack ``(k, *s)`` reshaped. Batch norms' step counters are ``(k,)``. Tensors
+    of the stack that are not there (sampled bases, masks, pooling filters) are
+    constants of the architecture, the stack's own.
+    """
+    own = {**dict(stacked.named_parameters()), **dict(stacked.named_buffers())}
+    layout = {}
+    for name, t in {**dict(member.named_parameters()), **dict(member.named_buffers())}.items():
+        if name.endswith("num_batches_tracked") and name in own:
+            layout[name] = (k,)
+        elif name in own and own[name].numel() == k * t.numel() and own[name].ndim in (t.ndim, t.ndim + 1):
+            layout[name] = tuple(own[name].shape)
+    missing = sorted(n for n, t in member.named_parameters() if t.requires_grad and n not in layout)
+    if missing:
+        raise ValueError(f"the stacked module has no place for the member parameters {missing[:5]}")
+    return layout
 
 
 def _check_members(members: Sequence[Member]) -> None:
@@ -171,6 +199,7 @@ def train_stacked(
     desc: str = "stack",
     checkpoint_every: float = 60.0,
     compiled: bool | str = "auto",
+    stacked: nn.Module | None = None,
 ) -> list[tuple[nn.Module, RunResult]]:
     """Train every member at once; return each member's model and result, as :func:`train` would.
 
@@ -182,15 +211,18 @@ def train_stacked(
     ``compiled`` runs the stacked loss and its gradient through
     ``torch.compile`` (on a GPU with CUDA graphs, ``mode="reduce-overhead"``,
     against the launch overhead); ``"auto"`` compiles stacks of at least
-    ``COMPILE_MIN_STEPS`` training steps, where the compile time is paid back.
+    ``COMPILE_MIN_STEPS`` training steps, where the compile time is paid back
+    (never a hand-stacked module's: escnn does not compile).
+
+    ``stacked`` is a module that runs all members in one forward pass, inputs
+    ``(K, batch, ...)`` to outputs ``(K, batch, ...)``, built for ``len(members)``
+    (:func:`stack_layout`); without it each member's forward is vmapped.
+    ``restore_best`` members hand back the weights of their best validation.
     """
     if compiled not in (True, False, "auto"):
         raise ValueError(f"compiled must be True, False or 'auto', got {compiled!r}")
     _check_members(members)
     cfg = members[0].config
-    if any(m.config.restore_best for m in members):
-        raise ValueError("stacked training does not restore best weights (restore_best=True); its members "
-                         "evaluate the full test set at every evaluation, so test_at_best_val already is that")
     device = resolve_device(cfg.device)
     models = []
     for m in members:
@@ -207,13 +239,20 @@ def train_stacked(
     shapes = [{k: tuple(t.shape) for k, t in w.items()} for w in wide]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("stacked runs need models with the same parameter names and shapes (after widen)")
-    template = copy.deepcopy(template if template is not None else models[0]).to(device)
     names = [k for k, _ in models[0].named_parameters()]
+    if stacked is not None:
+        stacked = stacked.to(device)
+        layout = stack_layout(stacked, models[0], len(members))
+        constants = {k: t.to(device) for k, t in wide[0].items() if k not in layout}
+    else:
+        template = copy.deepcopy(template if template is not None else models[0]).to(device)
+        layout, constants = {k: None for k in wide[0]}, {}
     params = {k: torch.stack([w[k] for w in wide]).to(device).requires_grad_() for k in names}
-    buffers = {k: torch.stack([w[k] for w in wide]).to(device) for k in wide[0] if k not in params}
+    buffers = {k: torch.stack([w[k] for w in wide]).to(device) for k in layout if k not in params}
     optimizer = torch.optim.Adam(list(params.values()), lr=cfg.lr)
     if states[0] is not None:
         optimizer.load_state_dict(_stack_optimizer_states([s["optimizer"] for s in states], names, members))
+    best_states: list[State | None] = [s.get("best") if s is not None else None for s in states]
     shuffles = [torch.Generator().manual_seed(m.config.seed + 1) for m in members]
     augments = [augment_generator(m.config) for m in members] if cfg.augment else None
     results = [RunResult(device=_device_name(device)) for _ in members]
@@ -233,11 +272,27 @@ def train_stacked(
     for r in results:
         r.steps_per_epoch = steps_per_epoch
     ratios = torch.tensor([m.pad_ratio for m in members], device=device)
-    losses_of = vmap(lambda p, b, batch: task.loss(_Bound(template, p, b), batch))
+    if stacked is not None:
+        module = stacked
+
+        def per_member(method: Callable) -> Callable:
+            on_outputs = vmap(lambda out, batch: method(lambda *_: out, batch))
+
+            def call(p: State, b: State, batch: Tensors) -> torch.Tensor:
+                tensors = {k: t if k.endswith("num_batches_tracked") else t.reshape(layout[k])
+                           for k, t in {**p, **b}.items() if k in layout}
+                return on_outputs(functional_call(stacked, tensors, batch[:-1]), batch)
+
+            return call
+
+        losses_of, errors_of = per_member(task.loss), per_member(task.errors)
+    else:
+        module = template
+        losses_of = vmap(lambda p, b, batch: task.loss(_Bound(template, p, b), batch))
+        errors_of = vmap(lambda p, b, batch: task.errors(_Bound(template, p, b), batch))
     steps_left = total_steps - step
-    if compiled is True or compiled == "auto" and steps_left >= COMPILE_MIN_STEPS:
+    if compiled is True or compiled == "auto" and steps_left >= COMPILE_MIN_STEPS and stacked is None:
         losses_of = _compiled(losses_of, device)
-    errors_of = vmap(lambda p, b, batch: task.errors(_Bound(template, p, b), batch))
     eval_chunk = max(task.eval_batch // n_models, cfg.batch_size)
 
     @torch.no_grad()
@@ -252,8 +307,9 @@ def train_stacked(
         return (sums * ratios.double() / count).tolist()
 
     def member_state(k: int) -> State:
-        stacked = {**params, **buffers}
-        return {name: t.detach().clone() for name, t in members[k].narrow({n: stacked[n][k] for n in wide[0]}).items()}
+        held = {**params, **buffers}
+        state = {n: held[n][k] if n in held else constants[n] for n in wide[0]}
+        return {name: t.detach().clone() for name, t in members[k].narrow(state).items()}
 
     active = [r.status == "running" for r in results]
     training = torch.tensor(active, dtype=torch.float32, device=device)  # 0 for members that stopped
@@ -265,7 +321,7 @@ def train_stacked(
     for epoch in range(epoch0 + 1, cfg.epochs + 1):
         if not any(active):
             break
-        template.train()
+        module.train()
         orders = torch.stack([torch.randperm(n_train, generator=g) for g in shuffles])
         orders = orders.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else orders
         total = torch.zeros(n_models, device=device)
@@ -286,7 +342,7 @@ def train_stacked(
         if epoch % cfg.eval_every and epoch != cfg.epochs:
             continue
         train_loss = (total / n_train).tolist()  # the epoch's only host sync, on evaluation epochs alone
-        template.eval()
+        module.eval()
         val, test = evaluate("val"), evaluate("test")
         now = time.perf_counter()
         for k in range(n_models):
@@ -297,6 +353,8 @@ def train_stacked(
                 continue
             results[k].observe(epoch, train_loss[k], val[k], test[k])
             results[k].epochs_done = epoch
+            if members[k].config.restore_best and results[k].best_val_epoch == epoch:
+                best_states[k] = member_state(k)
             results[k].wall_time = shared_time[k] + (now - start) / n_models  # its share of the device
             if cfg.should_stop(results[k]):
                 results[k].stopped_early, active[k] = True, False
@@ -311,13 +369,14 @@ def train_stacked(
                 if active[k] and m.checkpoint is not None:
                     save_checkpoint(m.checkpoint, m.config, member_state(k),
                                     _member_optimizer_state(stacked_optimizer, k, names, m), shuffles[k], results[k],
-                                    augments[k] if augments is not None else None)
+                                    augments[k] if augments is not None else None, best_states[k])
             last_save = time.perf_counter()
     bar.close()
     out = []
     for k, (model, result) in enumerate(zip(models, results)):
         if result.status == "running":
             result.status = "finished"
-        model.load_state_dict(stopped[k] if k in stopped else member_state(k))
+        final = best_states[k] if members[k].config.restore_best else None
+        model.load_state_dict(final if final is not None else stopped[k] if k in stopped else member_state(k))
         out.append((model.to(device).eval(), result))
     return out
