@@ -65,7 +65,8 @@ def _run_settings(args: argparse.Namespace) -> RunSettings:
     """The run settings a sweep or protocol command was given (the options every one of them has)."""
     return RunSettings(results=args.results, device=args.device, cache_dir=args.cache_dir,
                        data_dir=getattr(args, "data_dir", None), force=getattr(args, "force", False),
-                       executor=args.executor, address=args.address, workers=args.workers, threads=args.threads)
+                       executor=args.executor, address=args.address, workers=args.workers, threads=args.threads,
+                       mnist_stack=getattr(args, "mnist_stack", 1))
 
 
 def _nbody_protocol(args: argparse.Namespace) -> None:
@@ -319,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--stack", dest="mnist_stack", type=int, default=1,
+                   help="seeds of one group, variant and size trained as one stacked module (GPU: 32-64)")
     executor_options(p)
     p.set_defaults(func=_mnist_sweep)
 
@@ -328,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="holds mnist/ (default $EQUILIB_DATA_DIR)")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--stack", dest="mnist_stack", type=int, default=1,
+                   help="seeds of one group, variant and size trained as one stacked module (GPU: 32-64)")
     executor_options(p)
     p.set_defaults(func=_mnist_protocol)
 

@@ -207,12 +207,17 @@ def test_sigterm_to_a_ray_driver_leaves_the_store_consistent_and_a_rerun_finishe
                "--epochs", "40", "--eval-every", "1", "--no-stack", "--executor", "ray", "--threads", "1",
                "--results", str(results), "--cache-dir", str(tmp_path / "cache")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": ""}
-    driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "driver.log"
+    with log.open("wb") as out:
+        driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     runs_dir = results / "nbody" / "runs"
     deadline = time.time() + 240
-    while time.time() < deadline and not (runs_dir.exists() and any(runs_dir.glob("*.parquet"))):
+    while (time.time() < deadline and driver.poll() is None
+           and not (runs_dir.exists() and any(runs_dir.glob("*.parquet")))):
         time.sleep(0.5)
-    assert runs_dir.exists() and any(runs_dir.glob("*.parquet")), "no run finished in time"
+    said = log.read_text(errors="replace")[-2000:]
+    assert driver.poll() is None, f"the driver ended early ({driver.returncode}):\n{said}"
+    assert runs_dir.exists() and any(runs_dir.glob("*.parquet")), f"no run finished in time:\n{said}"
     driver.send_signal(signal.SIGTERM)
     assert driver.wait(timeout=60) != 0
     store = RunStore(results, "nbody")

@@ -100,6 +100,36 @@ def test_a_mnist_sweep_reports_the_whole_test_set_at_the_best_validation(tmp_pat
 
 
 @needs_mnist
+def test_a_stacked_mnist_sweep_records_the_runs_of_one_at_a_time(tmp_path):
+    """Two seeds as one stacked module: the same run ids, the same training, each its own whole-test-set number."""
+    kw = dict(epochs=3, eval_every=1, lr=3e-3, batch_size=32, n_val=128, n_test=128, target_params=8000)
+    alone = mnist_sweep(["rotated"], ["C4"], [128], [0, 1], **kw,
+                        run=RunSettings(results=tmp_path / "a", device="cpu", progress=False, threads=1))
+    stacked = mnist_sweep(["rotated"], ["C4"], [128], [0, 1], **kw, run=RunSettings(
+        results=tmp_path / "b", device="cpu", progress=False, threads=1, mnist_stack=2))
+    assert sorted(alone.run_id) == sorted(stacked.run_id)
+    a, b = (t.set_index("run_id").sort_index() for t in (alone, stacked))
+    assert (b.epochs_done == a.epochs_done).all() and (b.n_test_final == 10_000).all()
+    curves = [RunStore(tmp_path / d, "mnist").curves().sort_values(["run_id", "epoch"]) for d in "ab"]
+    assert curves[1].train_loss.to_numpy() == pytest.approx(curves[0].train_loss.to_numpy(), rel=1e-4)
+    assert (b.test_at_best_val - a.test_at_best_val).abs().max() <= 0.01  # eval-mode rounding: see test_stacking
+    assert a.test_at_best_val.nunique() == 2
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_trains": [16]}, r"below the batch size 64: \[16\]"),
+    ({"n_trains": [50_001]}, r"above the 50000 training images: \[50001\]"),
+    ({"run": RunSettings(mnist_stack=129)}, "at most 128 runs per stack, got 129"),
+])
+def test_bad_sweeps_are_refused_before_any_work(tmp_path, kwargs, match):
+    run = kwargs.pop("run", RunSettings(results=tmp_path))
+    with pytest.raises(ValueError, match=match):
+        mnist_sweep(["rotated"], ["C4"], **{"n_trains": [1000], **kwargs}, batch_size=64, run=run)
+    with pytest.raises(ValueError, match=r"mnist_stack must be integers >= 1; bad value\(s\): \[0\]"):
+        RunSettings(mnist_stack=0)
+
+
+@needs_mnist
 def test_corners_carry_nothing():
     x = mnist.load_mnist("plain", "train", 200).images
     assert (x * (1 - mnist.disc_mask())).abs().max() == 0

@@ -22,6 +22,7 @@ from ..tasks import mnist
 from ..training.budget import sized_budget
 from ..training.executors import Job, Trained, default_threads, gpu_share, peak_run_bytes, run_jobs
 from ..training.loop import ClassificationTask, TrainConfig, train
+from ..training.stacked import STACK_LIMIT, Member, train_stacked
 from .settings import RunSettings
 
 
@@ -80,7 +81,8 @@ def mnist_sweep(
     a Ray task that asks for the share of a GPU its measured peak memory needs
     (or, without a GPU, ``threads`` CPUs), at ``address`` or ``$RAY_ADDRESS``,
     else on a local instance (:mod:`equilib.training.executors`); ``"processes"`` trains
-    ``workers`` runs at once in a pool on this machine. ``threads`` is each
+    ``workers`` runs at once in a pool on this machine; ``mnist_stack`` seeds of one group, variant and size
+    train as one stacked module (:mod:`equilib.training.stacked`). ``threads`` is each
     run's intra-op thread count (``"auto"``: every core, shared among workers). A CPU convolution's
     summation order depends on it, so runs record identical numbers, here or in
     a Ray worker, exactly when their thread counts are equal.
@@ -95,9 +97,14 @@ def mnist_sweep(
     too_big = [n for n in n_trains if n > mnist.TRAIN_MAX]
     if too_big:
         raise ValueError(f"n_trains above the {mnist.TRAIN_MAX} training images: {too_big}")
+    too_small = [n for n in n_trains if n < batch_size]
+    if too_small:
+        raise ValueError(f"n_trains below the batch size {batch_size}: {too_small}")
     seeds = check_ints("seeds", seeds, 0)
     check_ints("min_steps", [min_steps], 0)
     threads = default_threads(executor, workers) if threads == "auto" else check_ints("threads", [threads], 1)[0]
+    if run.mnist_stack > STACK_LIMIT:
+        raise ValueError(f"mnist_stack must be at most {STACK_LIMIT} runs per stack, got {run.mnist_stack}")
     if not 0 < n_val <= 60_000 - mnist.TRAIN_MAX or not 0 < n_test <= 10_000:
         raise ValueError(f"n_val must be in 1..{60_000 - mnist.TRAIN_MAX} and n_test in 1..10000; "
                          f"got n_val={n_val}, n_test={n_test}")
@@ -118,12 +125,13 @@ def mnist_sweep(
             todo.append((variant, group, n_train, cfg, config))
     # seed by seed, size by size: a sweep stopped early leaves whole seeds behind, not half of every group
     todo.sort(key=lambda job: (job[3].seed, job[2]))
-    jobs = [Job(_mnist_job, dict(variant=variant, group=group, n_train=n_train, cfg=cfg, config=config, target=target,
-                                 checkpoint=store.checkpoint(config), sizes=(max(n_trains), n_val, n_test),
-                                 data_seed=data_seed, data_dir=data_dir, cache_dir=cache_dir,
-                                 progress=progress and executor == "local"),
-                configs=[config], threads=threads, label=f"{group} {variant} N={n_train} seed={cfg.seed}")
-            for variant, group, n_train, cfg, config in todo]
+    jobs = [Job(_mnist_job, dict(variant=variant, group=group, n_train=n_train,
+                                 members=[(m[3], m[4], store.checkpoint(m[4])) for m in stack], target=target,
+                                 sizes=(max(n_trains), n_val, n_test), data_seed=data_seed, data_dir=data_dir,
+                                 cache_dir=cache_dir, progress=progress and executor == "local"),
+                configs=[m[4] for m in stack], threads=threads,
+                label=f"{group} {variant} N={n_train} seed={','.join(str(m[3].seed) for m in stack)}")
+            for stack in _stacks(todo, run.mnist_stack) for variant, group, n_train, _, _ in stack[:1]]
     if executor == "ray" and jobs and resolve_device(device).type == "cuda":
         share = _mnist_gpu_share(jobs, resolve_device(device), batch_size)
         for job in jobs:
@@ -145,20 +153,39 @@ def _mnist_splits(variant: str, sizes: tuple[int, int, int], data_seed: int, dat
     return {k: (v.images, v.labels) for k, v in parts.items()}
 
 
+def _stacks(todo: list, size: int) -> list[list]:
+    """The runs to train together: up to ``size`` seeds of one variant, group and size (in ``todo``'s order)."""
+    groups: dict[tuple, list] = {}
+    for job in todo:
+        groups.setdefault(job[:3], []).append(job)
+    return [members[i : i + size] for members in groups.values() for i in range(0, len(members), size)]
+
+
 def _mnist_job(job: dict) -> list[Trained]:
-    """Train one rotated-MNIST run and return it: a job of :func:`mnist_sweep`, here or in a Ray worker."""
+    """Train one rotated-MNIST run, or a stack of them, and return them: a job of :func:`mnist_sweep`,
+    here or in a Ray worker."""
     full = _mnist_splits(job["variant"], job["sizes"], job["data_seed"], job["data_dir"], job["cache_dir"])
     tensors = {"train": tuple(t[: job["n_train"]] for t in full["train"]), "val": full["val"], "test": full["test"]}
-    cfg, task = job["cfg"], ClassificationTask()
-    desc = f"{job['group']} {job['variant']} N={job['n_train']} seed={cfg.seed}"
-    net, result = train(lambda: steerable.build_cnn(job["group"], target_params=job["target"], verbose=job["progress"]),
-                        task, tensors, cfg, checkpoint=job["checkpoint"], progress=job["progress"], desc=desc)
-    summary = result.summary()
-    if result.best_val_epoch >= 0:  # the best-validation weights, restored, on the whole test set
-        device = next(net.parameters()).device
-        summary["test_at_best_val"] = task.metric(net, tuple(t.to(device) for t in full["test_full"]))
-        summary["n_test_final"] = full["test_full"][0].shape[0]
-    return [Trained(job["config"], summary, result.curve, count_parameters(net))]
+    task, members = ClassificationTask(), job["members"]
+    seeds = ",".join(str(cfg.seed) for cfg, _, _ in members)
+    desc = f"{job['group']} {job['variant']} N={job['n_train']} seed={seeds}"
+    build = lambda stack=1: steerable.build_cnn(job["group"], target_params=job["target"],  # noqa: E731
+                                                verbose=job["progress"] and stack == 1, stack=stack)
+    if len(members) == 1:
+        (cfg, _, checkpoint), = members
+        trained = [train(build, task, tensors, cfg, checkpoint=checkpoint, progress=job["progress"], desc=desc)]
+    else:
+        trained = train_stacked([Member(build, tensors, cfg, checkpoint) for cfg, _, checkpoint in members], task,
+                                stacked=build(len(members)), progress=job["progress"], desc=desc)
+    out = []
+    for (net, result), (_, config, _) in zip(trained, members):
+        summary = result.summary()
+        if result.best_val_epoch >= 0:  # the best-validation weights, restored, on the whole test set
+            device = next(net.parameters()).device
+            summary["test_at_best_val"] = task.metric(net, tuple(t.to(device) for t in full["test_full"]))
+            summary["n_test_final"] = full["test_full"][0].shape[0]
+        out.append(Trained(config, summary, result.curve, count_parameters(net)))
+    return out
 
 
 def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> float:
@@ -170,7 +197,8 @@ def _mnist_gpu_share(jobs: list[Job], device: torch.device, batch_size: int) -> 
                               images(batch_size), images(task.eval_batch), device)
                for g in sorted({job.payload["group"] for job in jobs}))
     data_bytes = sum(jobs[0].payload["sizes"]) * (size * size * 4 + 8)
-    return gpu_share(peak + data_bytes, torch.cuda.get_device_properties(device).total_memory)
+    members = max(len(job.payload["members"]) for job in jobs)  # a stack holds its members' activations at once
+    return gpu_share(members * peak + data_bytes, torch.cuda.get_device_properties(device).total_memory)
 
 
 def mnist_stopped_too_early(runs: pd.DataFrame, results: str | Path = "results") -> pd.DataFrame:

@@ -16,7 +16,12 @@ class RunSettings:
     (a book build); ``force`` retrains what the store holds; ``executor``,
     ``address``, ``workers`` and ``threads`` say where the trainings run
     (:mod:`equilib.training.executors`); ``data_dir`` is MNIST's (N-body data
-    are simulated into ``cache_dir``).
+    are simulated into ``cache_dir``). ``mnist_stack`` is how many rotated-MNIST runs
+    (seeds of one group, variant and size) train as one stacked module
+    (:mod:`equilib.training.stacked`): 1, one at a time, suits a CPU, where a
+    stack of 4 breaks even and one of 8 is 10-30% slower
+    (``benchmarks/train_mnist_stacked.py``); a GPU wants 32 or more. N-body
+    sweeps stack by their own rule.
     """
 
     results: str | Path = "results"
@@ -30,8 +35,10 @@ class RunSettings:
     address: str | None = None
     workers: int | None = None
     threads: int | str = "auto"
+    mnist_stack: int = 1
 
     def __post_init__(self) -> None:
+        check_ints("mnist_stack", [self.mnist_stack], 1)
         check_executor(self.executor)
         check_workers(self.workers)
         if self.threads != "auto":

@@ -1,0 +1,80 @@
+"""Stacked against one-at-a-time rotated-MNIST training: images per second with the real trainers.
+
+Trains K runs of one group (different seeds, one data stream each) for whole
+epochs, first one after another with ``equilib.training.loop.train``, then as
+one stacked module with ``equilib.training.stacked.train_stacked``, in the same
+process, and reports each path's training images per second and their ratio.
+Each rate is the difference between a run of 1 + ``--epochs`` epochs and a run
+of 1 epoch, so building, escnn's bases and the first evaluation cancel out.
+The data are random images of MNIST's shape (throughput does not depend on
+the values); validation and test sets are small, so these are training rates.
+
+    python benchmarks/train_mnist_stacked.py [--device cuda] [--stacks 1 8 32 64] [--groups trivial C8 SO2]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from common import save, sync
+from equilib.base.paths import resolve_device
+from equilib.models.steerable import build_cnn
+from equilib.training.loop import ClassificationTask, TrainConfig, train
+from equilib.training.stacked import Member, train_stacked
+
+
+def random_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 29, 29, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def seconds(group: str, k: int, epochs: int, stacked: bool, args, device: torch.device) -> float:
+    data = {"train": random_images(args.n_train, 0), "val": random_images(64, 1), "test": random_images(64, 2)}
+    configs = [TrainConfig(epochs=epochs, lr=2e-3, batch_size=64, eval_every=epochs, device=str(device), seed=s)
+               for s in range(k)]
+    build = lambda stack=1: build_cnn(group, target_params=args.target, verbose=False, stack=stack)  # noqa: E731
+    task = ClassificationTask()
+    sync(device)
+    start = time.perf_counter()
+    if stacked:
+        train_stacked([Member(build, data, c) for c in configs], task, stacked=build(k), progress=False)
+    else:
+        for c in configs:
+            train(build, task, data, c, progress=False)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--groups", nargs="+", default=["trivial", "C8", "SO2"])
+    parser.add_argument("--stacks", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--target", type=int, default=20_000, help="parameters per model (the cpu preset's)")
+    parser.add_argument("--n-train", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    rows = []
+    for group in args.groups:
+        for k in args.stacks:
+            rate = {}
+            for stacked in (False, True):
+                if k == 1 and stacked:
+                    continue
+                span = (seconds(group, k, 1 + args.epochs, stacked, args, device)
+                        - seconds(group, k, 1, stacked, args, device))
+                rate[stacked] = k * args.n_train * args.epochs / span
+            row = {"group": group, "K": k, "alone_img_s": rate[False], "stacked_img_s": rate.get(True, rate[False])}
+            row["ratio"] = row["stacked_img_s"] / row["alone_img_s"]
+            rows.append(row)
+            print(f"{group:8s} K={k:3d}  one at a time {row['alone_img_s']:8.0f} img/s   "
+                  f"stacked {row['stacked_img_s']:8.0f} img/s   x{row['ratio']:.2f}", flush=True)
+    save("train_mnist_stacked", device, {"target_params": args.target, "n_train": args.n_train,
+                                         "epochs": args.epochs, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
