@@ -12,7 +12,8 @@ from equilib.experiments.settings import RunSettings
 from conftest import ROOT
 
 DECLARATIONS = [("nbody", "confirm", "docs/confirmatory-nbody.md"),
-                ("mnist", "capacity", "docs/confirmatory-capacity.md")]
+                ("mnist", "capacity", "docs/confirmatory-capacity.md"),
+                ("mnist", "large", "docs/confirmatory-large.md"), ("mnist", "large-budget", "docs/confirmatory-large.md")]
 
 
 def _declared_at(path: str) -> datetime | None:

@@ -309,6 +309,9 @@ def test_stop_after_enters_a_run_id_only_where_it_is_set():
     half = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5, stop_after=0.5), **kwargs)
     assert "stop_after" not in plain and run_id(plain) == run_id(zero)
     assert half["stop_after"] == 0.5 and run_id(half) != run_id(plain)
+    tapered = mnist_run_config("SO2", "rotated", 1000, 0, TrainConfig(epochs=25, patience=5), **kwargs,
+                               taper_above=10_000)
+    assert "taper_above" not in plain and tapered["taper_above"] == 10_000 and run_id(tapered) != run_id(plain)
 
 
 def test_runs_stopped_too_early_are_paired_with_their_retraining(tmp_path):

@@ -377,3 +377,31 @@ def test_capacity_rule_reaches_every_answer_and_refuses_a_bad_margin():
     assert thin["verdict"] == "inconclusive" and thin["why"] == "thin"
     with pytest.raises(ValueError, match="margin must be positive, got 0"):
         rules.capacity_verdict(*_slope_differences(rng, 0.1), margin=0)
+
+
+def _mnist_budget_answers(sd: float, change: float, seeds: int, repeats: int = 1000) -> dict[str, float]:
+    """The large-size budget check (docs/confirmatory-large.md): plain CNN over SO(2) at 50,000 images, at the
+    budget and at twice it; the ratio moves by ``change`` at 2B."""
+    cells = pd.DataFrame([{"n_train": 50_000, "budget_factor": f, "model": g, "sd": sd,
+                           "mean": math.log(0.02 if g == "SO2" else 0.03) + (math.log(change) if g == "trivial"
+                                                                                and f == 2.0 else 0.0)}
+                          for f in (1.0, 2.0) for g in ("trivial", "SO2")])
+
+    def judge(runs):
+        table = rules.budget_check(runs.rename(columns={"model": "group"}), "trivial", "SO2", column="group",
+                                   by="n_train")
+        return rules.budget_verdict(table)["verdict"]
+
+    return power.answer_rates(judge, cells, seeds, repeats=repeats, by=("n_train", "budget_factor"),
+                              answers=("supported", "not supported", "inconclusive"))
+
+
+def test_the_large_size_budget_check_has_its_stated_size_and_power():
+    """At the stored seed spread of MNIST errors (SD of the log error about 0.04 at 10,000 images; 0.05 here)."""
+    for seeds in (3, 5, 10):  # size: a change at the margin passes as "enough" at most 5% of the time
+        assert _mnist_budget_answers(0.05, rules.BUDGET_MARGIN, seeds)["supported"] <= 0.05
+    assert _mnist_budget_answers(0.05, 1.0, 5)["supported"] >= 0.8  # power at no change: 5 seeds (3 give 78%)
+    assert _mnist_budget_answers(0.05, 1.6, 5)["not supported"] >= 0.8  # a budget that moves the ratio 1.6x
+    doubled = _mnist_budget_answers(0.1, 1.0, 5)  # at twice the spread, 5 seeds decide about half the time
+    assert 0.25 < doubled["supported"] < 0.65
+    assert _mnist_budget_answers(0.05, 1.0, 2)["inconclusive"] == 1.0  # too few seeds

@@ -263,3 +263,14 @@ def test_restore_best_hands_back_the_weights_of_the_best_validation(small_data):
     last, _ = train(lambda: build_model("gnn", 3), task, small_data,
                     TrainConfig(**{**cfg.__dict__, "restore_best": False}), progress=False)
     assert task.metric(last, small_data["val"]) == pytest.approx(result.curve[-1]["val"], rel=1e-6)
+
+
+def test_a_taper_holds_the_step_budget_above_its_size_and_changes_nothing_below():
+    from equilib.training.budget import sized_budget
+    kw = dict(epochs=25, min_steps=1000, eval_every=1, batch_size=64)
+    assert [sized_budget(n, **kw)[0] for n in (1000, 10_000, 50_000)] == [63, 25, 25]
+    tapered = [sized_budget(n, **kw, taper_above=10_000)[0] for n in (1000, 10_000, 20_000, 50_000)]
+    assert tapered == [63, 25, 13, 5]  # 1k still takes the step floor; above 10k the passes fall as 1/n
+    assert sized_budget(50_000, **{**kw, "epochs": 50}, taper_above=10_000)[0] == 10  # twice the budget
+    with pytest.raises(ValueError, match=r"taper_above must be integers >= 0; bad value\(s\): \[-1\]"):
+        sized_budget(20_000, **kw, taper_above=-1)

@@ -114,8 +114,11 @@ GROWTH_WHY = ("few points", "thin", "unconverged", "above zero", "below zero", "
 
 
 def budget_check(runs: pd.DataFrame, numerator: str = "gnn", denominator: str = "egnn",
-                 metric: str = "test_at_best_val", level: float = LEVEL) -> pd.DataFrame:
-    """Per dimension: the ratio at each budget factor and its change from the budget B to the largest factor.
+                 metric: str = "test_at_best_val", level: float = LEVEL, *, column: str = "model",
+                 by: str = "dim") -> pd.DataFrame:
+    """Per point (``by``: N-body's dimension, MNIST's training size): the ratio of ``numerator`` over
+    ``denominator`` (values of ``column``: N-body's models, MNIST's groups) at each budget factor, and its
+    change from the budget B to the largest factor.
 
     ``runs`` carry a ``budget_factor`` column (1 for B). ``change`` is the ratio
     at the largest factor over the ratio at B (a factor), with its Welch
@@ -124,13 +127,13 @@ def budget_check(runs: pd.DataFrame, numerator: str = "gnn", denominator: str = 
     """
     rows = []
     top = runs["budget_factor"].max()
-    for dim, at in runs.groupby("dim"):
-        row: dict = {"dim": dim}
+    for point, at in runs.groupby(by):
+        row: dict = {by: point}
         ratios = {}
         for factor, g in at.groupby("budget_factor"):
             finished = g[g["status"] == "finished"]
-            ratios[factor] = log_ratio(finished.loc[finished["model"] == numerator, metric].to_numpy(),
-                                       finished.loc[finished["model"] == denominator, metric].to_numpy())
+            ratios[factor] = log_ratio(finished.loc[finished[column] == numerator, metric].to_numpy(),
+                                       finished.loc[finished[column] == denominator, metric].to_numpy())
             row[f"ratio x{factor:g}"] = math.exp(ratios[factor].estimate)
         change = difference_of(ratios[top], ratios[1.0]) if 1.0 in ratios and top != 1.0 else None
         lo, hi = change.interval(level) if change is not None else (np.nan, np.nan)
@@ -148,6 +151,7 @@ def budget_verdict(table: pd.DataFrame, margin: float = BUDGET_MARGIN, min_seeds
                    level: float = LEVEL) -> dict:
     """Is the budget long enough? An equivalence question on :func:`budget_check`'s changes, both ways.
 
+    (Dimensions below are :func:`budget_check`'s points: MNIST's training sizes.)
     ``supported`` when every dimension's 90% interval of the change lies inside
     ``(1 / margin, margin)`` (two one-sided tests at 5% each, and an
     intersection-union test over dimensions: at most 5% when some change is at

@@ -27,7 +27,7 @@ from .settings import RunSettings
 
 
 def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cfg: TrainConfig, *, n_val: int,
-                     n_test: int, target_params: int, data_seed: int) -> dict:
+                     n_test: int, target_params: int, data_seed: int, taper_above: int = 0) -> dict:
     """The full configuration of one rotated-MNIST run: what its id is a hash of.
 
     ``n_test`` is the fixed random subset of test images that the learning
@@ -44,6 +44,7 @@ def mnist_run_config(group: str, variant: str, n_train: int, seed: int, train_cf
         "data_seed": data_seed, "image_size": mnist.IMAGE_SIZE,
         # only where it is set, so that the ids of runs trained before the setting existed stay what they were
         **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),
+        **({"taper_above": taper_above} if taper_above else {}),
     }
 
 
@@ -62,6 +63,7 @@ def mnist_sweep(
     warmup: float = 0.0,
     patience: int = 0,
     stop_after: float = 0.0,
+    taper_above: int = 0,
     n_val: int = 10_000,
     n_test: int = 10_000,
     target_params: int | None = None,
@@ -70,7 +72,8 @@ def mnist_sweep(
 ) -> pd.DataFrame:
     """Train every (variant, group, n_train, seed) the store lacks; return the store's MNIST runs.
 
-    Each run trains for :func:`sized_budget` epochs under ``schedule``, stops
+    Each run trains for :func:`sized_budget` epochs (passes falling as 1/n above
+    ``taper_above`` images) under ``schedule``, stops
     early after ``patience`` evaluations without a better validation error
     (but not before ``stop_after`` of its budget),
     and is then evaluated on the whole test set with the weights of its best
@@ -116,10 +119,10 @@ def mnist_sweep(
     todo, ids = [], []
     for variant, group, n_train, seed in product(variants, groups, n_trains, seeds):
         sized, every = sized_budget(n_train, epochs=epochs, min_steps=min_steps, eval_every=eval_every,
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, taper_above=taper_above)
         cfg = TrainConfig(**{**asdict(base), "seed": seed, "epochs": sized, "eval_every": every})
         config = mnist_run_config(group, variant, n_train, seed, cfg, n_val=n_val, n_test=n_test,
-                                  target_params=target, data_seed=data_seed)
+                                  target_params=target, data_seed=data_seed, taper_above=taper_above)
         ids.append(run_id(config))
         if train_missing and (force or not store.has(config)):
             todo.append((variant, group, n_train, cfg, config))

@@ -101,6 +101,21 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                      "seeds": [0, 1, 2, 3, 4], "key_groups": {}, "key_seeds": [], "epochs": 25, "min_steps": 1000,
                      "eval_every": 1, "n_val": 2000, "n_test": 2000, "target_params": 100_000, "lr": 2e-3,
                      "batch_size": 64, "schedule": "cosine", "warmup": 0.05, "patience": 5, "stop_after": 0.8},
+        # The whole data range (docs/confirmatory-large.md, declared before its first run): the cpu preset's
+        # protocol at 20,000 and 50,000 images for the key groups, 3 seeds, with passes that fall as 1/n above
+        # 10,000 images (the step budget stays the 10,000-image one: 13 passes at 20k, 5 at 50k). Rotated first.
+        "large": {"variants": ["rotated", "fliprot"], "groups": ["trivial"], "n_trains": [20_000, 50_000],
+                  "seeds": [0, 1, 2], "key_groups": KEY_GROUPS, "key_seeds": [0, 1, 2], "epochs": 25,
+                  "min_steps": 1000, "eval_every": 1, "n_val": 2000, "n_test": 2000, "target_params": 20_000,
+                  "lr": 2e-3, "batch_size": 64, "schedule": "cosine", "warmup": 0.05, "patience": 5,
+                  "stop_after": 0.8, "taper_above": 10_000},
+        # Its budget check: the plain CNN and SO(2) on rotated MNIST at 50,000 images, 5 seeds, at the budget
+        # and at twice it (`budget_factors` multiply `epochs`; seeds 0-2 at 1x are the `large` preset's runs).
+        "large-budget": {"variants": ["rotated"], "groups": ["trivial", "SO2"], "n_trains": [50_000],
+                         "seeds": [0, 1, 2, 3, 4], "key_groups": {}, "key_seeds": [], "epochs": 25,
+                         "budget_factors": [1, 2], "min_steps": 1000, "eval_every": 1, "n_val": 2000,
+                         "n_test": 2000, "target_params": 20_000, "lr": 2e-3, "batch_size": 64, "schedule": "cosine",
+                         "warmup": 0.05, "patience": 5, "stop_after": 0.8, "taper_above": 10_000},
         # "To completion" as the paper means it: a constant rate until 10 epochs pass without a lower
         # validation error (at most 200 epochs), for every size.
         "paper": {"variants": ["rotated", "fliprot"], "groups": ["trivial", "C4", "D4", "C8", "D8", "SO2", "O2"],
@@ -224,6 +239,8 @@ def _check_mnist(values: dict[str, Any]) -> None:
     for key in ("epochs", "eval_every", "batch_size", "n_val", "n_test"):
         check_ints(key, values[key], 1)
     check_ints("min_steps", values["min_steps"], 0)
+    check_ints("taper_above", values.get("taper_above", 0), 0)
+    check_ints("budget_factors", values.get("budget_factors", [1]), 1)
     TrainConfig(epochs=values["epochs"], lr=values["lr"], batch_size=values["batch_size"],  # names a bad schedule,
                 eval_every=values["eval_every"], schedule=values["schedule"], warmup=values["warmup"],  # rate,
                 patience=values["patience"], stop_after=values["stop_after"])  # warm-up, patience or stop_after

@@ -22,10 +22,13 @@ def run_protocol(experiment: str, protocol: dict, run: RunSettings = RunSettings
         training = {k: protocol[k] for k in ("epochs", "min_steps", "eval_every", "lr", "batch_size", "schedule",
                                              "warmup", "patience", "stop_after", "n_val", "n_test",
                                              "target_params")}
+        training["taper_above"] = protocol.get("taper_above", 0)
         blocks = [(protocol["variants"], protocol["groups"], protocol["seeds"])]
         blocks += [([v], groups, protocol["key_seeds"]) for v, groups in protocol["key_groups"].items()
                    if v in protocol["variants"] and protocol["key_seeds"]]
-        runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds, **training, run=run)
+        runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds,
+                            **{**training, "epochs": training["epochs"] * factor}, run=run)
+                for factor in protocol.get("budget_factors", [1])  # the budget, then its multiples (a budget check)
                 for variants, groups, seeds in blocks]  # every group's seeds first, then the key groups' extra seeds
         return pd.concat(runs).drop_duplicates("run_id").reset_index(drop=True)
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
