@@ -68,6 +68,7 @@ bench:  ## the speed benchmarks (minutes; figures go to stdout and benchmarks/re
 	$(BIN)/python benchmarks/train_stacked.py
 	$(BIN)/python benchmarks/sweep_mnist.py
 	$(BIN)/python benchmarks/train_mnist.py
+	$(BIN)/python benchmarks/train_mnist_stacked.py
 
 clean:
 	rm -rf _build _static .pytest_cache

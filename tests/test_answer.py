@@ -88,6 +88,29 @@ def test_a_doubling_at_the_largest_n_is_found_either_way():
         assert found / 200 >= 0.8, (factor, found)
 
 
+def test_a_row_says_how_large_a_change_it_could_have_found():
+    """``detectable``: a true change of that size is decided by the row's rule about 80% of the time, and the
+    decision table names it for the rows that stayed undecided."""
+    from equilib.analysis import intervals, power
+
+    rng = np.random.default_rng(4)
+    level, seeds, noise = intervals.bonferroni(intervals.LEVEL, 4), 8, 0.1
+    first = answer.dimension_effects(_nbody(lambda n: 1.0, rng, noise=noise, seeds=range(seeds)), "grid")[-1]
+    factor = first["detectable"]
+    assert 1.05 < factor < 1.5  # sqrt(4 * 0.01 / 8) = 0.07 on the log scale, times about 4.1
+    found = 0
+    for _ in range(400):  # the benefit moves by exactly that factor from n = 2 to n = 8
+        rows = answer.dimension_effects(_nbody(lambda n: factor ** ((n - 2) / 6), rng, noise=noise,
+                                               seeds=range(seeds)), "grid")
+        found += rows[-1]["verdict"] == "grew"
+    assert 0.7 <= found / 400 <= 0.9, found  # 80% by the formula, with Monte-Carlo and estimated-SE slack
+    assert math.isnan(power.detectable_change(math.nan, 3.0, 0.95))
+    with pytest.raises(ValueError, match="level and power must lie in"):
+        power.detectable_change(0.1, 3.0, 0.95, power=1.2)
+    undecided = pd.DataFrame([first | {"verdict": "inconclusive"}])
+    assert f"beyond x{factor:.2g}" in pages.decision_table(undecided)["how sure"].iloc[0]
+
+
 def test_missing_studies_are_named_rows_not_blanks():
     table = answer.effects(pd.DataFrame(columns=["model", "dim", "seed", "status", "test_at_best_val"]),
                            pd.DataFrame(columns=["variant", "group", "n_train", "seed", "status", "test_at_best_val"]),

@@ -16,11 +16,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import intervals, rules
+from . import intervals, power, rules
 from ..experiments.beyond import UNBROKEN, longer_label
 
 METRIC = "test_at_best_val"
-COLUMNS = ["property", "effect", "source", "change", "low", "high", "level", "verdict", "seeds", "runs", "finding"]
+COLUMNS = ["property", "effect", "source", "change", "low", "high", "level", "verdict", "seeds", "runs", "detectable",
+           "finding"]
 PROPERTIES = ("dimension", "group order", "group matching", "training-set size", "symmetry breaking",
               "augmentation", "horizon", "model capacity")
 
@@ -55,12 +56,13 @@ def _row(prop: str, effect: str, source: str, change: intervals.Difference | Non
     if change is None or not np.isfinite(change.estimate):
         return {"property": prop, "effect": effect, "source": source, "change": np.nan, "low": np.nan,
                 "high": np.nan, "level": level, "verdict": "missing", "seeds": 0, "runs": runs,
-                "finding": FINDINGS[prop]}
+                "detectable": np.nan, "finding": FINDINGS[prop]}
     lo, hi = change.interval(level)
     return {"property": prop, "effect": effect, "source": source, "change": math.exp(change.estimate),
             "low": math.exp(lo) if np.isfinite(lo) else np.nan, "high": math.exp(hi) if np.isfinite(hi) else np.nan,
             "level": level, "verdict": rules.change_verdict(change, level=level),
-            "seeds": int(min(change.n_a, change.n_b)), "runs": runs, "finding": FINDINGS[prop]}
+            "seeds": int(min(change.n_a, change.n_b)), "runs": runs,
+            "detectable": power.detectable_change(change.se, change.dof, level), "finding": FINDINGS[prop]}
 
 
 def _family(rows: int) -> float:
@@ -153,7 +155,9 @@ def _table_rows(prop: str, table: pd.DataFrame, source: str, label) -> list[dict
             continue
         rows.append({"property": prop, "effect": label(r), "source": source, "change": r.change,
                      "low": r.change_low, "high": r.change_high, "level": r.level, "verdict": r.verdict,
-                     "seeds": int(r.seeds), "runs": int(2 * r.seeds), "finding": FINDINGS[prop]})
+                     "seeds": int(r.seeds), "runs": int(2 * r.seeds),
+                     "detectable": power.detectable_change(r.change_se, r.change_dof, r.level),
+                     "finding": FINDINGS[prop]})
     return rows
 
 
@@ -212,7 +216,9 @@ def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.
     ``change`` is the ratio of benefits (above 1: equivariance pays more in the
     changed setting), with ``low``/``high`` at ``level``; ``verdict`` is
     "grew", "shrank", "reversed" (the plain model became better), "inconclusive"
-    or "missing" (the store holds no runs that answer it).
+    or "missing" (the store holds no runs that answer it); ``detectable`` is the
+    factor (either way) that the row's seeds would find beyond doubt 80% of the
+    time (:func:`equilib.analysis.power.detectable_change`).
     """
     rows = (dimension_effects(nbody_runs, nbody_source) + group_effects(mnist_runs, mnist_source)
             + size_effects(mnist_runs, mnist_source) + breaking_effects(beyond_tables)

@@ -65,14 +65,15 @@ def _with_changes(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     rows = []
     for r in table.itertuples(index=False):
         row = {**r._asdict(), "change": np.nan, "change_low": np.nan, "change_high": np.nan, "verdict": None,
-               "level": np.nan}
+               "level": np.nan, "change_se": np.nan, "change_dof": np.nan}
         change = changes.get((r.setting, r.dim))
         if change is not None:
             strict = levels[kind_of(r.setting)]
             row["level"] = strict
             lo, hi = change.interval(strict)
             row.update(change=math.exp(change.estimate), change_low=math.exp(lo), change_high=math.exp(hi),
-                       verdict=rules.change_verdict(change, level=strict))
+                       verdict=rules.change_verdict(change, level=strict), change_se=change.se,
+                       change_dof=change.dof)
         rows.append(row)
     return pd.DataFrame(rows)
 

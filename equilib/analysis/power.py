@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 HONEST = "test_at_best_val"
 
@@ -98,3 +99,18 @@ def answer_rates(judge: Callable[[pd.DataFrame], str], cells: pd.DataFrame, seed
     said = pd.Series([judge(draw_runs(cells, seeds, rng, by, metric)) for _ in range(repeats)])
     rates = said.value_counts(normalize=True).to_dict()
     return {**{a: 0.0 for a in answers}, **{k: float(v) for k, v in rates.items()}}
+
+
+def detectable_change(se: float, dof: float, level: float, power: float = 0.8) -> float:
+    """The smallest factor by which a log ratio must move for its interval at ``level`` to exclude no change
+    ``power`` of the time (either way), at the standard error ``se`` and Welch ``dof`` the data gave it.
+
+    The usual sample-size formula, ``exp((t_level + t_power) * se)``: what a row of
+    seeds could have found, so that an "inconclusive" says how large a change it
+    could not rule out. NaN where the interval is not defined (fewer than 2 seeds).
+    """
+    if not 0 < level < 1 or not 0 < power < 1:
+        raise ValueError(f"level and power must lie in (0, 1), got level={level!r}, power={power!r}")
+    if not (se > 0 and math.isfinite(se) and dof > 0 and math.isfinite(dof)):
+        return math.nan
+    return math.exp((sps.t.ppf(0.5 + level / 2, dof) + sps.t.ppf(power, dof)) * se)

@@ -341,7 +341,9 @@ def effects_forest(table: pd.DataFrame) -> alt.FacetChart:
     tooltip = [alt.Tooltip("effect:N"), alt.Tooltip("source:N"), alt.Tooltip("change:Q", format=".3g"),
                alt.Tooltip("low:Q", format=".3g"), alt.Tooltip("high:Q", format=".3g"),
                alt.Tooltip("level:Q", title="level (%)"), alt.Tooltip("verdict:N"), alt.Tooltip("seeds:Q"),
-               alt.Tooltip("runs:Q", title="runs behind it"), alt.Tooltip("finding:N")]
+               alt.Tooltip("runs:Q", title="runs behind it"),
+               alt.Tooltip("detectable:Q", format=".3g", title="found 80% of the time beyond (factor)"),
+               alt.Tooltip("finding:N")]
     base = alt.Chart()
     known = base.transform_filter(alt.datum.verdict != "missing")
     bars = known.mark_rule(strokeWidth=2).encode(x=x, x2="high_at:Q", y=y, color=color, tooltip=tooltip) \

@@ -217,10 +217,15 @@ def interval_table(table: pd.DataFrame, columns: list[str], **intervals: tuple[s
     return shown[columns].style.hide(axis="index").format(na_rep="").format("{:.3g}", subset=floats, na_rep="")
 
 
+def _factor(x: float) -> str:
+    return f"{x:.2g}" if x < 100 else f"{x:,.0f}"
+
+
 def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
     """The answer page's decision table: per property, in plain words, which way the benefit of equivariance
-    moved where the store decides it, how many of its effects are decided, and whether it repeats a published
-    finding (from :func:`equilib.analysis.answer.effects`)."""
+    moved where the store decides it, how many of its effects are decided, how large a change the undecided ones
+    could have found (80% power), and whether it repeats a published finding (from
+    :func:`equilib.analysis.answer.effects`)."""
     rows = []
     for prop, at in effects.groupby("property", sort=False):
         measured = at[at["verdict"] != "missing"]
@@ -238,6 +243,14 @@ def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
                      f"{g['change'].max():.2g})" for v, g in decided.groupby("verdict", sort=False)]
             said = "; ".join(parts)
             sure = f"{len(decided)} of {len(measured)} decided"
+        undecided = measured.loc[~measured.index.isin(decided.index), "detectable"]
+        reach = undecided.dropna()
+        if len(reach):  # what an "inconclusive" could not rule out
+            low, high = _factor(reach.min()), _factor(reach.max())
+            sure += f"; the undecided find a change 80% of the time only beyond x{low}" + (
+                f"-{high}" if high != low else "")
+        if undecided.isna().any():
+            sure += f"; {int(undecided.isna().sum())} with too few seeds for an interval"
         rows.append({"property": prop, "the benefit of equivariance": said, "how sure": sure,
                      "finding": at["finding"].iloc[0]})
     return pd.DataFrame(rows)
