@@ -97,6 +97,7 @@ def test_a_row_says_how_large_a_change_it_could_have_found():
     level, seeds, noise = intervals.bonferroni(intervals.LEVEL, 4), 8, 0.1
     first = answer.dimension_effects(_nbody(lambda n: 1.0, rng, noise=noise, seeds=range(seeds)), "grid")[-1]
     factor = first["detectable"]
+    assert first["level"] == pytest.approx(level)  # the family's level, as the verdict's
     assert 1.05 < factor < 1.5  # sqrt(4 * 0.01 / 8) = 0.07 on the log scale, times about 4.1
     found = 0
     for _ in range(400):  # the benefit moves by exactly that factor from n = 2 to n = 8
