@@ -11,9 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy import stats as sps
 
 LEVEL = 0.95
+
+
+def t_quantile(q: float, dof: float) -> float:
+    """Student's t quantile: scipy's own ``stats.t.ppf`` without its argument handling, which costs 90 times
+    the quantile (the power simulations ask for it hundreds of thousands of times). NaN for a bad ``dof``."""
+    return float(special.stdtrit(dof, q))
 
 
 def mean_ci(values: np.ndarray | pd.Series, level: float = LEVEL) -> tuple[float, float, float]:
@@ -25,7 +32,7 @@ def mean_ci(values: np.ndarray | pd.Series, level: float = LEVEL) -> tuple[float
     m = float(x.mean())
     if x.size < 2:
         return m, np.nan, np.nan
-    half = float(sps.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    half = float(t_quantile(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     return m, m - half, m + half
 
 
@@ -48,7 +55,7 @@ class Difference:
     def interval(self, level: float = LEVEL) -> tuple[float, float]:
         if not (self.se > 0 and math.isfinite(self.dof)):
             return (self.estimate, self.estimate) if self.se == 0 else (np.nan, np.nan)
-        half = sps.t.ppf(0.5 + level / 2, self.dof) * self.se
+        half = t_quantile(0.5 + level / 2, self.dof) * self.se
         return self.estimate - half, self.estimate + half
 
 
@@ -111,10 +118,12 @@ def ratio_table(runs: pd.DataFrame, numerator: str, denominator: str, metric: st
     Columns: ``by``, ratio, low, high, log_ratio, se, dof, seeds (the smaller of the two models' counts).
     """
     rows = []
-    finished = runs[runs["status"] == "finished"]
-    for key, at in finished.groupby(by):
-        a = at.loc[at["model"] == numerator, metric].to_numpy()
-        b = at.loc[at["model"] == denominator, metric].to_numpy()
+    finished = runs[(runs["status"] == "finished") & runs[by].notna()]
+    points, models = finished[by].to_numpy(), finished["model"].to_numpy()
+    values = finished[metric].to_numpy()
+    for key in np.unique(points):  # in order, as a groupby would give them (arrays: the power simulations call
+        at = points == key         # this thousands of times, and per-group pandas masks were most of their time)
+        a, b = values[at & (models == numerator)], values[at & (models == denominator)]
         if a.size == 0 or b.size == 0:
             continue
         r = log_ratio(a, b)
@@ -160,7 +169,7 @@ def trend(x: np.ndarray, y: np.ndarray, se: np.ndarray, dof: np.ndarray | None =
         return Trend(slope, slope, slope, k)
     spread = float((terms * terms / dof).sum())
     satterthwaite = var * var / spread if spread > 0 else math.inf
-    quantile = sps.t.ppf(0.5 + level / 2, min(satterthwaite, float(dof.min())))
+    quantile = t_quantile(0.5 + level / 2, min(satterthwaite, float(dof.min())))
     half = quantile * math.sqrt(var)
     return Trend(slope, slope - half, slope + half, k)
 
@@ -202,7 +211,7 @@ def power_law_fits(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min
             fit = sps.linregress(x, y)
             row["slope"] = fit.slope
             if len(x) > 2:
-                half = sps.t.ppf(0.5 + level / 2, len(x) - 2) * fit.stderr
+                half = t_quantile(0.5 + level / 2, len(x) - 2) * fit.stderr
                 row["low"], row["high"] = fit.slope - half, fit.slope + half
         rows.append(row)
     return pd.DataFrame(rows)
@@ -211,9 +220,18 @@ def power_law_fits(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min
 # --------------------------------------------------------------------------- group comparisons (rotated MNIST)
 
 
-def _cell(runs: pd.DataFrame, variant: str, group: str, n: int, metric: str) -> np.ndarray:
-    at = runs[(runs["variant"] == variant) & (runs["group"] == group) & (runs["n_train"] == n)]
-    return at[metric].clip(lower=1e-4).to_numpy(float)
+def group_cells(runs: pd.DataFrame, metric: str) -> dict[tuple, np.ndarray]:
+    """(variant, group, size) -> the metric over its runs, floored at 1e-4 (an error rate of 0 has no log).
+
+    One pass over the runs: a verdict looks up dozens of cells, and the power
+    simulations call each verdict thousands of times.
+    """
+    values = runs[metric].clip(lower=1e-4).to_numpy(float)
+    keys = zip(runs["variant"].to_numpy(), runs["group"].to_numpy(), runs["n_train"].to_numpy())
+    cells: dict[tuple, list] = {}
+    for key, value in zip(keys, values):
+        cells.setdefault(key, []).append(value)
+    return {key: np.asarray(v) for key, v in cells.items()}
 
 
 def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "trivial",
@@ -222,11 +240,11 @@ def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "tr
     """Per (group, size): the reference's error over the group's (> 1: the group is better), with 95% intervals
     (``difference`` holds the log ratio as a :class:`Difference`); ``invert``: the group's over the reference's."""
     df = runs[(runs["status"] == "finished") & (runs["variant"] == variant)]
-    rows = []
+    at, rows = group_cells(df, metric), []
     for group in sorted(set(df["group"]) - {reference}):
         shared = set(df.loc[df["group"] == group, "n_train"]) & set(df.loc[df["group"] == reference, "n_train"])
         for n in sorted(shared):
-            cells = _cell(df, variant, reference, n, metric), _cell(df, variant, group, n, metric)
+            cells = at[variant, reference, n], at[variant, group, n]
             r = log_ratio(*(cells[::-1] if invert else cells))
             lo, hi = r.interval(level)
             rows.append({"variant": variant, "group": group, "n_train": n, "ratio": math.exp(r.estimate),
@@ -237,11 +255,14 @@ def beats_reference_table(runs: pd.DataFrame, variant: str, reference: str = "tr
 def seed_slopes(runs: pd.DataFrame, variant: str, group: str, metric: str = "test_at_best_val") -> np.ndarray:
     """One log-log scaling slope per seed (each seed's runs across sizes are one curve, fitted alone)."""
     df = runs[(runs["status"] == "finished") & (runs["variant"] == variant) & (runs["group"] == group)]
+    seeds, x = df["seed"].to_numpy(), np.log(df["n_train"].to_numpy(float))
+    y = np.log(df[metric].clip(lower=1e-4).to_numpy(float))
     slopes = []
-    for _, g in df.groupby("seed"):
-        if g["n_train"].nunique() >= 2:
-            slopes.append(sps.linregress(np.log(g["n_train"].to_numpy(float)),
-                                         np.log(g[metric].clip(lower=1e-4).to_numpy(float))).slope)
+    for seed in np.unique(seeds):
+        xs, ys = x[seeds == seed], y[seeds == seed]
+        if np.unique(xs).size >= 2:  # least squares, as scipy's linregress computes its slope
+            xc = xs - xs.mean()
+            slopes.append(float((xc * (ys - ys.mean())).sum() / (xc * xc).sum()))
     return np.asarray(slopes)
 
 

@@ -15,7 +15,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+
+from .intervals import t_quantile
 
 HONEST = "test_at_best_val"
 
@@ -83,9 +84,10 @@ def draw_runs(cells: pd.DataFrame, seeds: int, rng: np.random.Generator, by: Seq
     n = len(cells)
     noise = rng.standard_normal((n, seeds))
     values = np.exp(cells["mean"].to_numpy()[:, None] + cells["sd"].to_numpy()[:, None] * noise)
-    runs = cells.loc[cells.index.repeat(seeds), [*by, "model"]].reset_index(drop=True)
-    return runs.assign(seed=np.tile(np.arange(seeds), n), status="finished", **{metric: values.ravel()},
-                       epochs_done=10, best_val_epoch=5, best_at_last_eval=False)
+    rows = np.repeat(np.arange(n), seeds)
+    return pd.DataFrame({**{c: cells[c].to_numpy()[rows] for c in (*by, "model")},
+                         "seed": np.tile(np.arange(seeds), n), "status": "finished", metric: values.ravel(),
+                         "epochs_done": 10, "best_val_epoch": 5, "best_at_last_eval": False})
 
 
 def answer_rates(judge: Callable[[pd.DataFrame], str], cells: pd.DataFrame, seeds: int, *, repeats: int = 1000,
@@ -113,4 +115,4 @@ def detectable_change(se: float, dof: float, level: float, power: float = 0.8) -
         raise ValueError(f"level and power must lie in (0, 1), got level={level!r}, power={power!r}")
     if not (se > 0 and math.isfinite(se) and dof > 0 and math.isfinite(dof)):
         return math.nan
-    return math.exp((sps.t.ppf(0.5 + level / 2, dof) + sps.t.ppf(power, dof)) * se)
+    return math.exp((t_quantile(0.5 + level / 2, dof) + t_quantile(power, dof)) * se)

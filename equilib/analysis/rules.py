@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .intervals import (LEVEL, Difference, _cell, beats_reference_table, bonferroni, difference_of, log_ratio,
-                        slope_difference, trend, unconverged_share)
+from .intervals import (LEVEL, Difference, beats_reference_table, bonferroni, difference_of, group_cells,
+                        improving_at_end, log_ratio, slope_difference, trend)
 
 MIN_SEEDS = 3  # fewer seeds at a point and its interval says too little to decide on
 MAX_UNCONVERGED = 0.2  # a larger share of runs still improving at their last evaluation: no verdict
@@ -127,13 +127,16 @@ def budget_check(runs: pd.DataFrame, numerator: str = "gnn", denominator: str = 
     """
     rows = []
     top = runs["budget_factor"].max()
-    for point, at in runs.groupby(by):
+    points, factors = runs[by].to_numpy(), runs["budget_factor"].to_numpy()
+    labels, values = runs[column].to_numpy(), runs[metric].to_numpy()
+    finished = (runs["status"] == "finished").to_numpy()
+    for point in np.unique(points):  # arrays, not groupbys: the power simulations call this thousands of times
         row: dict = {by: point}
         ratios = {}
-        for factor, g in at.groupby("budget_factor"):
-            finished = g[g["status"] == "finished"]
-            ratios[factor] = log_ratio(finished.loc[finished[column] == numerator, metric].to_numpy(),
-                                       finished.loc[finished[column] == denominator, metric].to_numpy())
+        here = points == point
+        for factor in np.unique(factors[here]):
+            at = here & (factors == factor) & finished
+            ratios[factor] = log_ratio(values[at & (labels == numerator)], values[at & (labels == denominator)])
             row[f"ratio x{factor:g}"] = math.exp(ratios[factor].estimate)
         change = difference_of(ratios[top], ratios[1.0]) if 1.0 in ratios and top != 1.0 else None
         lo, hi = change.interval(level) if change is not None else (np.nan, np.nan)
@@ -199,7 +202,12 @@ def _unconverged(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str],
     Each group on its own: converged groups must not hide one that was still improving.
     """
     finished = runs[(runs["status"] == "finished") & runs["group"].isin(groups)]
-    shares = {key: unconverged_share(g) for key, g in finished.groupby(["variant", "group"])}
+    improving = improving_at_end(finished)  # per trained run; a group with none trained has nothing improving
+    trained = finished.loc[improving.index]
+    counts: dict[tuple[str, str], list[int]] = {}
+    for key, flag in zip(zip(trained["variant"], trained["group"]), improving.to_numpy()):
+        counts.setdefault(key, []).append(int(flag))
+    shares = {key: sum(flags) / len(flags) for key, flags in counts.items()}
     return {key: share for key, share in shares.items() if share > MAX_UNCONVERGED}
 
 
@@ -240,7 +248,8 @@ def lowest_group_verdict(runs: pd.DataFrame, variant: str, group: str, metric: s
     if not sizes or not others:
         return out
     thin, over = _points_check(df, [group, *others], min_seeds)
-    comparisons = [(n, g, log_ratio(_cell(df, variant, g, n, metric), _cell(df, variant, group, n, metric)))
+    cells, none = group_cells(df, metric), np.empty(0)
+    comparisons = [(n, g, log_ratio(cells.get((variant, g, n), none), cells[variant, group, n]))
                    for n in sizes for g in others]
     floor, strict, one_sided = math.log(1 - margin), bonferroni(level, len(comparisons)), 1 - 2 * (1 - level)
     # a loss counts only between converged groups; an unconverged group elsewhere cannot undo it
