@@ -59,8 +59,8 @@ publish:  ## put the built book (after 'make book') on the gh-pages branch with 
 figures:  ## export Figure 1 and Figure 2 as PNGs for the README, from the committed run store
 	$(BIN)/python -m equilib figures --results results --out docs
 
-test:  ## the test suite
-	$(BIN)/python -m pytest
+test:  ## the test suite, one worker per core (pytest-xdist; plain `pytest` runs it in one process)
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench:  ## the speed benchmarks (minutes; figures go to stdout and benchmarks/results/)
 	$(BIN)/python benchmarks/simulate.py

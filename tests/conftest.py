@@ -40,7 +40,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Generated data goes to a per-session temporary cache, never the user's."""
     monkeypatch.setenv("EQUILIB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.delenv("EQUILIB_RENDER_ONLY", raising=False)  # a book build's setting must not leak into tests
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(_THREADS)
+
+
+# Under pytest-xdist (make test: one worker per core) each worker, and every kernel or driver it starts, gets a
+# core of its own: two torch processes that each spin two threads on two cores slow each other many times over.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_THREADS = max(1, min(2, os.cpu_count() or 1) // _WORKERS)
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)
 
 
 def random_orthogonal(n: int, *, reflect: bool, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:

@@ -38,17 +38,26 @@ def test_projection_divides_the_work_but_never_below_the_longest_job(tmp_path):
         cost.project([0])
 
 
-def test_measured_costs_add_up_the_stores_own_wall_times(tmp_path):
+def test_measured_costs_add_up_the_stores_own_wall_times(tmp_path, monkeypatch):
     from equilib.base.store import RunStore
+    from equilib.experiments.nbody import nbody_convergence, nbody_lr_pilot
     from equilib.experiments.protocol import run_protocol
     from equilib.experiments.settings import RunSettings
 
+    # the smoke preset cut to one seed at one n: GNN and EGNN in the grid, the pilot and the budget check
+    tiny = {**presets.PRESETS["nbody"]["smoke"], "dims": [2], "models": ["gnn", "egnn", "freeflight"], "seeds": [0],
+            "convergence": {"dims": [2], "seeds": [0], "factors": [2]},
+            "pilot": {"dim": 2, "seed": 100, "lrs": [1e-3], "budget_factor": 0.5}}
+    monkeypatch.setitem(presets.PRESETS["nbody"], "tiny", tiny)
     run = RunSettings(results=tmp_path / "results", cache_dir=tmp_path / "cache", progress=False)
-    run_protocol("nbody", presets.resolve("nbody", "smoke"), run)  # trains the smoke grid and its rate pilot
+    protocol = presets.resolve("nbody", "tiny")
+    run_protocol("nbody", protocol, run)  # trains the grid and its rate pilot
+    nbody_lr_pilot(protocol, run), nbody_convergence(protocol, run)
     stored = RunStore(tmp_path / "results", "nbody").runs()
     trained = stored[stored.wall_time > 0]
-    table = cost.measured_costs(tmp_path / "results", stored=(("N-body", "smoke grid", "nbody", "smoke"),
-                                                              ("N-body", "again", "nbody", "smoke")))
+    assert len(trained) == 6 and len(stored) == 7  # grid, pilot and 2x budget, 2 each; free flight costs nothing
+    table = cost.measured_costs(tmp_path / "results", stored=(("N-body", "tiny grid", "nbody", "tiny"),
+                                                              ("N-body", "again", "nbody", "tiny")))
     first, again = table.iloc[0], table.iloc[1]
     assert first.runs == len(trained) > 0 and first.device == "cpu"
     assert first.hours == pytest.approx(trained.wall_time.sum() / 3600)

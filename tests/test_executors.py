@@ -22,6 +22,9 @@ from conftest import ROOT
 from test_mnist import needs_mnist
 
 GIB = 2**30
+# Under pytest-xdist, every test that starts Ray (or shares the MNIST baseline) runs in one worker, one at a time:
+# one local Ray instance on the machine, as in a serial run (make test: --dist loadgroup)
+ON_ONE_WORKER = pytest.mark.xdist_group("ray")
 
 
 def test_gpu_share_packs_runs_by_measured_memory():
@@ -112,6 +115,7 @@ def ray_instance():
     ray.shutdown()
 
 
+@ON_ONE_WORKER
 @pytest.mark.slow
 def test_on_ray_a_failed_task_is_recorded_and_the_rest_finish(tmp_path, ray_instance):
     store = RunStore(tmp_path, "toy")
@@ -127,6 +131,7 @@ def _same_rows(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
         assert a[column].tolist() == b[column].tolist(), column
 
 
+@ON_ONE_WORKER
 @pytest.mark.slow
 def test_an_nbody_smoke_sweep_on_ray_records_what_the_local_executor_records(tmp_path, ray_instance):
     sweep = dict(dims=[2, 3], models=["gnn", "egnn", "freeflight"], seeds=[0, 1], n_trains=[64], epochs=3,
@@ -138,32 +143,42 @@ def test_an_nbody_smoke_sweep_on_ray_records_what_the_local_executor_records(tmp
     _same_rows(local, on_ray, ["best_val", "test_at_best_val", "best_test", "stop_step", "params", "status"])
 
 
+# A CPU convolution's summation order depends on the intra-op thread count (1 and 2 threads differ at 1e-7 in
+# the loss, and at 64 images that moved an error rate by 2/64 on a fresh machine), so every path trains each run
+# on one thread: then they must record exactly the same numbers.
+MNIST_SWEEP = dict(variants=["rotated"], groups=["trivial", "C4"], n_trains=[64, 128], epochs=2, lr=3e-3,
+                   n_val=64, n_test=64, target_params=20_000)
+ONE_THREAD = RunSettings(device="cpu", progress=False, threads=1)
+
+
+@pytest.fixture(scope="module")
+def mnist_local(tmp_path_factory):
+    """The small MNIST sweep trained here, one run at a time: what every other executor must record."""
+    results = tmp_path_factory.mktemp("mnist-local")
+    cache = tmp_path_factory.getbasetemp() / "cache"  # the session's cache (set up before the autouse fixture)
+    runs = mnist_sweep(**MNIST_SWEEP, run=replace(ONE_THREAD, results=results, cache_dir=cache))
+    assert len(runs) == 4
+    return runs, RunStore(results, "mnist").curves().sort_values(["run_id", "epoch"])
+
+
+@ON_ONE_WORKER
 @needs_mnist
 @pytest.mark.slow
-def test_mnist_runs_on_ray_record_what_local_runs_record(tmp_path, ray_instance):
-    # A CPU convolution's summation order depends on the intra-op thread count (1 and 2 threads differ at
-    # 1e-7 in the loss, and at 64 images that moved an error rate by 2/64 on a fresh machine), so both
-    # paths train each run on one thread: then they must record exactly the same numbers.
-    sweep = dict(variants=["rotated"], groups=["trivial", "C4"], n_trains=[64, 128], epochs=2, lr=3e-3,
-                 n_val=64, n_test=64, target_params=20_000)
-    here = RunSettings(device="cpu", progress=False, threads=1)
-    local = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "local"))
-    on_ray = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "ray", executor="ray"))
-    assert len(local) == 4
+def test_mnist_runs_on_ray_record_what_local_runs_record(tmp_path, ray_instance, mnist_local):
+    local, local_curves = mnist_local
+    on_ray = mnist_sweep(**MNIST_SWEEP, run=replace(ONE_THREAD, results=tmp_path / "ray", executor="ray"))
     _same_rows(local, on_ray, ["best_val", "final_test", "test_at_best_val", "best_val_epoch"])
-    curves = [RunStore(tmp_path / name, "mnist").curves().sort_values(["run_id", "epoch"]) for name in ("local", "ray")]
-    assert curves[1]["train_loss"].tolist() == curves[0]["train_loss"].tolist()
+    curves = RunStore(tmp_path / "ray", "mnist").curves().sort_values(["run_id", "epoch"])
+    assert curves["train_loss"].tolist() == local_curves["train_loss"].tolist()
 
 
+@ON_ONE_WORKER
 @needs_mnist
 @pytest.mark.slow
-def test_mnist_runs_in_a_process_pool_record_what_local_runs_record(tmp_path):
-    sweep = dict(variants=["rotated"], groups=["trivial", "C4"], n_trains=[64, 128], epochs=2, lr=3e-3,
-                 n_val=64, n_test=64, target_params=20_000)
-    here = RunSettings(device="cpu", progress=False, threads=1)
-    local = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "local"))
-    pooled = mnist_sweep(**sweep, run=replace(here, results=tmp_path / "pool", executor="processes", workers=2))
-    assert len(local) == 4
+def test_mnist_runs_in_a_process_pool_record_what_local_runs_record(tmp_path, mnist_local):
+    local, _ = mnist_local
+    pooled = mnist_sweep(**MNIST_SWEEP, run=replace(ONE_THREAD, results=tmp_path / "pool", executor="processes",
+                                                     workers=2))
     _same_rows(local, pooled, ["best_val", "final_test", "test_at_best_val", "best_val_epoch", "stop_step"])
 
 
@@ -198,6 +213,7 @@ def test_a_writer_killed_mid_write_leaves_a_temp_file_that_the_next_sweep_remove
     assert not target.exists() and len(store.runs()) == 1  # a half-written file never became a result
 
 
+@ON_ONE_WORKER
 @pytest.mark.slow
 def test_sigterm_to_a_ray_driver_leaves_the_store_consistent_and_a_rerun_finishes(tmp_path):
     pytest.importorskip("ray")
@@ -224,7 +240,10 @@ def test_sigterm_to_a_ray_driver_leaves_the_store_consistent_and_a_rerun_finishe
     first = store.runs()  # every file reads: nothing half-written
     assert 1 <= len(first) < 8
     assert not list((results / "nbody").rglob("*.tmp"))
-    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # the rerun needs no cluster: the run ids do not depend on the executor, so it trains only what is missing
+    rerun = [*command[:command.index("--executor")], "--executor", "local",
+             *command[command.index("--executor") + 2:]]
+    subprocess.run(rerun, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=600)
     again = store.runs()
     assert len(again) == 8 and set(first["run_id"]) <= set(again["run_id"])

@@ -6,6 +6,7 @@ import pandas as pd
 import papermill as pm
 import pytest
 
+from equilib.experiments import presets
 from equilib.report.notebooks import run_notebook
 from equilib.tasks import theory
 
@@ -80,24 +81,36 @@ def test_mnist_notebook_trains_records_and_draws(tmp_path):
     assert {"variant", "protocol", "n_min", "n_max"} <= _chart_params(out)
 
 
-@pytest.mark.parametrize("page,params,message", [
-    ("nbody.md", {"dims": [2, 0]}, "dims must be integers >= 1"),
-    ("nbody.md", {"preset": "huge"}, "unknown preset 'huge'; choose one of"),
-    ("nbody.md", {"models": ["egnn", "mlp"]}, r"unknown models \['mlp'\]; choose from"),
-    ("nbody.md", {"budget_steps": 0}, r"budget_steps must be integers >= 1; bad value\(s\): \[0\]"),
-    ("nbody.md", {"schedule": "step"}, r"unknown schedule 'step'; choose one of"),
-    ("mnist.md", {"groups": ["C5"]}, r"unknown groups \['C5'\]; choose from"),
-    ("mnist.md", {"n_trains": [60000]}, r"training size\(s\) \[60000\] exceed the 50000"),
-    ("mnist.md", {"schedule": "linear"}, r"unknown schedule 'linear'; choose one of"),
-    ("mnist.md", {"key_seeds": [-1]}, r"key_seeds must be integers >= 0"),
-    ("beyond.md", {"breaking": [{"kind": "box", "value": -1}]}, r"a box needs a positive value, got -1"),
-    ("beyond.md", {"breaking": [{"kind": "wind"}]}, r"unknown breaking kind in \{'kind': 'wind'\}"),
-])
-def test_bad_parameters_stop_the_notebook_before_training(tmp_path, page, params, message):
+# Each page hands its parameters to presets.resolve in its first code cell, before anything is loaded or trained.
+BAD_PARAMETERS = [
+    ("nbody", {"dims": [2, 0]}, "dims must be integers >= 1"),
+    ("nbody", {"preset": "huge"}, "unknown preset 'huge'; choose one of"),
+    ("nbody", {"models": ["egnn", "mlp"]}, r"unknown models \['mlp'\]; choose from"),
+    ("nbody", {"budget_steps": 0}, r"budget_steps must be integers >= 1; bad value\(s\): \[0\]"),
+    ("nbody", {"schedule": "step"}, r"unknown schedule 'step'; choose one of"),
+    ("mnist", {"groups": ["C5"]}, r"unknown groups \['C5'\]; choose from"),
+    ("mnist", {"n_trains": [60000]}, r"training size\(s\) \[60000\] exceed the 50000"),
+    ("mnist", {"schedule": "linear"}, r"unknown schedule 'linear'; choose one of"),
+    ("mnist", {"key_seeds": [-1]}, r"key_seeds must be integers >= 0"),
+    ("beyond", {"breaking": [{"kind": "box", "value": -1}]}, r"a box needs a positive value, got -1"),
+    ("beyond", {"breaking": [{"kind": "wind"}]}, r"unknown breaking kind in \{'kind': 'wind'\}"),
+]
+
+
+@pytest.mark.parametrize("experiment,params,message", BAD_PARAMETERS)
+def test_the_pages_bad_parameters_are_named_by_the_presets(experiment, params, message):
+    params = dict(params)
+    with pytest.raises(ValueError, match=message):
+        presets.resolve(experiment, params.pop("preset", "smoke"), **params)
+
+
+# and a page stops there: one bad value per page through a real kernel (a kernel costs about 10 s)
+@pytest.mark.parametrize("experiment,params,message", [BAD_PARAMETERS[0], BAD_PARAMETERS[6], BAD_PARAMETERS[9]])
+def test_bad_parameters_stop_the_notebook_before_training(tmp_path, experiment, params, message):
     results = tmp_path / "results"
     with pytest.raises(pm.PapermillExecutionError, match=message):
-        run_notebook(ROOT / "book" / page, tmp_path / "bad.ipynb", {"preset": "smoke", "results": str(results),
-                                                                    **params}, progress=False)
+        run_notebook(ROOT / "book" / f"{experiment}.md", tmp_path / "bad.ipynb",
+                     {"preset": "smoke", "results": str(results), **params}, progress=False)
     assert not results.exists()
 
 

@@ -275,17 +275,23 @@ def test_a_stack_of_cnns_computes_what_its_members_compute_alone(group):
 
 
 def _assert_same_cnn_runs(a, b, n_eval=64):
-    """Training losses to float rounding; error rates to two images.
+    """The first epoch's training loss to 1e-4, later ones to 2%; error rates to two images.
 
-    The head's first bias sits before a batch norm, so its gradient is zero
-    up to rounding, and Adam, which divides by the gradient's size, walks it
-    by the learning rate in directions that rounding picks. Training outputs
-    do not see it (the norm cancels it); evaluation outputs see it through
-    the running mean's lag, so an image near a tie may flip.
+    The stacked head is one batched matrix product, which sums in another
+    order than a lone Linear, and training at a high rate is chaotic: that
+    rounding grows from epoch to epoch (at lr 1e-2 on one thread, 8e-4 of the
+    loss by the third epoch and 5e-3 by the fourth for C4; less on two). A
+    wrong member, shared optimizer state or mixed data would be off by far more
+    in the first epoch already. The head's first bias sits before a batch norm,
+    so its gradient is zero up to rounding, and Adam, which divides by the
+    gradient's size, walks it by the learning rate in directions that rounding
+    picks. Training outputs do not see it (the norm cancels it); evaluation
+    outputs see it through the running mean's lag, so an image near a tie may
+    flip.
     """
     assert [p["epoch"] for p in a.curve] == [p["epoch"] for p in b.curve]
-    for p, q in zip(a.curve, b.curve):
-        assert q["train_loss"] == pytest.approx(p["train_loss"], rel=1e-4), p["epoch"]
+    for i, (p, q) in enumerate(zip(a.curve, b.curve)):
+        assert q["train_loss"] == pytest.approx(p["train_loss"], rel=1e-4 if i == 0 else 2e-2), p["epoch"]
         for key in ("val", "test"):
             assert abs(q[key] - p[key]) <= 2 / n_eval + 1e-9, (p["epoch"], key)
     assert (a.status, a.epochs_done) == (b.status, b.epochs_done)
