@@ -110,6 +110,22 @@ def _mnist(error_of, seeds=(0, 1, 2), sizes=(1000, 2000, 5000, 10000)):
                          for v, g, s in cells for n in sizes])
 
 
+def test_published_mnist_table_sets_each_key_group_at_its_largest_size_beside_the_published_models():
+    rank = {"trivial": 3.0, "C4": 2.0, "C8": 1.5, "SO2": 1.0}
+    runs = _mnist(lambda v, g, n: 0.01 * rank.get(g, 1) * (n / 1000) ** -0.5).assign(params=20_000, epochs=25)
+    runs = runs[(runs.n_train < 10_000) | (runs.group != "C4")]  # C4's largest size is then 5,000
+    table = claims.published_mnist_table(claims.key_runs(runs))
+    ours = table[table.source == "this book's store"].set_index("group")
+    assert list(ours.index) == ["SO2", "C8", "C4", "trivial"]  # rotated only, lowest error first
+    assert ours.loc["C4", "n_train"] == 5000 and ours.loc["C8", "n_train"] == 10_000
+    assert ours.loc["C8", "error"] == pytest.approx(0.015 * 10 ** -0.5, rel=0.02)
+    assert ours.loc["C8", "low"] < ours.loc["C8", "error"] < ours.loc["C8", "high"] and ours.loc["C8", "seeds"] == 3
+    published = table[table.source != "this book's store"]
+    assert len(published) == len(claims.PUBLISHED_ROTATED_MNIST) and published.seeds.isna().all()
+    assert published.error.between(0.005, 0.03).all() and (published.params.dropna() > 1e5).all()
+    assert len(claims.published_mnist_table(runs.head(0))) == len(claims.PUBLISHED_ROTATED_MNIST)  # no runs yet
+
+
 def test_mnist_claims_on_data_that_follow_the_paper():
     # the one-seed groups are better than the matching group: they must not decide (or block) a verdict
     rank = {"rotated": {"trivial": 3, "C4": 2, "C8": 1.5, "O2": 0.5, "SO2": 1},
@@ -213,3 +229,26 @@ def test_mnist_figure_offers_a_size_range_only_when_there_is_one():
 def test_interval_text_says_one_seed_instead_of_nan():
     assert charts.interval_text(1.5, 1.2, 1.9) == "1.50 [1.20, 1.90]"
     assert charts.interval_text(0.03, np.nan, np.nan, "+.3f") == "+0.030 (one seed)"
+
+
+def test_the_large_sizes_sentence_counts_the_declared_runs_and_states_the_budget_check():
+    from equilib.experiments import presets
+    from equilib.experiments.protocol import protocol_size
+    from equilib.report import pages
+
+    large = presets.resolve("mnist", "large")
+    assert protocol_size("mnist", large) == 2 * 4 * 3 * 2  # variants x key groups x seeds x sizes
+    assert protocol_size("mnist", presets.resolve("mnist", "large-budget")) == 2 * 5 * 2  # groups x seeds x factors
+    assert protocol_size("mnist", presets.resolve("mnist", "cpu")) == 120  # the committed grid's runs
+    none = pd.DataFrame({"status": pd.Series(dtype=str)})
+    text = pages.large_sizes_text(large, none, none, 48)
+    assert text.startswith("0 of the 48 runs at 20,000 and 50,000 images") and "no run in the store yet" in text
+    rng = np.random.default_rng(3)
+    check = pd.DataFrame([{"group": g, "n_train": 50_000, "budget_factor": f, "seed": s, "status": "finished",
+                           "test_at_best_val": (0.03 if g == "trivial" else 0.02) * np.exp(rng.normal(0, 0.01))}
+                          for g in ("trivial", "SO2") for f in (1.0, 2.0) for s in range(5)])
+    assert "The budget check (20 runs): supported" in pages.large_sizes_text(large, none, check, 48)
+    moved = check.assign(test_at_best_val=check.test_at_best_val.where(
+        (check.group != "trivial") | (check.budget_factor == 1.0), check.test_at_best_val * 2))
+    assert "not supported; the 50,000-image points are under-trained" in pages.large_sizes_text(large, none, moved, 48)
+    assert pages.large_sizes_text(None, none, None, 0) == "Skipped in this run (large=None)."

@@ -26,9 +26,23 @@ def run_protocol(experiment: str, protocol: dict, run: RunSettings = RunSettings
         blocks = [(protocol["variants"], protocol["groups"], protocol["seeds"])]
         blocks += [([v], groups, protocol["key_seeds"]) for v, groups in protocol["key_groups"].items()
                    if v in protocol["variants"] and protocol["key_seeds"]]
+        factors = protocol.get("budget_factors", [1])  # the budget, then its multiples (a budget check)
         runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds,
                             **{**training, "epochs": training["epochs"] * factor}, run=run)
-                for factor in protocol.get("budget_factors", [1])  # the budget, then its multiples (a budget check)
+                .assign(**({"budget_factor": float(factor)} if len(factors) > 1 else {}))
+                for factor in factors
                 for variants, groups, seeds in blocks]  # every group's seeds first, then the key groups' extra seeds
         return pd.concat(runs).drop_duplicates("run_id").reset_index(drop=True)
+    raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
+
+
+def protocol_size(experiment: str, protocol: dict) -> int:
+    """How many runs :func:`run_protocol` trains for ``protocol`` (the main grid; not pilots or budget checks)."""
+    if experiment == "nbody":
+        return len(protocol["dims"]) * len(protocol["models"]) * len(protocol["seeds"])
+    if experiment == "mnist":
+        cells = {(v, g, s) for v in protocol["variants"] for g in protocol["groups"] for s in protocol["seeds"]}
+        cells |= {(v, g, s) for v, groups in protocol["key_groups"].items() if v in protocol["variants"]
+                  for g in groups for s in protocol["key_seeds"]}
+        return len(cells) * len(protocol["n_trains"]) * len(protocol.get("budget_factors", [1]))
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")

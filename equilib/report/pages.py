@@ -7,7 +7,7 @@ from pandas.io.formats.style import Styler
 
 from ..analysis.beyond import BREAKING_OF_INTEREST
 from ..analysis.claims import seeds_to_decide
-from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST
+from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, budget_check, budget_verdict
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
 
@@ -140,6 +140,56 @@ def reproduction_text(table: pd.DataFrame, runs: pd.DataFrame, protocol: dict | 
         text += (f". At {r.budget_steps:,} steps the {MODEL_LABELS[r.model]} reaches {r.mse:.4f} "
                  f"({r.ratio:.2f}x the published number, {r.seeds} seeds)")
     return text + "."
+
+
+def published_mnist_table(table: pd.DataFrame) -> Styler:
+    """:func:`equilib.analysis.claims.published_mnist_table` for the page: one row per model, ours first."""
+    if table.empty:
+        return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
+    error = [f"{e:.2%}" if pd.isna(s) else
+             (f"{e:.2%} [{lo:.2%}, {hi:.2%}]" if pd.notna(lo) else f"{e:.2%} (one seed)")
+             for e, lo, hi, s in zip(table.error, table.low, table.high, table.seeds)]
+    shown = pd.DataFrame({
+        "model": table["model"], "group": table["group"].replace({"trivial": "{e} (plain)"}),
+        "test error": error, "seeds": table["seeds"].map(lambda s: "–" if pd.isna(s) else f"{int(s)}"),
+        "parameters": table["params"].map(lambda p: "not counted" if pd.isna(p) else f"{int(p):,}"),
+        "training images": table["n_train"].map("{:,}".format), "augmentation": table["augmentation"],
+        "training": table["training"], "source": table["source"]})
+    return shown.style.hide(axis="index")
+
+
+def published_gap_text(table: pd.DataFrame) -> str:
+    """How far our best model is from each published one, in words (error ratio and parameter ratio)."""
+    ours = table[table["source"] == "this book's store"]
+    if ours.empty:
+        return "No rotated-MNIST run of this protocol is in the store yet."
+    best = ours.sort_values("error").iloc[0]
+    parts = [f"{p.model} reaches {p.error:.2%} ({best.error / p.error:.1f}x lower error"
+             + (f", with {p.params / best.params:.0f}x the parameters)" if pd.notna(p.params) else ")")
+             for p in table[table["source"] != "this book's store"].itertuples()]
+    return (f"Our best, {best.group} at {best.n_train:,} images, has {best.error:.2%} test error with "
+            f"{best.params:,} parameters; " + "; ".join(parts) + ".")
+
+
+def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFrame | None, expected: int) -> str:
+    """Where the 20,000- and 50,000-image runs (``expected`` of them) and their budget check stand, in words."""
+    if protocol is None:
+        return "Skipped in this run (large=None)."
+    done = int((runs["status"] == "finished").sum()) if len(runs) else 0
+    sizes = " and ".join(f"{n:,}" for n in protocol["n_trains"])
+    text = (f"{done} of the {expected} runs at {sizes} images are in the store"
+            + (" (`python -m equilib mnist-protocol --preset large` trains the rest; on a GPU, `--stack` trains "
+               "the seeds of a group as one module); the figure and the verdicts use those that are"
+               if done < expected else "; the figure and the verdicts use all of them"))
+    if check is None:
+        return text + "."
+    have = int((check["status"] == "finished").sum()) if len(check) else 0
+    if have == 0:
+        return text + ". The budget check has no run in the store yet, so the largest sizes are shown unchecked."
+    verdict = budget_verdict(budget_check(check, "trivial", "SO2", column="group", by="n_train"))
+    return text + (f". The budget check ({have} runs): {verdict['verdict']}"
+                   + ("" if verdict["verdict"] != "not supported" else
+                      "; the 50,000-image points are under-trained, and the claims that use them say so") + ".")
 
 
 MNIST_CLAIM_NAMES = {"alignment": "the matching group is the best", "regime": "equivariance helps at every size",
