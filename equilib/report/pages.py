@@ -143,19 +143,27 @@ def reproduction_text(table: pd.DataFrame, runs: pd.DataFrame, protocol: dict | 
 
 
 def published_mnist_table(table: pd.DataFrame) -> Styler:
-    """:func:`equilib.analysis.claims.published_mnist_table` for the page: one row per model, ours first."""
+    """:func:`equilib.analysis.claims.published_mnist_table` for the page: one row per model, ours first (how
+    each trained, and where the numbers come from, are in :func:`published_recipes_text`)."""
     if table.empty:
         return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
     error = [f"{e:.2%}" if pd.isna(s) else
              (f"{e:.2%} [{lo:.2%}, {hi:.2%}]" if pd.notna(lo) else f"{e:.2%} (one seed)")
              for e, lo, hi, s in zip(table.error, table.low, table.high, table.seeds)]
     shown = pd.DataFrame({
-        "model": table["model"], "group": table["group"].replace({"trivial": "{e} (plain)"}),
-        "test error": error, "seeds": table["seeds"].map(lambda s: "–" if pd.isna(s) else f"{int(s)}"),
+        "model": [m if pd.isna(s) else f"{m}, {int(s)} seeds" for m, s in zip(table.model, table.seeds)],
+        "group": table["group"].replace({"trivial": "{e} (plain)"}), "test error": error,
         "parameters": table["params"].map(lambda p: "not counted" if pd.isna(p) else f"{int(p):,}"),
-        "training images": table["n_train"].map("{:,}".format), "augmentation": table["augmentation"],
-        "training": table["training"], "source": table["source"]})
+        "images": table["n_train"].map("{:,}".format), "augmentation": table["augmentation"]})
     return shown.style.hide(axis="index")
+
+
+def published_recipes_text(table: pd.DataFrame) -> str:
+    """How each model of :func:`published_mnist_table` trained and where its number comes from, in words."""
+    ours = table[table["source"] == "this book's store"]
+    parts = ([f"ours: {ours['training'].iloc[0]} ({ours['source'].iloc[0]})"] if len(ours) else [])
+    parts += [f"{r.model}: {r.training} ({r.source})" for r in table[table["source"] != "this book's store"].itertuples()]
+    return "How each trained: " + "; ".join(parts) + "." if parts else ""
 
 
 def published_gap_text(table: pd.DataFrame) -> str:
@@ -178,8 +186,8 @@ def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFr
     done = int((runs["status"] == "finished").sum()) if len(runs) else 0
     sizes = " and ".join(f"{n:,}" for n in protocol["n_trains"])
     text = (f"{done} of the {expected} runs at {sizes} images are in the store"
-            + (" (`python -m equilib mnist-protocol --preset large` trains the rest; on a GPU, `--stack` trains "
-               "the seeds of a group as one module); the figure and the verdicts use those that are"
+            + (" (the command line's mnist-protocol with the large preset trains the rest, and on a GPU its stack "
+               "option trains the seeds of a group as one module); the figure and the verdicts use those that are"
                if done < expected else "; the figure and the verdicts use all of them"))
     if check is None:
         return text + "."
