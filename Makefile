@@ -69,6 +69,7 @@ bench:  ## the speed benchmarks (minutes; figures go to stdout and benchmarks/re
 	$(BIN)/python benchmarks/sweep_mnist.py
 	$(BIN)/python benchmarks/train_mnist.py
 	$(BIN)/python benchmarks/train_mnist_stacked.py
+	$(BIN)/python benchmarks/cnn_cpu_options.py
 
 clean:
 	rm -rf _build _static .pytest_cache
