@@ -116,8 +116,11 @@ def test_bad_parameters_stop_the_notebook_before_training(tmp_path, experiment, 
 
 def test_beyond_notebook_trains_records_and_draws(tmp_path):
     results = tmp_path / "results"
+    # 20 redraws behind each power sentence, not the book's 200: the sentences are the same functions' (tested
+    # in test_beyond), and at 200 they took 29 of this page's 50 s, twice over
     out = run_notebook(ROOT / "book" / "beyond.md", tmp_path / "beyond.ipynb",
-                       {"preset": "smoke", "results": str(results), "train": True}, progress=False)
+                       {"preset": "smoke", "results": str(results), "train": True, "power_repeats": 20},
+                       progress=False)
     runs = pd.read_parquet(results / "nbody" / "runs")
     trained = runs[runs.model != "freeflight"]
     assert len(trained) and trained["equivariance_error"].notna().all()  # measured on every trained run
@@ -129,6 +132,6 @@ def test_beyond_notebook_trains_records_and_draws(tmp_path):
     # without a longer budget the page says so, and trains nothing new
     again = run_notebook(ROOT / "book" / "beyond.md", tmp_path / "again.ipynb",
                          {"preset": "smoke", "results": str(results), "train": True, "studies": ["augmentation"],
-                          "augment_longer": []}, progress=False)
+                          "augment_longer": [], "power_repeats": 20}, progress=False)
     assert "none in this protocol" in _glued(again)["by_longer"]
     assert len(pd.read_parquet(results / "nbody" / "runs")) == len(runs)
