@@ -57,4 +57,3 @@ def random_orthogonal(n: int, *, reflect: bool, generator: torch.Generator, dtyp
     if (torch.det(q) > 0) == reflect:
         q[:, 0] = -q[:, 0]
     return q
-
