@@ -33,7 +33,7 @@ def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
 def _with_escnn_elu(model: torch.nn.Module) -> torch.nn.Module:
     from escnn import nn as enn
 
-    from equilib.models.fourier import FourierELU
+    from equilib.models.escnn_layers import FourierELU
 
     for m in model.modules():
         if isinstance(m, FourierELU):

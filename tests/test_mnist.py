@@ -11,7 +11,7 @@ from equilib.experiments.mnist import mnist_run_config, mnist_stopped_too_early,
 from equilib.experiments.settings import RunSettings
 from equilib.models import steerable
 from equilib.models.catalogue import count_parameters
-from equilib.models.fourier import FourierELU
+from equilib.models.escnn_layers import FourierELU, GroupPooling
 from equilib.models.steerable import build_cnn
 from equilib.tasks import mnist
 from equilib.training.loop import ClassificationTask, TrainConfig, train
@@ -197,18 +197,22 @@ def test_equivariant_models_are_invariant_to_their_exact_grid_symmetries(models,
         assert torch.allclose(_logits(models[group], x.flip(-2)), y, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("group", ["SO2", "O2"])
-def test_fourier_elu_matches_escnn_with_the_same_weights(models, group):
-    """The copy-free Fourier ELU is escnn's: same outputs and same gradients, to float rounding."""
+ESCNN_ORIGINALS = {FourierELU: enn.FourierELU, GroupPooling: enn.GroupPooling}
 
+
+@pytest.mark.parametrize("group", ["C4", "D8", "SO2", "O2"])
+def test_our_escnn_layers_match_escnn_with_the_same_weights(models, group):
+    """The copy-free Fourier ELU and group pooling are escnn's: same outputs and same gradients, to float
+    rounding; and unlike escnn's pooling, ours keeps a float64 network in float64."""
     fast, reference = (build_cnn(group, target_params=TARGET, verbose=False).eval() for _ in range(2))
     for model in (fast, reference):  # the trained-looking weights of the fixture (an eval-mode state dict)
         model.load_state_dict(models[group].state_dict())
         model.train()
-    assert any(isinstance(m, FourierELU) for m in fast.modules()), "the continuous groups use the copy-free ELU"
+    ours = [m for m in fast.modules() if type(m) in ESCNN_ORIGINALS]
+    assert ours, f"{group} uses none of the copy-free layers"
     for m in reference.modules():
-        if isinstance(m, FourierELU):
-            m.__class__ = enn.FourierELU
+        if type(m) in ESCNN_ORIGINALS:
+            m.__class__ = ESCNN_ORIGINALS[type(m)]
     x = torch.rand(8, 1, 29, 29, generator=torch.Generator().manual_seed(3)) * mnist.disc_mask()
     outs, grads = [], []
     for model in (fast, reference):
@@ -218,6 +222,27 @@ def test_fourier_elu_matches_escnn_with_the_same_weights(models, group):
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     assert torch.allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-4 * grads[1].abs().max().item())
+    assert fast.double()(x.double()).dtype == torch.float64
+
+
+def test_group_pooling_refuses_fields_of_two_sizes():
+    gs = steerable._gspace("C4")
+    mixed = enn.FieldType(gs, [gs.regular_repr, gs.trivial_repr])
+    with pytest.raises(ValueError, match=r"pools fields of one size; .* has sizes \[1, 4\]"):
+        GroupPooling(mixed)
+
+
+@pytest.mark.parametrize("stack", [1, 2])
+def test_two_networks_share_no_module_so_converting_one_leaves_the_other(stack):
+    """escnn caches one sampled-basis module per basis and hands it to every R2Conv that asks: a network moved
+    to float64 (or to a GPU) would drag every other network's filters with it. Ours own their bases."""
+    a, b = (build_cnn("C4", target_params=8000, verbose=False, stack=stack).eval() for _ in range(2))
+    assert not {id(m) for m in a.modules()} & {id(m) for m in b.modules()}
+    x = torch.rand(stack, 2, 1, 29, 29) if stack > 1 else torch.rand(2, 1, 29, 29)
+    before = a(x)
+    b.double()
+    torch.testing.assert_close(a(x), before)  # still float32, still the same network
+    assert b(x.double()).dtype == torch.float64
 
 
 def _asymmetric_strokes():

@@ -6,8 +6,9 @@ group, then over space) after block 6, and a two-layer head with 10 logits. The
 group decides the convolution: ``trivial`` is a conventional CNN (plain torch);
 ``C4``, ``C8``, ``D4``, ``D8`` use regular fields (escnn) with pointwise ELU and
 group max-pooling; ``SO2`` and ``O2`` use band-limited Fourier fields with
-Fourier ELU (escnn's, computed without layout copies: :mod:`.fourier`) and a
-1x1 equivariant map to invariant fields.
+Fourier ELU and a 1x1 equivariant map to invariant fields. The Fourier ELU and
+the group pooling are escnn's, computed without its layout copies
+(:mod:`.escnn_layers`).
 
 Inputs are ``(batch, 1, 29, 29)`` (:data:`equilib.tasks.mnist.IMAGE_SIZE`: MNIST padded
 to an odd size so rotations by 90 degrees map the grid to itself). Widths are
@@ -43,7 +44,7 @@ from ..base.cache import atomic_write
 from ..base.paths import cache_dir
 from ..tasks.mnist import IMAGE_SIZE
 from .catalogue import count_parameters
-from .fourier import FourierELU
+from .escnn_layers import FourierELU, GroupPooling
 from .groups import GROUP_ORDER, GROUPS
 
 RELATIVE_WIDTHS = (2, 3, 4, 4, 6, 8)  # channels per block, times the width scale
@@ -210,10 +211,14 @@ class SteerableCNN(nn.Module):
         continuous = group in ("SO2", "O2")
 
         def conv(in_type: enn.FieldType, out_type: enn.FieldType, kernel: int) -> nn.Module:
+            # recompute=True: the sampled basis is this network's own. escnn otherwise hands every R2Conv of the
+            # same basis, in every network of the process, one shared module, so ``.double()`` or ``.to(device)``
+            # on one network would convert the filters of all the others.
             if stack == 1:
-                return enn.R2Conv(in_type, out_type, kernel_size=kernel, padding=kernel // 2, bias=False)
+                return enn.R2Conv(in_type, out_type, kernel_size=kernel, padding=kernel // 2, bias=False,
+                                  recompute=True)
             member = enn.R2Conv(*(enn.FieldType(gs, t.representations[: len(t) // stack]) for t in (in_type, out_type)),
-                                kernel_size=kernel, padding=kernel // 2, bias=False)
+                                kernel_size=kernel, padding=kernel // 2, bias=False, recompute=True)
             return StackedR2Conv(stack, member, in_type, out_type)
 
         blocks: list[nn.Module] = [enn.MaskModule(self.input_type, IMAGE_SIZE, margin=1)]
@@ -233,7 +238,7 @@ class SteerableCNN(nn.Module):
         if continuous:
             blocks.append(conv(in_type, enn.FieldType(gs, stack * fields[-1] * [gs.trivial_repr]), 1))
         else:
-            blocks.append(enn.GroupPooling(in_type))
+            blocks.append(GroupPooling(in_type))
         self.features = enn.SequentialModule(*blocks)
         self.head = _head(self.features.out_type.size // stack, stack)
 
