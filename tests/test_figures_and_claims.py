@@ -252,3 +252,20 @@ def test_the_large_sizes_sentence_counts_the_declared_runs_and_states_the_budget
         (check.group != "trivial") | (check.budget_factor == 1.0), check.test_at_best_val * 2))
     assert "not supported; the 50,000-image points are under-trained" in pages.large_sizes_text(large, none, moved, 48)
     assert pages.large_sizes_text(None, none, None, 0) == "Skipped in this run (large=None)."
+
+
+def test_convergence_text_counts_early_stops_and_runs_still_improving():
+    from equilib.report import pages
+
+    def run(stopped, step, improving):
+        return {"status": "finished", "epochs_done": 10, "best_val_epoch": 10 if improving else 5,
+                "best_at_last_eval": improving, "stopped_early": stopped, "stop_step": step, "stop_after": 0.8,
+                "budget_steps": 1000}
+
+    runs = pd.DataFrame([run(True, 900, False)] * 6 + [run(False, 1000, True)] * 2 + [run(False, 1000, False)] * 2)
+    text = pages.convergence_text(runs)
+    assert "Of its 10 trained runs, 60% stopped early, none before the protocol allowed it" in text
+    assert "20% were still improving" in text
+    too_soon = pd.concat([runs, pd.DataFrame([run(True, 500, False)])], ignore_index=True)
+    assert "1 before the protocol allowed it" in pages.convergence_text(too_soon)
+    assert pages.convergence_text(runs.head(0)) == "No trained run in the store yet."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from ..analysis import intervals
 from ..analysis.beyond import BREAKING_OF_INTEREST
 from ..analysis.claims import seeds_to_decide
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, budget_check, budget_verdict
@@ -55,6 +56,20 @@ def power_text(rates: dict[str, float], rule: str) -> str:
             f"{tenths(rates['seen'])} repeats at the ratios seen here, in {tenths(rates['of_interest'])} at a "
             f"{GROWTH_OF_INTEREST:g}-fold rise from the smallest n to the largest, and in {rates['flat']:.0%} of them when the ratio does "
             "not rise at all")
+
+
+def convergence_text(trained: pd.DataFrame) -> str:
+    """How a grid's trained runs ended: stopped early (and whether any before the protocol allowed it), and still
+    improving at their last evaluation against the rules' 20% limit."""
+    if trained.empty:
+        return "No trained run in the store yet."
+    early = trained[trained["stopped_early"].fillna(False).astype(bool)]
+    allowed = trained["stop_after"].fillna(0.0) * trained["budget_steps"]
+    too_soon = int((early["stop_step"] < allowed.loc[early.index]).sum())
+    return (f"Of its {len(trained)} trained runs, {len(early) / len(trained):.0%} stopped early, "
+            f"{'none' if not too_soon else too_soon} before the protocol allowed it; "
+            f"{intervals.unconverged_share(trained):.0%} were still improving at their last evaluation "
+            "(the rules allow at most 20%).")
 
 
 def budget_text(verdict: dict, rates: dict) -> str:
