@@ -405,3 +405,15 @@ def test_the_large_size_budget_check_has_its_stated_size_and_power():
     doubled = _mnist_budget_answers(0.1, 1.0, 5, 400)  # at twice the spread, 5 seeds decide about half the time
     assert 0.25 < doubled["supported"] < 0.65
     assert _mnist_budget_answers(0.05, 1.0, 2, 50)["inconclusive"] == 1.0  # too few seeds
+
+
+@pytest.mark.parametrize("factor", [0, -2.0, float("nan"), float("inf"), "4", True])
+def test_an_effect_of_interest_that_is_no_factor_is_refused_before_any_draw(factor):
+    cells = pd.DataFrame({"dim": [2, 2, 8, 8], "model": ["gnn", "egnn"] * 2, "mean": 0.0, "sd": 0.1, "seeds": 5})
+    with pytest.raises(ValueError, match=r"must be a positive, finite number \(1: no change\); got \{'factor': "):
+        power.with_rise(cells, "gnn", "egnn", factor)
+    study = cells.assign(budget=[1, 1, 1, 1])
+    study = pd.concat([study, study.assign(budget=2)], ignore_index=True)
+    with pytest.raises(ValueError, match=r"got \{\(2, 8\): "):
+        power.with_changes(study, "gnn", "egnn", {(2, 8): factor}, at="budget", reference=1)
+    assert power.with_rise(cells, "gnn", "egnn", np.float32(4.0)).loc[2, "mean"] == pytest.approx(math.log(4.0))

@@ -11,6 +11,7 @@ the rule says what it said, at the effect seen).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -30,6 +31,15 @@ def log_cells(runs: pd.DataFrame, by: Sequence[str] = ("dim",), metric: str = HO
         thin = cells.loc[cells["seeds"] < 2, [*by, "model"]].to_dict("records")
         raise ValueError(f"a cell needs 2 seeds or more for its spread; these have one: {thin}")
     return cells
+
+
+def _check_factors(factors: Mapping) -> None:
+    """A truth moves a ratio by a factor: a positive, finite number (1 is no move)."""
+    bad = {k: v for k, v in factors.items()
+           if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v > 0)}
+    if bad:
+        raise ValueError(f"an effect is a factor on a ratio and must be a positive, finite number (1: no change); "
+                         f"got {bad}")
 
 
 def with_log_ratios(cells: pd.DataFrame, numerator: str, denominator: str, log_ratios: Mapping,
@@ -53,6 +63,7 @@ def with_rise(cells: pd.DataFrame, numerator: str, denominator: str, factor: flo
               by: str = "dim") -> pd.DataFrame:
     """``cells`` with numerator / denominator rising log-linearly by ``factor`` from the smallest ``by`` to the
     largest (1 at the smallest): the growth rule's truths, from "no rise" (``factor=1``) to its effect of interest."""
+    _check_factors({"factor": factor})
     points = sorted(cells[by].unique())
     span = points[-1] - points[0]
     return with_log_ratios(cells, numerator, denominator,
@@ -67,6 +78,7 @@ def with_changes(cells: pd.DataFrame, numerator: str, denominator: str, changes:
 
     ``points`` are the ``at`` values so set (default: all but ``reference``); each cell keeps its own spread.
     """
+    _check_factors(changes)
     out = cells.copy()
     mean = out.set_index([at, within, "model"])["mean"]
     moved = (out["model"] == numerator) & (out[at].isin(points) if points is not None else out[at] != reference)
