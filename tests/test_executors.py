@@ -267,3 +267,33 @@ def test_run_settings_name_a_bad_executor_or_pool_before_any_work():
         RunSettings(workers=0)
     with pytest.raises(ValueError, match=r"threads must be integers >= 1; bad value\(s\): \[0\]"):
         RunSettings(threads=0)
+
+
+def test_the_driver_simulates_and_flies_free_on_the_sweeps_threads(tmp_path, monkeypatch):
+    """Free flight and its data are computed by the driver, not in a job: they too keep to ``threads``, or a
+    one-thread sweep beside another process oversubscribes the cores (20x slower, measured on 2 cores)."""
+    import equilib.experiments.nbody as sweep_module
+    from equilib.tasks import nbody as nbody_task
+
+    seen = []
+
+    def recording(fn):
+        def wrapped(*args, **kwargs):
+            seen.append((fn.__name__, torch.get_num_threads()))
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(nbody_task, "simulate_split", recording(nbody_task.simulate_split))
+    monkeypatch.setattr(sweep_module, "free_flight_result", recording(sweep_module.free_flight_result))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runs = nbody_sweep([2], ["freeflight"], [0], [16], n_val=8, n_test=8, steps=50,
+                           run=RunSettings(results=tmp_path / "results", cache_dir=tmp_path / "cache", threads=1,
+                                           progress=False))
+        assert torch.get_num_threads() == 2  # the caller's count is back
+    finally:
+        torch.set_num_threads(before)
+    assert len(runs) == 1
+    assert {name for name, _ in seen} == {"simulate_split", "free_flight_result"}
+    assert {threads for _, threads in seen} == {1}

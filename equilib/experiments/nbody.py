@@ -26,8 +26,8 @@ from ..models.graph import free_flight
 from ..tasks import nbody
 from ..tasks.symmetry import equivariance_error
 from ..training.budget import epochs_for_budget
-from ..training.executors import (Job, Trained, check_workers, default_threads, gpu_share, peak_run_bytes, run_jobs,
-                                  spread_stacks)
+from ..training.executors import (Job, Trained, check_workers, default_threads, gpu_share, intra_op_threads,
+                                  peak_run_bytes, run_jobs, spread_stacks)
 from ..training.loop import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
 from ..training.stacked import STACK_LIMIT, Member, train_stacked
 from .settings import RunSettings
@@ -104,7 +104,8 @@ def nbody_sweep(
     n_trains = check_ints("n_trains", n_trains, 1)
     trained = [m for m in models if m != "freeflight"]
     rates = lr if isinstance(lr, dict) else {m: lr for m in trained}
-    check_choices("lr models", rates, sorted(GRAPH_MODELS))
+    if rates:  # free flight alone trains nothing and needs no rate
+        check_choices("lr models", rates, sorted(GRAPH_MODELS))
     for m in trained:
         if m not in rates:
             raise ValueError(f"lr has no rate for model {m!r}; give one rate or one per model")
@@ -125,9 +126,13 @@ def nbody_sweep(
             todo.append((dim, model, seed, n_train, cfg, config))
     data_args = dict(n_trains=n_trains, n_val=n_val, n_test=n_test, cache_dir=cache_dir, physics=physics)
     data = _NBodySplits(**data_args, progress=progress)
-    for dim, model, seed, n_train, cfg, config in [job for job in todo if job[1] == "freeflight"]:
-        result = free_flight_result(data.get(dim, n_train, seed), horizon)
-        store.record(config, result.summary(), result.curve, params=0)
+    # Free flight is computed here, by the driver, which also simulates its data: on the same threads as a job, so
+    # that a sweep given one thread beside another process does not oversubscribe the cores (measured: torch's
+    # default, every core, beside a one-thread training slowed the simulation 20x on a 2-core CPU).
+    with intra_op_threads(threads):
+        for dim, model, seed, n_train, cfg, config in [job for job in todo if job[1] == "freeflight"]:
+            result = free_flight_result(data.get(dim, n_train, seed), horizon)
+            store.record(config, result.summary(), result.curve, params=0)
     todo = [job for job in todo if job[1] != "freeflight"]
     model_args = dict(hidden=hidden, layers=layers, horizon=horizon)
     groups = _stack_groups(todo, store, partial(build_model, **model_args)) if stack else [[job] for job in todo]
