@@ -82,6 +82,24 @@ def test_grid_comparison_puts_both_grids_and_the_egnn_spread_side_by_side():
     assert both[("exploratory", "EGNN", "spread")].iloc[0] == pytest.approx(spread.spread.iloc[0])
 
 
+def test_spread_comparison_gives_every_trained_models_spread_in_each_grid():
+    a = _nbody({2: 1.1, 3: 1.3})
+    b = pd.concat([_nbody({2: 1.0}), _nbody({2: 1.0}).assign(model="freeflight")], ignore_index=True)
+    b.loc[(b.model == "gnn") & (b.seed == 0), "test_at_best_val"] *= 4.0  # one GNN seed far off
+    table = claims.spread_comparison(a, b)
+    assert list(table.columns) == [("gnn", "exploratory"), ("gnn", "confirmatory"), ("egnn", "exploratory"),
+                                   ("egnn", "confirmatory")]  # catalogue order; free flight has no seeds to train
+    assert list(table.index) == [2, 3] and np.isnan(table.loc[3, ("gnn", "confirmatory")])
+    gnn = b[(b.model == "gnn")].test_at_best_val
+    assert table.loc[2, ("gnn", "confirmatory")] == pytest.approx(gnn.max() / gnn.min())
+    assert table.loc[2, ("gnn", "confirmatory")] > 3.5
+    assert table.loc[2, ("egnn", "confirmatory")] < 1.2
+    from equilib.report import pages
+    html = pages.spread_comparison_table(table).to_html()
+    assert "GNN" in html and "EGNN" in html and "x<" in html and "–" in html
+    assert claims.spread_comparison(a.head(0), a.head(0)).empty
+
+
 def test_reproduction_table_judges_agreement_with_a_published_number():
     def runs(factor, seeds=3):
         rng = np.random.default_rng(4)

@@ -100,7 +100,8 @@ def confirm_protocol_text(name: str, protocol: dict, stored: int) -> str:
 
 
 def grid_comparison_table(table: pd.DataFrame) -> Styler:
-    """:func:`equilib.analysis.claims.grid_comparison` as the page shows it: per quantity, one column per grid."""
+    """:func:`equilib.analysis.claims.grid_comparison`'s ratios as the page shows them: per ratio, one column per
+    grid (the spreads are :func:`spread_comparison_table`'s)."""
     if table.empty:
         return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
     grids = ("exploratory", "confirmatory")
@@ -111,12 +112,17 @@ def grid_comparison_table(table: pd.DataFrame) -> Styler:
             cells[name, grid] = ([interval_text(r, lo, hi) if pd.notna(r) else "–" for r, lo, hi in
                                   zip(table[key], table[(grid, name, "low")], table[(grid, name, "high")])]
                                  if key in table else ["–"] * len(table))
-    for grid in grids:
-        key = (grid, "EGNN", "spread")
-        cells["EGNN spread", grid] = ([f"{v:.2f}x" if pd.notna(v) else "–" for v in table[key]] if key in table
-                                      else ["–"] * len(table))
     out = pd.DataFrame(cells, index=pd.Index(table["dim"], name="n"))
     return out.style.set_table_styles([{"selector": "th.col_heading.level0", "props": "text-align: center;"}])
+
+
+def spread_comparison_table(table: pd.DataFrame) -> Styler:
+    """:func:`equilib.analysis.claims.spread_comparison` as the page shows it: per model, one column per grid."""
+    if table.empty:
+        return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
+    shown = table.rename(columns=MODEL_LABELS, level=0).rename_axis(index="n", columns=[None, None])
+    return shown.style.format("{:.2f}x", na_rep="–").set_table_styles(
+        [{"selector": "th.col_heading.level0", "props": "text-align: center;"}])
 
 
 def reproduction_table(table: pd.DataFrame) -> Styler:
