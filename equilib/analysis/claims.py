@@ -133,12 +133,12 @@ def dimension_power(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN", *,
 
 
 def grid_comparison(exploratory: pd.DataFrame, confirmatory: pd.DataFrame) -> pd.DataFrame:
-    """The two N-body grids side by side: per n, each ratio of :data:`RATIOS` and the EGNN's seed spread in each.
+    """The two N-body grids side by side: per n, each ratio of :data:`RATIOS` in each (the seeds' spread is
+    :func:`spread_comparison`).
 
     Columns: ``dim``, then per grid (``exploratory``, ``confirmatory``) and
     comparison the ratio with its 95% interval (``ratio``, ``low``, ``high``,
-    ``seeds``), and the EGNN's ``spread`` (largest over smallest test MSE; every
-    model's is :func:`spread_comparison`).
+    ``seeds``).
     """
     rows: dict[int, dict] = {}
     for grid, runs in (("exploratory", exploratory), ("confirmatory", confirmatory)):
@@ -149,9 +149,6 @@ def grid_comparison(exploratory: pd.DataFrame, confirmatory: pd.DataFrame) -> pd
                 rows.setdefault(r.dim, {"dim": r.dim}).update(
                     {(grid, name, "ratio"): r.ratio, (grid, name, "low"): r.low, (grid, name, "high"): r.high,
                      (grid, name, "seeds"): r.seeds})
-        spread = intervals.seed_spread(runs[runs["model"] == "egnn"])
-        for r in spread.itertuples():
-            rows.setdefault(r.dim, {"dim": r.dim})[(grid, "EGNN", "spread")] = r.spread
     return pd.DataFrame(sorted(rows.values(), key=lambda r: r["dim"]))
 
 
