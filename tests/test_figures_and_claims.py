@@ -95,7 +95,7 @@ def test_spread_comparison_gives_every_trained_models_spread_in_each_grid():
     assert table.loc[3, ("egnn", "exploratory")] == pytest.approx(egnn.max() / egnn.min())
     from equilib.report import pages
     html = pages.spread_comparison_table(table).to_html()
-    assert "GNN" in html and "EGNN" in html and "x<" in html and "–" in html
+    assert "GNN" in html and "EGNN" in html and "confirmatory" in html and "x<" in html and "–" in html
     assert claims.spread_comparison(a.head(0), a.head(0)).empty
 
 

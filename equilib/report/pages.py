@@ -99,6 +99,9 @@ def confirm_protocol_text(name: str, protocol: dict, stored: int) -> str:
             f"{protocol['stop_after']:.0%} of the budget; {stored} of its {expected} runs are in the store")
 
 
+CELL_PADDING = {"selector": "td", "props": "padding: 0.1em 0.6em;"}  # numbers in adjacent columns stay apart
+
+
 def grid_comparison_table(table: pd.DataFrame) -> Styler:
     """:func:`equilib.analysis.claims.grid_comparison`'s ratios as the page shows them: per ratio, one column per
     grid (the spreads are :func:`spread_comparison_table`'s)."""
@@ -113,16 +116,18 @@ def grid_comparison_table(table: pd.DataFrame) -> Styler:
                                   zip(table[key], table[(grid, name, "low")], table[(grid, name, "high")])]
                                  if key in table else ["–"] * len(table))
     out = pd.DataFrame(cells, index=pd.Index(table["dim"], name="n"))
-    return out.style.set_table_styles([{"selector": "th.col_heading.level0", "props": "text-align: center;"}])
+    return out.style.set_table_styles([{"selector": "th.col_heading.level0", "props": "text-align: center;"},
+                                       CELL_PADDING])
 
 
 def spread_comparison_table(table: pd.DataFrame) -> Styler:
-    """:func:`equilib.analysis.claims.spread_comparison` as the page shows it: per model, one column per grid."""
+    """:func:`equilib.analysis.claims.spread_comparison` as the page shows it: a row per model and grid, a column
+    per n (narrow enough for the text column)."""
     if table.empty:
         return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
-    shown = table.rename(columns=MODEL_LABELS, level=0).rename_axis(index="n", columns=[None, None])
-    return shown.style.format("{:.2f}x", na_rep="–").set_table_styles(
-        [{"selector": "th.col_heading.level0", "props": "text-align: center;"}])
+    shown = table.T.rename(index=MODEL_LABELS, level=0).rename_axis(index=["model", "grid"],
+                                                                    columns="n")
+    return shown.style.format("{:.2f}x", na_rep="–").set_table_styles([CELL_PADDING])
 
 
 def reproduction_table(table: pd.DataFrame) -> Styler:
