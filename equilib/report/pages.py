@@ -8,7 +8,7 @@ from pandas.io.formats.style import Styler
 from ..analysis import intervals
 from ..analysis.beyond import BREAKING_OF_INTEREST
 from ..analysis.claims import seeds_to_decide
-from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, budget_check, budget_verdict
+from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, MAX_UNCONVERGED, budget_check, budget_verdict
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
 
@@ -51,16 +51,17 @@ def tenths(share: float) -> str:
 
 
 def power_text(rates: dict[str, float], rule: str) -> str:
-    """A rule's size and power, as a reader can use them (from :func:`equilib.analysis.claims.dimension_power`)."""
+    """A rule's size and power, as a reader can use them (from :func:`equilib.analysis.claims.dimension_power`):
+    one sentence, full stop included."""
     return (f"Redrawn with this store's own noise and {rates['seeds']} seeds per point, {rule} says supported in "
             f"{tenths(rates['seen'])} repeats at the ratios seen here, in {tenths(rates['of_interest'])} at a "
-            f"{GROWTH_OF_INTEREST:g}-fold rise from the smallest n to the largest, and in {rates['flat']:.0%} of them when the ratio does "
-            "not rise at all")
+            f"{GROWTH_OF_INTEREST:g}-fold rise from the smallest n to the largest, and in {rates['flat']:.0%} of "
+            "them when the ratio does not rise at all.")
 
 
 def convergence_text(trained: pd.DataFrame) -> str:
     """How a grid's trained runs ended: stopped early (and whether any before the protocol allowed it), and still
-    improving at their last evaluation against the rules' 20% limit."""
+    improving at their last evaluation against the rules' limit (``rules.MAX_UNCONVERGED``)."""
     if trained.empty:
         return "No trained run in the store yet."
     early = trained[trained["stopped_early"].fillna(False).astype(bool)]
@@ -69,7 +70,7 @@ def convergence_text(trained: pd.DataFrame) -> str:
     return (f"Of its {len(trained)} trained runs, {len(early) / len(trained):.0%} stopped early, "
             f"{'none' if not too_soon else too_soon} before the protocol allowed it; "
             f"{intervals.unconverged_share(trained):.0%} were still improving at their last evaluation "
-            "(the rules allow at most 20%).")
+            f"(the rules allow at most {MAX_UNCONVERGED:.0%}).")
 
 
 def budget_text(verdict: dict, rates: dict) -> str:
