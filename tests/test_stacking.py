@@ -67,6 +67,25 @@ def test_a_stack_with_a_schedule_and_early_stopping_gives_the_same_runs(small_da
     assert any(r.stopped_early for _, r in single) and len(stops) > 1  # members stopped at different epochs
 
 
+def test_a_stack_clips_each_member_as_it_would_be_clipped_alone(small_data):
+    configs = _configs([0, 1, 2], clip_norm=0.5)
+    norms = []
+    single = [train(lambda: build_model("egnn", 3), RegressionTask(), small_data, c, progress=False,
+                    on_step=lambda step, net, loss: norms.append(
+                        float(torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None]).norm())))
+              for c in configs]
+    unclipped = train(lambda: build_model("egnn", 3), RegressionTask(), small_data, replace(configs[0], clip_norm=0.0),
+                      progress=False)[1]
+    assert min(norms) < 0.5 < max(norms)  # the clip acted on some steps and not on others
+    assert unclipped.curve[-1]["train_loss"] != pytest.approx(single[0][1].curve[-1]["train_loss"], rel=1e-3)
+    stacked = train_stacked([Member(lambda: build_model("egnn", 3), small_data, c) for c in configs],
+                            RegressionTask(), progress=False)
+    for (net_a, a), (net_b, b) in zip(single, stacked):
+        _assert_same_curves(a, b)
+        for (k, p), (_, q) in zip(net_a.state_dict().items(), net_b.state_dict().items()):
+            torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-6, msg=k)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_compiled_stack_gives_the_same_runs(small_data, device):
     """On a GPU this compiles with CUDA graphs (mode="reduce-overhead")."""

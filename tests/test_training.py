@@ -274,3 +274,30 @@ def test_a_taper_holds_the_step_budget_above_its_size_and_changes_nothing_below(
     assert sized_budget(50_000, **{**kw, "epochs": 50}, taper_above=10_000)[0] == 10  # twice the budget
     with pytest.raises(ValueError, match=r"taper_above must be integers >= 0; bad value\(s\): \[-1\]"):
         sized_budget(20_000, **kw, taper_above=-1)
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf])
+def test_a_clip_norm_that_is_not_a_finite_number_from_zero_is_refused(bad):
+    with pytest.raises(ValueError, match=rf"clip_norm must be a finite number >= 0.*{bad}"):
+        TrainConfig(clip_norm=bad)
+
+
+def test_a_clip_above_every_gradient_changes_nothing(small_data):
+    cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=64, eval_every=1, device="cpu", seed=2)
+    norms = []
+    plain = train(lambda: build_model("gnn", 3), RegressionTask(), small_data, cfg, progress=False,
+                  on_step=lambda step, net, loss: norms.append(
+                      torch.stack([p.grad.norm() for p in net.parameters()]).norm().item()))[1]
+    loose = train(lambda: build_model("gnn", 3), RegressionTask(), small_data,
+                  TrainConfig(**{**cfg.__dict__, "clip_norm": 10 * max(norms)}), progress=False)[1]
+    assert len(norms) == 2 * math.ceil(512 / 64)  # every step was seen
+    assert loose.curve == plain.curve
+
+
+def test_only_a_set_clip_enters_a_run_config():
+    cfg = TrainConfig(epochs=3, lr=1e-3)
+    kwargs = dict(n_val=10, n_test=10, physics=nbody.Physics(dim=3), hidden=64, layers=4)
+    plain = nbody_experiment.nbody_run_config("egnn", 3, 100, 0, cfg, **kwargs)
+    clipped = nbody_experiment.nbody_run_config("egnn", 3, 100, 0, TrainConfig(epochs=3, lr=1e-3, clip_norm=1.0),
+                                                **kwargs)
+    assert "clip_norm" not in plain and clipped["clip_norm"] == 1.0  # stored runs keep their ids

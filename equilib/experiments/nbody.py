@@ -54,6 +54,7 @@ def nbody_run_config(model: str, dim: int, n_train: int, seed: int, train_cfg: T
         "data_seed": physics.data_seed(seed),
         **({"augment": True} if train_cfg.augment else {}),  # absent when off: older runs keep their ids
         **({"stop_after": train_cfg.stop_after} if train_cfg.stop_after else {}),  # likewise
+        **({"clip_norm": train_cfg.clip_norm} if train_cfg.clip_norm else {}),  # likewise
     }
 
 
@@ -72,6 +73,7 @@ def nbody_sweep(
     patience: int = 0,
     stop_after: float = 0.0,
     augment: bool = False,
+    clip_norm: float = 0.0,
     n_val: int = 2_000,
     n_test: int = 2_000,
     hidden: int = 64,
@@ -85,8 +87,8 @@ def nbody_sweep(
     ``models`` are from :data:`NBODY_MODELS`; ``"freeflight"`` is recorded
     without training. ``lr`` may be one rate or one per trained model (the EGNN
     reference uses 5e-4, its GNN 1e-3; the paper says 5e-4 for both).
-    ``schedule``, ``warmup``, ``patience``, ``stop_after`` and ``augment`` (a
-    random element of E(n) per training sample) are :class:`TrainConfig`'s.
+    ``schedule``, ``warmup``, ``patience``, ``stop_after``, ``augment`` (a
+    random element of E(n) per training sample) and ``clip_norm`` are :class:`TrainConfig`'s.
     ``physics`` goes to :class:`equilib.tasks.nbody.Physics`. ``stack`` trains the
     runs that can share a stack at once (:mod:`equilib.training.stacked`): measured
     1.05-1.65x faster than one at a time even on a 2-core CPU
@@ -111,7 +113,8 @@ def nbody_sweep(
             raise ValueError(f"lr has no rate for model {m!r}; give one rate or one per model")
     train_cfgs = {m: TrainConfig(epochs=epochs, lr=rates.get(m, min(rates.values(), default=5e-4)),
                                  batch_size=batch_size, eval_every=eval_every, device=device, schedule=schedule,
-                                 warmup=warmup, patience=patience, stop_after=stop_after, augment=augment)
+                                 warmup=warmup, patience=patience, stop_after=stop_after, augment=augment,
+                                 clip_norm=clip_norm)
                   for m in models}
     physics_by_dim = {d: nbody.Physics(dim=d, **physics) for d in dims}
     horizon = next(iter(physics_by_dim.values())).horizon
@@ -295,7 +298,8 @@ def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = 
     return dict(epochs=epochs_for_budget(budget_steps, protocol["n_train"], protocol["batch_size"]),
                 lr=protocol["lr"] if lr is None else lr, batch_size=protocol["batch_size"],
                 eval_every=protocol["eval_every"], schedule=protocol["schedule"], warmup=protocol["warmup"],
-                patience=protocol["patience"], stop_after=protocol["stop_after"], n_val=protocol["n_val"],
+                patience=protocol["patience"], stop_after=protocol["stop_after"],
+                clip_norm=protocol.get("clip_norm", 0.0), n_val=protocol["n_val"],
                 n_test=protocol["n_test"], steps=protocol["steps"], **protocol["physics"])
 
 
@@ -353,3 +357,78 @@ def nbody_rates(protocol: dict, run: RunSettings = RunSettings()) -> float | dic
                          f"try lower rates than {protocol['pilot']['lrs']}")
     best = finished.loc[finished.groupby("model")["best_val"].idxmin()]
     return {row.model: float(row.lr) for row in best.itertuples()}
+
+
+STEP_TRACE_COLUMNS = ("step", "lr", "loss", "grad_norm", "shift")
+
+
+def nbody_step_trace(protocol: dict, model: str, dim: int, seed: int, steps: int, *, clip_norm: float = 0.0,
+                     run: RunSettings = RunSettings()) -> pd.DataFrame:
+    """The first ``steps`` optimiser steps of one of ``protocol``'s runs, step by step: why a run diverged.
+
+    A grid's curves are evaluated every few epochs, so they show that a run
+    blew up, not how. This replays the run alone (its seed, data, rate and
+    schedule; ``clip_norm`` may differ) and records each step's rate, loss,
+    gradient norm (before clipping) and, for the EGNN, the largest coordinate
+    update any layer made in the batch. Kept in the store as a table, so the
+    book reads it instead of training.
+    """
+    rates = protocol["lr"]
+    lr = rates[model] if isinstance(rates, dict) else rates
+    if not isinstance(lr, float):
+        raise ValueError(f"the trace needs the protocol's rate for {model!r}, got lr={rates!r} (run its pilot first)")
+    check_ints("steps", [steps], 1)
+    settings = nbody_training(protocol, protocol["budget_steps"], lr=lr)
+    params = {"preset": protocol["preset"], "model": model, "dim": dim, "seed": seed, "steps": steps,
+              "clip_norm": clip_norm, "lr": lr}
+
+    def compute() -> pd.DataFrame:
+        threads = default_threads("local", 1) if run.threads == "auto" else run.threads
+        with intra_op_threads(threads):
+            return _step_trace(model, dim, seed, protocol["n_train"], steps, settings, clip_norm, run)
+
+    return RunStore(run.results, "nbody").table("step-trace", params, compute)
+
+
+def _step_trace(model: str, dim: int, seed: int, n_train: int, steps: int, settings: dict, clip_norm: float,
+                run: RunSettings) -> pd.DataFrame:
+    cfg = TrainConfig(epochs=settings["epochs"], lr=settings["lr"], batch_size=settings["batch_size"],
+                      eval_every=settings["epochs"], seed=seed, device=run.device, schedule=settings["schedule"],
+                      warmup=settings["warmup"], clip_norm=clip_norm)
+    physics = {k: v for k, v in settings.items() if k not in
+               ("epochs", "lr", "batch_size", "eval_every", "schedule", "warmup", "patience", "stop_after",
+                "clip_norm", "n_val", "n_test")}
+    data = _NBodySplits([n_train], settings["n_val"], settings["n_test"], run.cache_dir, run.progress, physics)
+    splits = data.get(dim, n_train, seed)
+    total_steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
+    rows: list[dict] = []
+    shifts: list[float] = []
+
+    def record_shift(layer, inputs, output) -> None:
+        shifts.append(float((output[1] - inputs[1]).detach().norm(dim=-1).max()))
+
+    class Enough(Exception):
+        pass
+
+    def on_step(step: int, net: torch.nn.Module, loss: torch.Tensor) -> None:
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        norm = float(torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt())
+        rows.append({"step": step, "lr": cfg.lr_at(step, total_steps),
+                     "loss": float(loss), "grad_norm": norm, "shift": max(shifts, default=math.nan)})
+        shifts.clear()
+        if step + 1 >= steps or not math.isfinite(float(loss)):
+            raise Enough
+
+    def build() -> torch.nn.Module:
+        net = build_model(model, dim, horizon=nbody.Physics(dim=dim, **physics).horizon)
+        for layer in getattr(net, "layers", []):
+            if hasattr(layer, "phi_x"):
+                layer.register_forward_hook(record_shift)
+        return net
+
+    try:
+        train(build, RegressionTask(), splits, cfg, progress=run.progress, desc=f"trace {model} n={dim} seed={seed}",
+              on_step=on_step)
+    except Enough:
+        pass
+    return pd.DataFrame(rows, columns=list(STEP_TRACE_COLUMNS))

@@ -47,7 +47,10 @@ class TrainConfig:
     (a fresh random symmetry transform per sample, drawn from the run's own
     generator). ``restore_best`` hands back the weights of the best validation
     evaluation instead of the last ones, so that a final evaluation (MNIST's
-    full test set) is made at the selected point.
+    full test set) is made at the selected point. ``clip_norm`` (0: off)
+    scales a step's gradient down to that norm when it is longer, as
+    ``torch.nn.utils.clip_grad_norm_`` does: the EGNN's unbounded coordinate
+    update can turn one large step into a divergence (see ``analysis.training``).
     """
 
     epochs: int = 10_000
@@ -62,6 +65,7 @@ class TrainConfig:
     stop_after: float = 0.0
     augment: bool = False
     restore_best: bool = False
+    clip_norm: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every"):
@@ -78,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"patience must be an integer >= 0 (0: no early stopping), got {self.patience!r}")
         if not 0 <= self.stop_after < 1:
             raise ValueError(f"stop_after must be a fraction of the budget in [0, 1), got {self.stop_after!r}")
+        if not (self.clip_norm >= 0 and math.isfinite(self.clip_norm)):
+            raise ValueError(f"clip_norm must be a finite number >= 0 (0: no clipping), got {self.clip_norm!r}")
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate for optimiser step ``step`` (from 0) of a budget of ``total_steps``."""
@@ -262,12 +268,16 @@ def train(
     checkpoint_every: float = 60.0,
     progress: bool = True,
     desc: str = "train",
+    on_step: Callable[[int, nn.Module, torch.Tensor], None] | None = None,
 ) -> tuple[nn.Module, RunResult]:
     """Train ``build()`` (built under ``config.seed``) on ``data['train']``, watching ``val`` and ``test``.
 
     ``checkpoint`` is written at evaluation epochs, at most every
     ``checkpoint_every`` seconds (as the stacked trainer does): a killed run
     loses at most that much work, and a run is rarely caught writing one.
+    ``on_step(step, model, loss)`` sees every step after its backward pass,
+    before any clipping and before the optimiser moves: for diagnostics (gradient norms),
+    at the price of a host sync per step.
     """
     check_splits(data)
     device = resolve_device(config.device)
@@ -309,6 +319,10 @@ def train(
             loss = task.loss(model, batch if augment is None else task.augment(batch, augment))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if on_step is not None:
+                on_step(step, model, loss.detach())
+            if config.clip_norm:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             set_lr(optimizer, config.lr_at(step, total_steps))
             optimizer.step()
             step += 1

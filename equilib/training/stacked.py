@@ -48,6 +48,16 @@ COMPILE_MIN_STEPS = 5_000
 State = dict[str, torch.Tensor]
 
 
+def clip_members(params, max_norm: float) -> None:
+    """Each member's gradient (row k of every stacked tensor) clipped to ``max_norm`` on its own, as
+    ``torch.nn.utils.clip_grad_norm_`` would clip it in a run of its own."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.ndim - 1)))
+
+
 def _same(state: State) -> State:
     return state
 
@@ -335,6 +345,8 @@ def train_stacked(
             losses = losses_of(params, buffers, batch) * ratios
             optimizer.zero_grad(set_to_none=True)
             (losses * training).sum().backward()  # members share no parameters: each gets its own gradient
+            if cfg.clip_norm:
+                clip_members(params.values(), cfg.clip_norm)
             set_lr(optimizer, cfg.lr_at(step, total_steps))
             optimizer.step()
             step += 1
