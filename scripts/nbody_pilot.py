@@ -36,12 +36,13 @@ def main() -> None:
 
     def stability(stop_after: float) -> None:
         nbody_sweep(STABILITY["dims"], ["egnn"], STABILITY["seeds"], [base["n_train"]],
-                    **nbody_training(base, base["budget_steps"], STABILITY["lr"]), stop_after=stop_after, run=run)
+                    **{**nbody_training(base, base["budget_steps"], STABILITY["lr"]), "stop_after": stop_after},
+                    run=run)
 
     stability(stable)  # the cpu grid's seeds 0-4 already show the EGNN without it: the new setting first
     for lr in RATES["lrs"]:
         nbody_sweep(RATES["dims"], ["gnn", "egnn"], RATES["seeds"], [base["n_train"]],
-                    **nbody_training(base, base["budget_steps"], lr), stop_after=RATES["stop_after"], run=run)
+                    **{**nbody_training(base, base["budget_steps"], lr), "stop_after": RATES["stop_after"]}, run=run)
     stability(before)  # the same seeds and data without it: the paired comparison
 
 

@@ -176,6 +176,29 @@ def reproduction_chart(curves: pd.DataFrame, runs: pd.DataFrame, published: dict
         column=alt.Column("model:N", title=None))
 
 
+TRACE_PANELS = {"loss": "training loss (batch)", "grad_norm": "gradient norm", "shift": "largest coordinate update"}
+
+
+def step_trace_chart(traces: pd.DataFrame, window: tuple[int, int] | None = None) -> alt.FacetChart:
+    """One replayed run step by step, a panel per quantity (log scale), a line per clipping setting.
+
+    ``traces`` are :func:`~equilib.experiments.nbody.nbody_step_trace` tables
+    with a ``clip`` column (a label); ``window`` limits the steps shown.
+    """
+    df = traces if window is None else traces[traces["step"].between(*window)]
+    long = df.melt(id_vars=["step", "clip"], value_vars=list(TRACE_PANELS), var_name="quantity", value_name="value")
+    long["quantity"] = long["quantity"].map(TRACE_PANELS)
+    return alt.Chart(long).mark_line(opacity=0.8, strokeWidth=1).encode(
+        x=alt.X("step:Q", title="optimiser step"),
+        y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None),
+        color=alt.Color("clip:N", title="gradient clipping", legend=alt.Legend(orient="top")),
+        tooltip=["clip", "step", alt.Tooltip("value:Q", format=".4g")],
+    ).properties(width=560, height=110).facet(
+        row=alt.Row("quantity:N", title=None, sort=list(TRACE_PANELS.values()),
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top"))
+    ).resolve_scale(y="independent")
+
+
 def nbody_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Geometric-mean test MSE per (dim, model) under both protocols, with the number of seeds."""
     columns = ["dim", "model", "seeds", "best_test", "test_at_best_val"]

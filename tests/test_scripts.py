@@ -1,0 +1,46 @@
+"""The training scripts ask the sweep for what their docstrings say, without training anything."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _run(name: str, argv: list[str], monkeypatch) -> list[tuple]:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    calls = []
+    monkeypatch.setattr(module, "nbody_sweep", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(sys, "argv", [name, *argv])
+    module.main()
+    return calls
+
+
+def test_the_clip_pilot_pairs_the_exploratory_grid_but_for_the_clip(monkeypatch):
+    from equilib.experiments.nbody import nbody_training
+    from equilib.experiments.presets import resolve
+
+    calls = _run("egnn_clip_pilot", ["--clip", "2", "--seeds", "1", "3"], monkeypatch)
+    base = resolve("nbody", "cpu")
+    grid = nbody_training(base, base["budget_steps"], 3e-3)
+    assert [args[0] for args, _ in calls] == [[6, 8], [3]]
+    for args, kwargs in calls:
+        assert args[1:] == (["egnn"], [1, 3], [base["n_train"]])
+        assert kwargs["clip_norm"] == 2.0
+        same = {k: v for k, v in kwargs.items() if k not in ("clip_norm", "run")}
+        assert same == {k: v for k, v in grid.items() if k != "clip_norm"} and same["lr"] == 3e-3
+
+
+def test_the_confirmatory_pilot_asks_both_of_its_questions(monkeypatch):
+    calls = _run("nbody_pilot", [], monkeypatch)
+    delays = [kwargs["stop_after"] for _, kwargs in calls]
+    assert delays[0] == 0.8 and delays[-1] == 0.0 and {kwargs["lr"] for _, kwargs in calls} == {1e-3, 3e-3, 1e-2}
+
+
+def test_the_confirmatory_script_refuses_seeds_the_grid_did_not_declare(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        _run("nbody_confirm", ["--seeds", "3"], monkeypatch)
+    assert "seeds [3] are not the confirmatory grid's" in capsys.readouterr().err
