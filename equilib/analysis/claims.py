@@ -193,6 +193,40 @@ def stability_table(grid: pd.DataFrame, pilot: pd.DataFrame, model: str = "egnn"
     return table[piloted.notna().any(axis=1)] if piloted.shape[1] else table.iloc[0:0]
 
 
+def clip_comparison(grid: pd.DataFrame, pilot: pd.DataFrame, found: pd.DataFrame, model: str = "egnn"
+                    ) -> pd.DataFrame:
+    """``model`` before and after gradient clipping, paired: the grid's runs at the seeds and n the pilot trained
+    again with ``clip_norm`` set, everything else equal.
+
+    Per n and side: seeds, geometric-mean test MSE, spread over seeds and the
+    runs that blew up (``found``: :func:`equilib.analysis.divergence.divergences`
+    over both); and the paired after / before ratio of test MSE (geometric mean
+    over seeds, 95% interval). Empty until the pilot has a finished run.
+    """
+    clipped = pilot[(pilot["model"] == model) & (pilot["status"] == "finished")]
+    if "clip_norm" in clipped:
+        clipped = clipped[clipped["clip_norm"].astype(float).fillna(0.0) > 0]
+    if clipped.empty:
+        return pd.DataFrame()
+    mine = grid[(grid["model"] == model) & (grid["status"] == "finished")]
+    blew = set(found.loc[found["blew_up"], "run_id"])
+    rows = []
+    for dim, after in clipped.groupby("dim"):
+        before = mine[(mine["dim"] == dim) & mine["seed"].isin(after["seed"])]
+        paired = after.merge(before, on="seed", suffixes=("_after", "_before"))
+        ratio = (paired[f"{HONEST_COLUMN}_after"] / paired[f"{HONEST_COLUMN}_before"]).to_numpy(float)
+        row = {"dim": int(dim), "clip_norm": float(after["clip_norm"].iloc[0])}
+        for side, runs in (("before", before), ("after", after)):
+            values = runs[HONEST_COLUMN].to_numpy(float)
+            row |= {f"{side}_seeds": len(values), f"{side}_mse": intervals.geometric_ci(values)[0] if len(values) else
+                    float("nan"), f"{side}_spread": float(values.max() / values.min()) if len(values) else float("nan"),
+                    f"{side}_blew_up": int(runs["run_id"].isin(blew).sum())}
+        row |= dict(zip(("ratio", "low", "high"), intervals.geometric_ci(ratio) if len(ratio) >= 2 else
+                        (float("nan"),) * 3))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def pending(claim: dict, have: int, expected: int, exploratory: dict | None = None) -> dict:
     """A claim of a confirmatory grid that is not complete yet: "not yet measured", whatever the partial runs say
     (the grid was declared with all its seeds), with the exploratory grid's verdict beside it."""

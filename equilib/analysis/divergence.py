@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 BLOWUP_FACTOR = 10.0  # a training loss this many times the lowest it had reached: the run blew up
+SPIKE_FACTOR = 100.0  # one step's gradient norm this many times the median before it: where a blow-up starts
 RUN_COLUMNS = ["run_id", "model", "dim", "seed", "lr", "steps_per_epoch", "best_val_step"]
 
 
@@ -59,3 +60,29 @@ def divergence_table(found: pd.DataFrame) -> pd.DataFrame:
         "runs": len(g), "blew_up": int(g["blew_up"].sum()),
         "not_recovered": int((g["blew_up"] & ~g["recovered"]).sum()),
         "dims": sorted(int(d) for d in g.loc[g["blew_up"], "dim"].unique())}), include_groups=False).reset_index()
+
+
+def onset(trace: pd.DataFrame, factor: float = SPIKE_FACTOR) -> dict | None:
+    """Where a step-by-step trace (:func:`~equilib.experiments.nbody.nbody_step_trace`) first blew up.
+
+    The first step whose gradient norm is more than ``factor`` times the median
+    of every step before it, with that step's loss and largest coordinate
+    update against the medians before it; ``None`` when no step is.
+    """
+    norms = trace["grad_norm"].to_numpy(dtype=float)
+    typical = pd.Series(norms).expanding().median().shift(1).to_numpy()
+    hits = np.flatnonzero(norms[1:] > factor * typical[1:]) + 1
+    if not len(hits):
+        return None
+    at = int(hits[0])
+    before = trace.iloc[:at]
+    return {"step": int(trace["step"].iloc[at]), "grad_norm": float(norms[at]), "typical_grad_norm": float(typical[at]),
+            "loss": float(trace["loss"].iloc[at]), "typical_loss": float(before["loss"].median()),
+            "shift": float(trace["shift"].iloc[at]), "typical_shift": float(before["shift"].median())}
+
+
+def settled_loss(trace: pd.DataFrame, share: float = 0.1) -> float:
+    """The median training loss over the last ``share`` of a trace's steps: where the replay ended up."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be a fraction in (0, 1], got {share!r}")
+    return float(trace["loss"].iloc[-max(1, round(share * len(trace))):].median())

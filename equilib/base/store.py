@@ -51,8 +51,11 @@ RUN_SCHEMA = pa.schema([
     ("equivariance_error", pa.float64()),
     # the share of the budget before which early stopping may not fire (missing: 0)
     ("stop_after", pa.float64()),
+    # the norm each step's gradient was clipped to (missing: never clipped)
+    ("clip_norm", pa.float64()),
 ])
-PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "stop_after", "data_seed", "budget_steps", "augment")
+PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "stop_after", "data_seed", "budget_steps", "augment",
+                   "clip_norm")
 CURVE_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("epoch", pa.int64()), ("train_loss", pa.float64()), ("val", pa.float64()),
     ("test", pa.float64()),

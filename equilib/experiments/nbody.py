@@ -299,7 +299,7 @@ def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = 
                 lr=protocol["lr"] if lr is None else lr, batch_size=protocol["batch_size"],
                 eval_every=protocol["eval_every"], schedule=protocol["schedule"], warmup=protocol["warmup"],
                 patience=protocol["patience"], stop_after=protocol["stop_after"],
-                clip_norm=protocol.get("clip_norm", 0.0), n_val=protocol["n_val"],
+                clip_norm=protocol["clip_norm"], n_val=protocol["n_val"],
                 n_test=protocol["n_test"], steps=protocol["steps"], **protocol["physics"])
 
 
@@ -363,7 +363,7 @@ STEP_TRACE_COLUMNS = ("step", "lr", "loss", "grad_norm", "shift")
 
 
 def nbody_step_trace(protocol: dict, model: str, dim: int, seed: int, steps: int, *, clip_norm: float = 0.0,
-                     run: RunSettings = RunSettings()) -> pd.DataFrame:
+                     run: RunSettings = RunSettings()) -> pd.DataFrame | None:
     """The first ``steps`` optimiser steps of one of ``protocol``'s runs, step by step: why a run diverged.
 
     A grid's curves are evaluated every few epochs, so they show that a run
@@ -371,7 +371,8 @@ def nbody_step_trace(protocol: dict, model: str, dim: int, seed: int, steps: int
     schedule; ``clip_norm`` may differ) and records each step's rate, loss,
     gradient norm (before clipping) and, for the EGNN, the largest coordinate
     update any layer made in the batch. Kept in the store as a table, so the
-    book reads it instead of training.
+    book reads it instead of training (``None`` when it is not there and
+    ``run.train_missing`` is false).
     """
     rates = protocol["lr"]
     lr = rates[model] if isinstance(rates, dict) else rates
@@ -387,7 +388,7 @@ def nbody_step_trace(protocol: dict, model: str, dim: int, seed: int, steps: int
         with intra_op_threads(threads):
             return _step_trace(model, dim, seed, protocol["n_train"], steps, settings, clip_norm, run)
 
-    return RunStore(run.results, "nbody").table("step-trace", params, compute)
+    return RunStore(run.results, "nbody").table("step-trace", params, compute if run.train_missing else None)
 
 
 def _step_trace(model: str, dim: int, seed: int, n_train: int, steps: int, settings: dict, clip_norm: float,

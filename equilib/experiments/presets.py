@@ -32,16 +32,17 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # Every preset but "paper" trains with one protocol for every model: a step budget, warm-up then cosine
         # decay, early stopping on validation, and each seed with its own data. The peak rates come from the
         # pilot (`pilot`: a separate seed with its own data at n = 3, half the budget) run once for the cpu preset.
+        # `clip_norm` clips each step's gradient to that norm (0: never), against the EGNN's blow-ups.
         "smoke": {"dims": [2, 3], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1], "n_train": 64,
                   "n_val": 32, "n_test": 32, "steps": 200, "budget_steps": 8, "eval_every": 1,
                   "lr": "pilot", "batch_size": 32, "schedule": "cosine",
-                  "warmup": 0.1, "patience": 2, "stop_after": 0.0, "physics": {},
+                  "warmup": 0.1, "patience": 2, "stop_after": 0.0, "clip_norm": 0.0, "physics": {},
                   "convergence": {"dims": [2], "seeds": [0, 1], "factors": [0.5, 2]},
                   "pilot": {"dim": 2, "seed": 100, "lrs": [1e-3, 3e-3], "budget_factor": 0.5}},
         "cpu": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1, 2, 3, 4],
                 "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000, "budget_steps": 10_000,
                 "eval_every": 2, "lr": "pilot", "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "patience": 10,
-                "stop_after": 0.0, "physics": {},
+                "stop_after": 0.0, "clip_norm": 0.0, "physics": {},
                 "convergence": {"dims": [2, 4, 8], "seeds": [0, 1], "factors": [0.5, 2]},
                 "pilot": {"dim": 3, "seed": 100, "lrs": [3e-4, 1e-3, 3e-3], "budget_factor": 0.5}},
         # The paper's protocol as it describes it: a constant rate for 10,000 epochs (790,000 steps), no early
@@ -49,7 +50,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"],
                   "seeds": [0, 1, 2, 3, 4], "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000,
                   "budget_steps": 790_000, "eval_every": 10, "lr": 5e-4, "batch_size": 128, "schedule": "constant",
-                  "warmup": 0.0, "patience": 0, "stop_after": 0.0, "physics": {},
+                  "warmup": 0.0, "patience": 0, "stop_after": 0.0, "clip_norm": 0.0, "physics": {},
                   "convergence": {"dims": [], "seeds": [], "factors": []},
                   "pilot": {"dim": 3, "seed": 100, "lrs": [], "budget_factor": 0.5}},
         # The confirmatory grid (issue 26), declared in docs/confirmatory-nbody.md before its first run: the cpu
@@ -61,7 +62,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                     "seeds": [6, 7, 8, 9, 10], "n_train": 10_000, "n_val": 2000, "n_test": 2000, "steps": 10_000,
                     "budget_steps": 10_000, "eval_every": 2, "lr": {"gnn": 3e-3, "egnn": 3e-3, "resgnn": 3e-3},
                     "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "patience": 10, "stop_after": 0.8,
-                    "physics": {}, "convergence": {"dims": [], "seeds": [], "factors": []},
+                    "clip_norm": 0.0, "physics": {}, "convergence": {"dims": [], "seeds": [], "factors": []},
                     "pilot": {"dim": 3, "seed": 100, "lrs": [], "budget_factor": 0.5}},
         # The EGNN paper's own task (Satorras et al. 2021, Table 2), to check our models against its numbers: 3D,
         # NRI's 1/r^2 law with its per-component clip at 100 and no core, input at step 3,100 and target 1,000
@@ -73,7 +74,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                        "n_train": 3000,
                        "n_val": 2000, "n_test": 2000, "steps": 1000, "budget_steps": 15_000, "eval_every": 5,
                        "lr": {"gnn": 1e-3, "egnn": 5e-4, "resgnn": 1e-3}, "batch_size": 100, "schedule": "constant",
-                       "warmup": 0.0, "patience": 0, "stop_after": 0.0,
+                       "warmup": 0.0, "patience": 0, "stop_after": 0.0, "clip_norm": 0.0,
                        "physics": {"force_law": "nri", "max_force": None, "clip_component": 100.0, "start": 3100,
                                    "initial": "egnn-paper"},
                        "convergence": {"dims": [], "seeds": [], "factors": []},
@@ -216,7 +217,7 @@ def _check_nbody(values: dict[str, Any]) -> None:
     rates = lr.values() if isinstance(lr, dict) else [1e-3 if lr == "pilot" else lr]
     for rate in rates:
         TrainConfig(lr=rate, schedule=values["schedule"], warmup=values["warmup"], patience=values["patience"],
-                    stop_after=values["stop_after"])
+                    stop_after=values["stop_after"], clip_norm=values["clip_norm"])
     conv = values["convergence"]
     if set(conv) != {"dims", "seeds", "factors"}:
         raise ValueError(f"convergence needs exactly the keys dims, seeds, factors; got {sorted(conv)}")

@@ -8,6 +8,7 @@ from pandas.io.formats.style import Styler
 from ..analysis import intervals
 from ..analysis.beyond import BREAKING_OF_INTEREST
 from ..analysis.claims import seeds_to_decide
+from ..analysis.divergence import settled_loss
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, MAX_UNCONVERGED, budget_check, budget_verdict
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
@@ -73,6 +74,31 @@ def convergence_text(trained: pd.DataFrame) -> str:
             f"(the rules allow at most {MAX_UNCONVERGED:.0%}).")
 
 
+def divergence_text(found: pd.DataFrame) -> str:
+    """Which models' runs blew up (:func:`equilib.analysis.divergence.divergences`), at which n and steps, and
+    how many never came back, in words."""
+    if found.empty:
+        return "No trained run with a learning curve in the store yet."
+    parts = []
+    for model, runs in found.groupby("model", sort=False):
+        blown = runs[runs["blew_up"]]
+        label = MODEL_LABELS.get(model, model)
+        if blown.empty:
+            parts.append(f"none of the {len(runs)} {label} runs")
+            continue
+        dims = ", ".join(str(int(d)) for d in sorted(blown["dim"].unique()))
+        never = int((~blown["recovered"]).sum())
+        first, last = int(blown["rise_step"].min()), int(blown["rise_step"].max())
+        when = f"at step {first:,}" if first == last else f"between steps {first:,} and {last:,}"
+        parts.append(f"{len(blown)} of the {len(runs)} {label} runs (at n = {dims}, {when}; "
+                     + (f"{never} of them never came back to the loss they had reached)" if never else
+                        "each came back to the loss it had reached)"))
+    blew = [p for p in parts if not p.startswith("none")]
+    held = [p for p in parts if p.startswith("none")]
+    said = "; ".join(blew) if blew else "no run"
+    return f"Blew up: {said}" + (f"; against {' and '.join(held)}" if held else "") + "."
+
+
 def budget_text(verdict: dict, rates: dict) -> str:
     """The budget check's verdict (:func:`equilib.analysis.rules.budget_verdict`) and its power
     (:func:`equilib.analysis.claims.budget_power`), in words."""
@@ -129,6 +155,62 @@ def spread_comparison_table(table: pd.DataFrame) -> Styler:
     shown = table.T.rename(index=MODEL_LABELS, level=0).rename_axis(index=["model", "grid"],
                                                                     columns="n")
     return shown.style.format("{:.2f}x", na_rep="–").set_table_styles([CELL_PADDING])
+
+
+def clip_comparison_table(table: pd.DataFrame) -> Styler:
+    """:func:`equilib.analysis.claims.clip_comparison` for the page: a row per n, before and after side by side."""
+    if table.empty:
+        return pd.DataFrame({"": ["not yet measured: the clipping pilot has no finished run in the store"]}).style \
+            .hide(axis="index")
+    shown = pd.DataFrame({
+        "n": table["dim"],
+        "seeds": table["after_seeds"],
+        "blew up, before": table["before_blew_up"], "blew up, after": table["after_blew_up"],
+        "spread, before": table["before_spread"].map("{:.2f}x".format),
+        "spread, after": table["after_spread"].map("{:.2f}x".format),
+        "test MSE, after / before": [interval_text(r, lo, hi) if r == r else "–"
+                                     for r, lo, hi in zip(table.ratio, table.low, table.high)],
+    })
+    return shown.style.hide(axis="index").set_table_styles([CELL_PADDING])
+
+
+def onset_text(found: dict | None, typical_scale: str = "the largest coordinate update any layer makes") -> str:
+    """Where a replayed run blew up (:func:`equilib.analysis.divergence.onset`), in words."""
+    if found is None:
+        return "No step of this replay stands out: it did not blow up."
+    return (f"Up to step {found['step'] - 1:,} nothing is unusual: the median gradient norm is "
+            f"{found['typical_grad_norm']:.2g}, and {typical_scale} in a batch is typically "
+            f"{found['typical_shift']:.1f}. At step {found['step']:,} one batch's update reaches "
+            f"{found['shift']:,.0f}, its loss {found['loss']:.3g} (typically {found['typical_loss']:.2g}), and its "
+            f"gradient norm {found['grad_norm']:.3g}")
+
+
+def replays_text(traces: dict[str, pd.DataFrame]) -> str:
+    """How replays of one run ended with each clipping setting (label ``"none"``: unclipped), in words."""
+    if not traces:
+        return "The replays are not in the store for this preset"
+    def amount(x: float) -> str:
+        return "beyond float32's range" if x == float("inf") else f"{x:,.0f}" if x < 1e5 else f"{x:.2g}"
+
+    parts = [f"{label}: training loss {settled_loss(t):.3g} over its last tenth, largest update "
+             f"{amount(t['shift'].max())}, largest gradient norm {amount(t['grad_norm'].max())}" +
+             (" before clipping" if label != "none" else "") for label, t in traces.items()]
+    return "Where each replay ended, by clipping (" + "; ".join(parts) + ")"
+
+
+def clip_text(table: pd.DataFrame) -> str:
+    """What the clipping pilot (:func:`equilib.analysis.claims.clip_comparison`) found, in words."""
+    if table.empty:
+        return "The clipping pilot has no finished run in the store yet."
+    parts = []
+    for row in table.itertuples():
+        change = ("no run blew up either way" if row.before_blew_up == row.after_blew_up == 0 else
+                  f"{row.before_blew_up} of {row.before_seeds} runs blew up before, {row.after_blew_up} after")
+        ratio = (f"; test MSE after / before {interval_text(row.ratio, row.low, row.high)}"
+                 if row.ratio == row.ratio else "")
+        parts.append(f"At n = {row.dim} ({row.after_seeds} seeds), {change}; spread over seeds "
+                     f"{row.before_spread:.2f}x before, {row.after_spread:.2f}x after{ratio}.")
+    return " ".join(parts)
 
 
 def reproduction_table(table: pd.DataFrame) -> Styler:
