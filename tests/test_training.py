@@ -301,3 +301,28 @@ def test_only_a_set_clip_enters_a_run_config():
     clipped = nbody_experiment.nbody_run_config("egnn", 3, 100, 0, TrainConfig(epochs=3, lr=1e-3, clip_norm=1.0),
                                                 **kwargs)
     assert "clip_norm" not in plain and clipped["clip_norm"] == 1.0  # stored runs keep their ids
+
+
+def test_a_sweep_clips_the_models_it_is_told_to_and_records_it(tmp_path):
+    common = dict(dims=[2], models=["gnn", "egnn"], seeds=[0], n_trains=[64], epochs=2, eval_every=1, n_val=32,
+                  n_test=32, steps=200, lr=1e-3)
+    run = RunSettings(device="cpu", progress=False, cache_dir=tmp_path / "cache", results=tmp_path / "store")
+    runs = nbody_sweep(clip_norm={"egnn": 0.01}, run=run, **common).set_index("model")
+    assert runs.loc["egnn", "clip_norm"] == 0.01 and pd.isna(runs.loc["gnn", "clip_norm"])
+    unclipped = nbody_sweep(run=run, **common).set_index("model")  # a different protocol: new runs beside them
+    assert unclipped.loc["gnn", "run_id"] == runs.loc["gnn", "run_id"]
+    assert unclipped.loc["egnn", "run_id"] != runs.loc["egnn", "run_id"]
+    assert unclipped.loc["egnn", "best_val"] != pytest.approx(runs.loc["egnn", "best_val"], rel=1e-6)
+    with pytest.raises(ValueError, match=r"unknown clip_norm models \['cnn'\]"):
+        nbody_sweep(clip_norm={"cnn": 1.0}, run=run, **common)
+
+
+@pytest.mark.parametrize("clip, message", [({"cnn": 1.0}, r"unknown clip_norm models \['cnn'\]"),
+                                           ({"egnn": -1.0}, "clip_norm must be a finite number >= 0.*-1.0"),
+                                           (math.nan, "clip_norm must be a finite number >= 0.*nan")])
+def test_a_preset_refuses_a_bad_clip_before_any_work(clip, message):
+    from equilib.experiments.presets import resolve
+
+    with pytest.raises(ValueError, match=message):
+        resolve("nbody", "smoke", clip_norm=clip)
+    assert resolve("nbody", "smoke", clip_norm={"egnn": 1.0})["clip_norm"] == {"egnn": 1.0}

@@ -32,7 +32,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # Every preset but "paper" trains with one protocol for every model: a step budget, warm-up then cosine
         # decay, early stopping on validation, and each seed with its own data. The peak rates come from the
         # pilot (`pilot`: a separate seed with its own data at n = 3, half the budget) run once for the cpu preset.
-        # `clip_norm` clips each step's gradient to that norm (0: never), against the EGNN's blow-ups.
+        # `clip_norm` clips each step's gradient to that norm (0: never; one or one per model, as `lr`), against
+        # the EGNN's blow-ups.
         "smoke": {"dims": [2, 3], "models": ["gnn", "egnn", "resgnn", "freeflight"], "seeds": [0, 1], "n_train": 64,
                   "n_val": 32, "n_test": 32, "steps": 200, "budget_steps": 8, "eval_every": 1,
                   "lr": "pilot", "batch_size": 32, "schedule": "cosine",
@@ -217,7 +218,12 @@ def _check_nbody(values: dict[str, Any]) -> None:
     rates = lr.values() if isinstance(lr, dict) else [1e-3 if lr == "pilot" else lr]
     for rate in rates:
         TrainConfig(lr=rate, schedule=values["schedule"], warmup=values["warmup"], patience=values["patience"],
-                    stop_after=values["stop_after"], clip_norm=values["clip_norm"])
+                    stop_after=values["stop_after"])
+    clips = values["clip_norm"] if isinstance(values["clip_norm"], dict) else {"any model": values["clip_norm"]}
+    if isinstance(values["clip_norm"], dict):
+        check_choices("clip_norm models", list(clips), ("gnn", "egnn", "resgnn"))
+    for clip in clips.values():
+        TrainConfig(clip_norm=clip)
     conv = values["convergence"]
     if set(conv) != {"dims", "seeds", "factors"}:
         raise ValueError(f"convergence needs exactly the keys dims, seeds, factors; got {sorted(conv)}")
