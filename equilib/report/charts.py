@@ -191,7 +191,8 @@ def step_trace_chart(traces: pd.DataFrame, window: tuple[int, int] | None = None
     return alt.Chart(long).mark_line(opacity=0.8, strokeWidth=1).encode(
         x=alt.X("step:Q", title="optimiser step"),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None, axis=alt.Axis(format=".0e", tickCount=5)),
-        color=alt.Color("clip:N", title="gradient clipping", legend=alt.Legend(orient="top")),
+        color=alt.Color("clip:N", title="gradient clipping", legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(range=["#e45756", "#4c78a8", "#54a24b", "#b279a2"])),
         tooltip=["clip", "step", alt.Tooltip("value:Q", format=".4g")],
     ).properties(width=560, height=110).facet(
         row=alt.Row("quantity:N", title=None, sort=list(TRACE_PANELS.values()),
