@@ -12,6 +12,7 @@ from equilib.experiments.settings import RunSettings
 from conftest import ROOT
 
 DECLARATIONS = [("nbody", "confirm", "docs/confirmatory-nbody.md"),
+                ("nbody", "confirm-clipped", "docs/confirmatory-nbody-clipped.md"),
                 ("mnist", "capacity", "docs/confirmatory-capacity.md"),
                 ("mnist", "large", "docs/confirmatory-large.md"), ("mnist", "large-budget", "docs/confirmatory-large.md")]
 

@@ -71,19 +71,22 @@ def test_a_confirmatory_grid_says_nothing_until_it_is_complete():
 
 def test_grid_comparison_puts_both_grids_side_by_side():
     a, b = _nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}), _nbody({2: 1.0, 3: 1.2, 8: 3.0})
-    both = claims.grid_comparison(a, b)
+    both = claims.grid_comparison({"exploratory": a, "confirmatory": b})
     assert list(both.dim) == [2, 3, 4, 8]
     assert both[("exploratory", "GNN / EGNN", "ratio")].iloc[0] == pytest.approx(1.1, rel=0.05)
     assert both[("confirmatory", "GNN / EGNN", "ratio")].iloc[3] == pytest.approx(3.0, rel=0.05)
     assert np.isnan(both[("confirmatory", "GNN / EGNN", "ratio")].iloc[2])  # n = 4 not in the second grid
     assert not any("spread" in c for c in both.columns[1:])  # the spreads are spread_comparison's
+    from equilib.report import pages
+    html = pages.grid_comparison_table(claims.grid_comparison({"exploratory": a, "confirmatory": b, "clipped": b}))
+    assert "clipped" in html.to_html() and "1.10" in html.to_html()
 
 
 def test_spread_comparison_gives_every_trained_models_spread_in_each_grid():
     a = _nbody({2: 1.1, 3: 1.3})
     b = pd.concat([_nbody({2: 1.0}), _nbody({2: 1.0}).assign(model="freeflight")], ignore_index=True)
     b.loc[(b.model == "gnn") & (b.seed == 0), "test_at_best_val"] *= 4.0  # one GNN seed far off
-    table = claims.spread_comparison(a, b)
+    table = claims.spread_comparison({"exploratory": a, "confirmatory": b})
     assert list(table.columns) == [("gnn", "exploratory"), ("gnn", "confirmatory"), ("egnn", "exploratory"),
                                    ("egnn", "confirmatory")]  # catalogue order; free flight has no seeds to train
     assert list(table.index) == [2, 3] and np.isnan(table.loc[3, ("gnn", "confirmatory")])
@@ -96,7 +99,9 @@ def test_spread_comparison_gives_every_trained_models_spread_in_each_grid():
     from equilib.report import pages
     html = pages.spread_comparison_table(table).to_html()
     assert "GNN" in html and "EGNN" in html and "confirmatory" in html and "x<" in html and "–" in html
-    assert claims.spread_comparison(a.head(0), a.head(0)).empty
+    assert claims.spread_comparison({"exploratory": a.head(0), "confirmatory": a.head(0)}).empty
+    three = claims.spread_comparison({"exploratory": a, "confirmatory": b, "clipped": a})
+    assert list(three.columns)[:3] == [("gnn", "exploratory"), ("gnn", "confirmatory"), ("gnn", "clipped")]
 
 
 def test_reproduction_table_judges_agreement_with_a_published_number():

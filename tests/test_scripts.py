@@ -44,3 +44,21 @@ def test_the_confirmatory_script_refuses_seeds_the_grid_did_not_declare(monkeypa
     with pytest.raises(SystemExit):
         _run("nbody_confirm", ["--seeds", "3"], monkeypatch)
     assert "seeds [3] are not the confirmatory grid's" in capsys.readouterr().err
+
+
+
+def test_the_clipped_grid_clips_the_egnn_alone_on_seeds_no_other_run_used(monkeypatch):
+    from conftest import ROOT
+    from equilib.base.store import RunStore
+    from equilib.experiments.presets import resolve
+    from equilib.experiments.protocol import run_protocol
+    from equilib.experiments.settings import RunSettings
+
+    (args, kwargs), = _run("nbody_confirm", ["--preset", "confirm-clipped", "--seeds", "12"], monkeypatch)
+    assert args[2] == [12] and kwargs["clip_norm"] == {"egnn": 1.0} and kwargs["stop_after"] == 0.8
+    protocol = resolve("nbody", "confirm-clipped")
+    own = set(run_protocol("nbody", protocol, RunSettings(results=ROOT / "results", train_missing=False,
+                                                          progress=False))["run_id"])
+    others = [RunStore(ROOT / store, "nbody").runs() for store in ("results", "results/pilots")]
+    used = {int(r.seed) for runs in others for r in runs.itertuples() if r.run_id not in own}
+    assert not used & set(protocol["seeds"]), sorted(used & set(protocol["seeds"]))

@@ -132,16 +132,15 @@ def dimension_power(nbody_runs: pd.DataFrame, comparison: str = "GNN / EGNN", *,
             "flat": supported(power.with_rise(cells, num, den, 1.0)), "seeds": seeds}
 
 
-def grid_comparison(exploratory: pd.DataFrame, confirmatory: pd.DataFrame) -> pd.DataFrame:
-    """The two N-body grids side by side: per n, each ratio of :data:`RATIOS` in each (the seeds' spread is
-    :func:`spread_comparison`).
+def grid_comparison(grids: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The N-body grids side by side (``{name: runs}``, in the order given): per n, each ratio of :data:`RATIOS`
+    in each (the seeds' spread is :func:`spread_comparison`).
 
-    Columns: ``dim``, then per grid (``exploratory``, ``confirmatory``) and
-    comparison the ratio with its 95% interval (``ratio``, ``low``, ``high``,
-    ``seeds``).
+    Columns: ``dim``, then per grid and comparison the ratio with its 95%
+    interval (``(grid, comparison, "ratio" | "low" | "high" | "seeds")``).
     """
     rows: dict[int, dict] = {}
-    for grid, runs in (("exploratory", exploratory), ("confirmatory", confirmatory)):
+    for grid, runs in grids.items():
         if runs.empty:
             continue
         for name, (num, den) in RATIOS.items():
@@ -152,20 +151,21 @@ def grid_comparison(exploratory: pd.DataFrame, confirmatory: pd.DataFrame) -> pd
     return pd.DataFrame(sorted(rows.values(), key=lambda r: r["dim"]))
 
 
-def spread_comparison(exploratory: pd.DataFrame, confirmatory: pd.DataFrame) -> pd.DataFrame:
+def spread_comparison(grids: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every trained model's spread over seeds (largest over smallest test MSE at the best validation) per n, in
-    each grid: the confirmatory grid's declared stability report, which asks whether the EGNN's scatter is gone
-    and whether any other model scatters instead. Index ``dim``; columns (model, grid), models in catalogue order.
+    each grid (``{name: runs}``): the confirmatory grids' declared stability report, which asks whether the
+    EGNN's scatter is gone and whether any other model scatters instead. Index ``dim``; columns (model, grid),
+    models in catalogue order, grids in the order given.
     """
     parts = []
-    for grid, runs in (("exploratory", exploratory), ("confirmatory", confirmatory)):
+    for grid, runs in grids.items():
         trained = runs[runs["model"] != "freeflight"] if len(runs) else runs
         if len(trained):
             parts.append(intervals.seed_spread(trained, HONEST_COLUMN).assign(grid=grid))
     if not parts:
         return pd.DataFrame()
     table = pd.concat(parts, ignore_index=True).pivot(index="dim", columns=["model", "grid"], values="spread")
-    order = [(m, g) for m in MODEL_LABELS for g in ("exploratory", "confirmatory") if (m, g) in table.columns]
+    order = [(m, g) for m in MODEL_LABELS for g in grids if (m, g) in table.columns]
     return table[order]
 
 

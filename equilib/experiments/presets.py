@@ -65,6 +65,17 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                     "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "patience": 10, "stop_after": 0.8,
                     "clip_norm": 0.0, "physics": {}, "convergence": {"dims": [], "seeds": [], "factors": []},
                     "pilot": {"dim": 3, "seed": 100, "lrs": [], "budget_factor": 0.5}},
+        # The second confirmatory grid (issue 26), declared in docs/confirmatory-nbody-clipped.md before its first
+        # run: the first one's protocol with the EGNN's gradient clipped to norm 1 (its 3-5x scatter over seeds was
+        # blow-ups, not early stopping: analysis/divergence.py, scripts/egnn_clip_pilot.py), on fresh seeds.
+        "confirm-clipped": {"dims": [2, 3, 4, 6, 8], "models": ["gnn", "egnn", "resgnn", "freeflight"],
+                            "seeds": [11, 12, 13, 14, 15], "n_train": 10_000, "n_val": 2000, "n_test": 2000,
+                            "steps": 10_000, "budget_steps": 10_000, "eval_every": 2,
+                            "lr": {"gnn": 3e-3, "egnn": 3e-3, "resgnn": 3e-3}, "batch_size": 128,
+                            "schedule": "cosine", "warmup": 0.05, "patience": 10, "stop_after": 0.8,
+                            "clip_norm": {"egnn": 1.0}, "physics": {},
+                            "convergence": {"dims": [], "seeds": [], "factors": []},
+                            "pilot": {"dim": 3, "seed": 100, "lrs": [], "budget_factor": 0.5}},
         # The EGNN paper's own task (Satorras et al. 2021, Table 2), to check our models against its numbers: 3D,
         # NRI's 1/r^2 law with its per-component clip at 100 and no core, input at step 3,100 and target 1,000
         # steps on, the authors' own trajectories (replayed from their seed 43: every seed trains on the same

@@ -134,7 +134,7 @@ def grid_comparison_table(table: pd.DataFrame) -> Styler:
     grid (the spreads are :func:`spread_comparison_table`'s)."""
     if table.empty:
         return pd.DataFrame({"": ["not yet measured"]}).style.hide(axis="index")
-    grids = ("exploratory", "confirmatory")
+    grids = list(dict.fromkeys(c[0] for c in table.columns if isinstance(c, tuple)))
     cells: dict[tuple[str, str], list[str]] = {}
     for name in ("GNN / EGNN", "residual GNN / EGNN"):
         for grid in grids:
