@@ -274,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="paper", choices=["smoke", "cpu", "paper"])
     p.add_argument("--gpus", type=int, nargs="+", default=[1, 4, 8])
     p.add_argument("--measured", default=None,
-                   help="a benchmarks/results/train_mnist-*.json from the GPU in question (default: stack.md's H100 "
-                        "reference figures)")
+                   help="a benchmarks/results/train_mnist-*.json or train_mnist_stacked-*.json from the GPU in "
+                        "question (default: stack.md's H100 reference figures)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_project)
 

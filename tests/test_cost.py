@@ -62,3 +62,27 @@ def test_measured_costs_add_up_the_stores_own_wall_times(tmp_path, monkeypatch):
     assert first.runs == len(trained) > 0 and first.device == "cpu"
     assert first.hours == pytest.approx(trained.wall_time.sum() / 3600)
     assert again.runs == 0  # a run is counted once, under the first page that holds it
+
+
+def test_stacked_figures_price_each_run_at_its_share_of_the_best_stack(tmp_path):
+    rows = [{"group": g, "K": k, "alone_img_s": 100.0, "stacked_img_s": 100.0 * k ** 0.5}
+            for g in cost.H100_REFERENCE for k in (1, 16, 64)]
+    measured = tmp_path / "train_mnist_stacked-cuda.json"
+    measured.write_text(json.dumps({"device": "a test GPU", "target_params": 400_000, "rows": rows}))
+    rates, source = cost.mnist_throughputs(measured, 400_000)
+    assert rates == {g: pytest.approx(800.0) for g in cost.H100_REFERENCE}  # K = 64, the fastest
+    assert source.startswith("measured on a test GPU, stacked") and "trivial K=64" in source
+    table, _ = cost.project([1], preset="paper", measured=measured)
+    alone = tmp_path / "train_mnist-cuda.json"
+    alone.write_text(json.dumps({"device": "a test GPU", "groups": {g: {"img_per_s": 100.0}
+                                                                    for g in cost.H100_REFERENCE}}))
+    slow, _ = cost.project([1], preset="paper", measured=alone)
+    mnist = lambda t: t.set_index("experiment").loc["mnist", "GPU-hours"]  # noqa: E731
+    assert mnist(slow) / mnist(table) == pytest.approx(8.0)
+    # a throughput does not carry over between model sizes, and a file of another kind is named
+    with pytest.raises(ValueError, match=r"measured models of 400000 parameters; the preset trains 20000"):
+        cost.project([1], preset="cpu", measured=measured)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"device": "x"}))
+    with pytest.raises(ValueError, match=r"neither a train_mnist nor a train_mnist_stacked"):
+        cost.mnist_throughputs(other)

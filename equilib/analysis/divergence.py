@@ -51,17 +51,6 @@ def divergences(runs: pd.DataFrame, curves: pd.DataFrame, factor: float = BLOWUP
     return pd.DataFrame(rows, columns=[*RUN_COLUMNS, "rise", "rise_step", "blew_up", "recovered"])
 
 
-def divergence_table(found: pd.DataFrame) -> pd.DataFrame:
-    """Per model and peak rate: trained runs, how many blew up, how many never recovered, and at which n."""
-    if found.empty:
-        return pd.DataFrame(columns=["model", "lr", "runs", "blew_up", "not_recovered", "dims"])
-    grouped = found.groupby(["model", "lr"], sort=True)
-    return grouped.apply(lambda g: pd.Series({
-        "runs": len(g), "blew_up": int(g["blew_up"].sum()),
-        "not_recovered": int((g["blew_up"] & ~g["recovered"]).sum()),
-        "dims": sorted(int(d) for d in g.loc[g["blew_up"], "dim"].unique())}), include_groups=False).reset_index()
-
-
 def onset(trace: pd.DataFrame, factor: float = SPIKE_FACTOR) -> dict | None:
     """Where a step-by-step trace (:func:`~equilib.experiments.nbody.nbody_step_trace`) first blew up.
 

@@ -2,11 +2,13 @@
 
 The projection is deliberately simple and says what it assumes. Each run's
 GPU time comes from a measured training throughput (``benchmarks/train_mnist.py``
-writes one per group; without a file, the H100 reference figures of
+writes one per group, one model at a time; ``benchmarks/train_mnist_stacked.py``
+one per group and stack size; without a file, the H100 reference figures of
 ``../shared/notes/stack.md``). Runs are independent jobs, so k GPUs need
-``max(total / k, longest run)``. Runs packed onto one GPU are counted as taking
-turns on it: the overlap that packing gains on launch-bound models has not been
-measured here, so the projection is an upper bound on wall time.
+``max(total / k, longest run)``. From one-at-a-time figures, runs packed onto
+one GPU are counted as taking turns on it, an upper bound on wall time; from
+stacked figures each run is charged its share of its stack's pass, which is
+what the sweep's ``--stack`` trains.
 """
 from __future__ import annotations
 
@@ -33,12 +35,35 @@ NBODY_STEP_SECONDS = 10.8e-3
 NBODY_MODEL_STEP_SECONDS = 0.15e-3
 
 
-def mnist_throughputs(measured: str | Path | None = None) -> tuple[dict[str, float], str]:
-    """Images per second per group: from a ``train_mnist`` benchmark file, else the H100 reference figures."""
+def mnist_throughputs(measured: str | Path | None = None, target_params: int | None = None
+                      ) -> tuple[dict[str, float], str]:
+    """Training images per second per group on one GPU, and where the figures come from.
+
+    ``measured`` is a file a benchmark wrote on the GPU in question:
+    ``train_mnist.py`` (one model at a time) or ``train_mnist_stacked.py``
+    (K models in one pass; each group's best stack counts, since the sweep's
+    ``--stack`` can train that many at once). Without one, the H100 reference
+    figures. A stacked file records its models' size; ``target_params`` must
+    match it, because a throughput does not carry over between sizes.
+    """
     if measured is None:
         return dict(H100_REFERENCE), "H100 reference figures of stack.md (C4, D4 estimated), not measured here"
     payload = json.loads(Path(measured).read_text())
-    return {g: row["img_per_s"] for g, row in payload["groups"].items()}, f"measured on {payload['device']}"
+    if "groups" in payload:
+        return {g: row["img_per_s"] for g, row in payload["groups"].items()}, f"measured on {payload['device']}"
+    if "rows" not in payload:
+        raise ValueError(f"{measured} is neither a train_mnist nor a train_mnist_stacked benchmark file "
+                         "(it has no 'groups' or 'rows')")
+    if target_params is not None and payload.get("target_params") != target_params:
+        raise ValueError(f"{measured} measured models of {payload.get('target_params')} parameters; the preset "
+                         f"trains {target_params} (run benchmarks/train_mnist_stacked.py --target {target_params})")
+    best: dict[str, dict] = {}
+    for row in payload["rows"]:
+        if row["group"] not in best or row["stacked_img_s"] > best[row["group"]]["stacked_img_s"]:
+            best[row["group"]] = row
+    stacks = ", ".join(f"{g} K={row['K']}" for g, row in best.items())
+    return ({g: row["stacked_img_s"] for g, row in best.items()},
+            f"measured on {payload['device']}, stacked ({stacks}; all models of a stack share the GPU)")
 
 
 def mnist_run_seconds(protocol: dict, rates: dict[str, float]) -> pd.DataFrame:
@@ -72,9 +97,9 @@ def nbody_run_seconds(protocol: dict) -> pd.DataFrame:
 def project(gpus: list[int], *, preset: str = "paper", measured: str | Path | None = None) -> tuple[pd.DataFrame, str]:
     """Projected wall hours of a preset's N-body and MNIST protocols on each number of GPUs, and the source."""
     check_gpus(gpus)
-    rates, source = mnist_throughputs(measured)
-    jobs = pd.concat([nbody_run_seconds(presets.resolve("nbody", preset)),
-                      mnist_run_seconds(presets.resolve("mnist", preset), rates)])
+    mnist = presets.resolve("mnist", preset)
+    rates, source = mnist_throughputs(measured, mnist.get("target_params"))
+    jobs = pd.concat([nbody_run_seconds(presets.resolve("nbody", preset)), mnist_run_seconds(mnist, rates)])
     rows = []
     for experiment, g in [*jobs.groupby("experiment"), ("both", jobs)]:
         total, longest = g["seconds"].sum(), g["seconds"].max()

@@ -297,14 +297,19 @@ def _stack_groups(todo: list, store: RunStore, build: Callable[..., torch.nn.Mod
 
 
 
+def nbody_physics(protocol: dict) -> dict:
+    """An N-body protocol's task: the horizon and any physics beyond the default (walls, clipping, the law)."""
+    return dict(steps=protocol["steps"], **protocol["physics"])
+
+
 def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = None) -> dict:
-    """An N-body protocol's training settings for ``nbody_sweep``, its step budget turned into epochs."""
+    """An N-body protocol's settings for ``nbody_sweep``: training (its step budget turned into epochs) and task."""
     return dict(epochs=epochs_for_budget(budget_steps, protocol["n_train"], protocol["batch_size"]),
                 lr=protocol["lr"] if lr is None else lr, batch_size=protocol["batch_size"],
                 eval_every=protocol["eval_every"], schedule=protocol["schedule"], warmup=protocol["warmup"],
                 patience=protocol["patience"], stop_after=protocol["stop_after"],
                 clip_norm=protocol["clip_norm"], n_val=protocol["n_val"],
-                n_test=protocol["n_test"], steps=protocol["steps"], **protocol["physics"])
+                n_test=protocol["n_test"], **nbody_physics(protocol))
 
 
 def nbody_convergence(protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:
@@ -390,19 +395,17 @@ def nbody_step_trace(protocol: dict, model: str, dim: int, seed: int, steps: int
     def compute() -> pd.DataFrame:
         threads = default_threads("local", 1) if run.threads == "auto" else run.threads
         with intra_op_threads(threads):
-            return _step_trace(model, dim, seed, protocol["n_train"], steps, settings, clip_norm, run)
+            return _step_trace(model, dim, seed, protocol["n_train"], steps, settings, nbody_physics(protocol),
+                               clip_norm, run)
 
     return RunStore(run.results, "nbody").table("step-trace", params, compute if run.train_missing else None)
 
 
-def _step_trace(model: str, dim: int, seed: int, n_train: int, steps: int, settings: dict, clip_norm: float,
-                run: RunSettings) -> pd.DataFrame:
+def _step_trace(model: str, dim: int, seed: int, n_train: int, steps: int, settings: dict, physics: dict,
+                clip_norm: float, run: RunSettings) -> pd.DataFrame:
     cfg = TrainConfig(epochs=settings["epochs"], lr=settings["lr"], batch_size=settings["batch_size"],
                       eval_every=settings["epochs"], seed=seed, device=run.device, schedule=settings["schedule"],
                       warmup=settings["warmup"], clip_norm=clip_norm)
-    physics = {k: v for k, v in settings.items() if k not in
-               ("epochs", "lr", "batch_size", "eval_every", "schedule", "warmup", "patience", "stop_after",
-                "clip_norm", "n_val", "n_test")}
     data = _NBodySplits([n_train], settings["n_val"], settings["n_test"], run.cache_dir, run.progress, physics)
     splits = data.get(dim, n_train, seed)
     total_steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
