@@ -172,6 +172,15 @@ def test_nothing_is_wider_than_the_text_column(visits, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
+def test_glued_values_read_as_the_text_around_them(visits, name):
+    # MyST-NB sets glued values in bold; ours are whole sentences from the store, so equilib.css undoes that
+    heavy = visits[name].page.evaluate("""() => [...document.querySelectorAll('p span.pasted-text')]
+        .filter(e => getComputedStyle(e).fontWeight !== getComputedStyle(e.parentElement).fontWeight)
+        .map(e => e.innerText.slice(0, 60))""")
+    assert not heavy, f"glued text in another weight than its paragraph on {name}: {heavy[:3]}"
+
+
+@pytest.mark.parametrize("name", PAGES)
 def test_the_header_offers_the_page_source_and_its_notebook(visits, name):
     """The download menu links the page's MyST source and the page as an .ipynb; both are served, and the
     notebook is one (nbformat 4, its code cells the page's, the parameters cell tagged for papermill)."""
