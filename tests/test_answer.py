@@ -139,3 +139,33 @@ def test_the_readme_table_is_the_one_the_store_gives():
     block = text.split("| property ", 1)[1].split("\n\n", 1)[0].splitlines()[2:]  # after the header and rule
     readme = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in block]
     assert readme == expected
+
+
+def test_the_newest_complete_confirmatory_grid_gives_the_verdicts():
+    """Each declaration takes over from the one before it once all its runs are in; until then the older,
+    complete grid stands and the page says how far the newer one is."""
+    from equilib.experiments import presets
+
+    def store(have):  # `have` finished runs per preset name
+        return lambda protocol: pd.DataFrame({"status": ["finished"] * have.get(protocol["preset"], 0)})
+
+    names = ["confirm-clipped", "confirm"]
+    expected = len(presets.resolve("nbody", "confirm")["dims"]) * 4 * 5
+    grid = answer.confirmatory_grid(names, store({"confirm": expected, "confirm-clipped": 30}))
+    assert grid["name"] == "confirm" and grid["have"] == expected == grid["expected"] == 100
+    assert grid["waiting"] == [("confirm-clipped", 30, 100)]
+    about = {"confirm_name": grid["name"], "confirm_have": grid["have"], "confirm_expected": grid["expected"],
+             "confirm_waiting": grid["waiting"]}
+    said = pages.confirm_source_text(about)
+    assert said.startswith("all 100 runs of the confirm grid are in") and "confirm-clipped grid" in said
+    assert "holds 30 of its 100 runs and takes over once complete" in said
+    done = answer.confirmatory_grid(names, store({"confirm": 100, "confirm-clipped": 100}))
+    assert done["name"] == "confirm-clipped" and done["waiting"] == []
+    neither = answer.confirmatory_grid(names, store({"confirm": 99}))  # the oldest, reported as pending
+    assert (neither["name"], neither["have"]) == ("confirm", 99)
+    assert "holds 99 of its 100 runs; its verdicts replace these" in pages.confirm_source_text(
+        {"confirm_name": "confirm", "confirm_have": 99, "confirm_expected": 100})
+    assert answer.confirmatory_grid(None, store({})) is None and answer.confirmatory_grid("confirm", store({}))[
+        "name"] == "confirm"
+    with pytest.raises(ValueError, match="no-such-grid"):
+        answer.confirmatory_grid(["no-such-grid"], store({}))

@@ -229,10 +229,41 @@ def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.
     return out.sort_values("property", key=lambda c: c.map(order), kind="stable", ignore_index=True)
 
 
-def stored_effects(results, preset: str = "cpu", confirmatory: str | None = "confirm") -> tuple[pd.DataFrame, dict]:
+def confirmatory_grid(names: str | Sequence[str] | None, lookup) -> dict | None:
+    """The confirmatory N-body grid whose verdicts the book reports: the first of ``names`` (in order of
+    preference, the newest declaration first) whose runs are all in, else the last named, reported as pending.
+
+    Each declaration says when it takes over from the one before it (docs/confirmatory-*.md): once all its runs
+    are in, so the switch needs no edit. ``lookup(protocol)`` returns a grid's stored runs (training nothing).
+    The result holds the grid's ``name``, ``runs``, ``have`` and ``expected`` (finished and declared runs), and
+    ``waiting``: the preferred grids that are not complete yet, as (name, have, expected).
+    """
+    from ..experiments import presets
+
+    names = [names] if isinstance(names, str) else list(names or [])
+    found = []
+    for name in names:
+        grid = presets.resolve("nbody", name)  # an unknown name fails here, before any lookup
+        runs = lookup(grid)
+        have = int((runs["status"] == "finished").sum()) if len(runs) else 0
+        found.append({"name": name, "runs": runs, "have": have,
+                      "expected": len(grid["dims"]) * len(grid["models"]) * len(grid["seeds"])})
+        if have >= found[-1]["expected"]:
+            break
+    if not found:
+        return None
+    return {**found[-1], "waiting": [(f["name"], f["have"], f["expected"]) for f in found[:-1]]}
+
+
+CONFIRMATORY = ("confirm-clipped", "confirm")  # the N-body confirmatory grids, newest declaration first
+
+
+def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[str] | None = CONFIRMATORY
+                   ) -> tuple[pd.DataFrame, dict]:
     """:func:`effects` on the run store at ``results``, training nothing: the page, the intro and the README
-    all read the answer through this one function. The N-body rows come from the confirmatory grid once all
-    its runs are in, else from the ``preset`` grid (``about["nbody_source"]`` says which)."""
+    all read the answer through this one function. The N-body rows come from the confirmatory grid that
+    :func:`confirmatory_grid` picks, once all its runs are in, else from the ``preset`` grid
+    (``about["nbody_source"]`` says which)."""
     from ..experiments import presets
     from ..experiments.beyond import run_beyond
     from ..experiments.protocol import run_protocol
@@ -242,15 +273,13 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | None = "con
     looked_up = RunSettings(results=results, train_missing=False, progress=False)
     nbody = run_protocol("nbody", presets.resolve("nbody", preset), looked_up)
     source = f"N-body {preset} grid (exploratory)"
-    about = {"confirm_have": 0, "confirm_expected": 0}
-    if confirmatory:
-        grid = presets.resolve("nbody", confirmatory)
-        expected = len(grid["dims"]) * len(grid["models"]) * len(grid["seeds"])
-        confirmed = run_protocol("nbody", grid, looked_up)
-        have = int((confirmed["status"] == "finished").sum()) if len(confirmed) else 0
-        about.update(confirm_have=have, confirm_expected=expected)
-        if have >= expected:
-            nbody, source = confirmed, f"N-body {confirmatory} grid (confirmatory)"
+    about = {"confirm_name": None, "confirm_have": 0, "confirm_expected": 0, "confirm_waiting": []}
+    grid = confirmatory_grid(confirmatory, lambda protocol: run_protocol("nbody", protocol, looked_up))
+    if grid:
+        about.update(confirm_name=grid["name"], confirm_have=grid["have"], confirm_expected=grid["expected"],
+                     confirm_waiting=grid["waiting"])
+        if grid["have"] >= grid["expected"]:
+            nbody, source = grid["runs"], f"N-body {grid['name']} grid (confirmatory)"
     mnist = run_protocol("mnist", presets.resolve("mnist", preset), looked_up)
     protocol = presets.resolve("beyond", preset)
     runs = run_beyond(protocol, looked_up)

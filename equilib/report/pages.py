@@ -129,6 +129,19 @@ def confirm_protocol_text(name: str, protocol: dict, stored: int) -> str:
 CELL_PADDING = {"selector": "td", "props": "padding: 0.1em 0.6em;"}  # numbers in adjacent columns stay apart
 
 
+def confirm_source_text(about: dict) -> str:
+    """Which confirmatory N-body grid the verdicts come from (:func:`equilib.analysis.answer.confirmatory_grid`,
+    as ``stored_effects`` reports it in ``about``), and the later grids still training, in words."""
+    name, have, expected = about["confirm_name"], about["confirm_have"], about["confirm_expected"]
+    if name is None:
+        return "no confirmatory grid was asked for"
+    said = (f"all {expected} runs of the {name} grid are in, so these are its verdicts" if have >= expected else
+            f"the {name} grid holds {have} of its {expected} runs; its verdicts replace these once it is complete")
+    for later, got, of in about.get("confirm_waiting", []):
+        said += f"; the {later} grid, declared after it, holds {got} of its {of} runs and takes over once complete"
+    return said
+
+
 def grid_comparison_table(table: pd.DataFrame) -> Styler:
     """:func:`equilib.analysis.claims.grid_comparison`'s ratios as the page shows them: per ratio, one column per
     grid (the spreads are :func:`spread_comparison_table`'s)."""
