@@ -169,3 +169,42 @@ def test_the_newest_complete_confirmatory_grid_gives_the_verdicts():
         "name"] == "confirm"
     with pytest.raises(ValueError, match="no-such-grid"):
         answer.confirmatory_grid(["no-such-grid"], store({}))
+
+
+def _capacity(error_of, rng, seeds, params, noise=0.03, sizes=(1000, 2000, 5000, 10000)):
+    return pd.DataFrame([{"variant": "rotated", "group": g, "n_train": n, "seed": s, "status": "finished",
+                          "target_params": params, "best_at_last_eval": False, "epochs_done": 25,
+                          "best_val_epoch": 20,
+                          "test_at_best_val": error_of(g, n) * math.exp(rng.normal(0, noise))}
+                         for g in ("trivial", "C8") for n in sizes for s in seeds])
+
+
+def test_capacity_rows_wait_for_the_declared_grid_then_find_the_true_change():
+    """The benefit of C8 halves at every size in the larger models (a known store): each capacity row recovers
+    x0.5 and says "shrank"; the declared slope rule, on a store where C8 scales like the plain CNN at 100k and
+    0.125 more slowly at 20k, says "vanishes"; before all declared runs are in, both say so and claim nothing."""
+    from equilib.analysis import claims
+
+    rng = np.random.default_rng(7)
+    small = _capacity(lambda g, n: 0.3 * (n / 1000) ** (-0.5 if g == "trivial" else -0.375) / (3 if g == "C8" else 1),
+                      rng, range(3), 20_000)
+    large = _capacity(lambda g, n: 0.3 * (n / 1000) ** -0.5 / (1.5 if g == "C8" else 1), rng, range(5), 100_000)
+    rows = pd.DataFrame(answer.capacity_effects(large, small, expected=len(large)))
+    assert len(rows) == 4 and rows["property"].eq("model capacity").all()
+    at_1k = rows[rows["effect"].str.endswith("n = 1,000")].iloc[0]
+    assert at_1k["low"] < 0.5 < at_1k["high"] and at_1k["verdict"] == "shrank"
+    assert rows["level"].tolist() == pytest.approx([1 - 0.05 / 4] * 4)
+    verdict = claims.capacity_claim(large, small, expected=len(large))
+    assert verdict["verdict"] == "vanishes" and verdict["small"] == pytest.approx(0.125, abs=0.03)
+    assert verdict["sizes"] == [1000, 2000, 5000, 10000]
+    # one run short of the declaration: named as missing, not judged
+    partial = large.iloc[1:]
+    waiting = answer.capacity_effects(partial, small, expected=len(large))
+    assert len(waiting) == 1 and waiting[0]["verdict"] == "missing" and "39 of 40 runs in" in waiting[0]["source"]
+    assert claims.capacity_claim(partial, small, expected=len(large))["verdict"] == "not yet measured"
+    # more than 20% of a group's larger runs still improving: no verdict
+    stuck = large.assign(best_at_last_eval=large["group"].eq("C8") & large["seed"].lt(2))
+    assert claims.capacity_claim(stuck, small, expected=len(large))["why"] == "unconverged"
+    assert "Verdict: vanishes (its interval lies within ±0.05" in pages.capacity_text(verdict)
+    assert pages.capacity_text(claims.capacity_claim(partial, small, expected=len(large))).startswith(
+        "Not yet measured: 39 of the 40 runs")

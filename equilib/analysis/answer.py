@@ -201,16 +201,39 @@ def horizon_effects(tables: dict[str, pd.DataFrame]) -> list[dict]:
     return _table_rows("horizon", table, "beyond", lambda r: f"{r.setting} vs the shortest, n = {r.dim}")
 
 
-def capacity_effects() -> list[dict]:
-    """Model capacity: no study in the store varies it yet (the ``mnist/capacity`` preset, 5x the parameters, and
-    its rule are declared in docs/confirmatory-capacity.md before its first run), so it is named as missing."""
-    return [_missing("model capacity", "C8 vs plain CNN, slope difference at 5x the parameters (100k)",
-                     "declared, not yet run (docs/confirmatory-capacity.md)")]
+CAPACITY_DECLARATION = "docs/confirmatory-capacity.md"
+
+
+def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame | None = None, expected: int = 0,
+                     group: str = "C8", variant: str = "rotated") -> list[dict]:
+    """Model capacity: ``group``'s benefit over the plain CNN in the ``larger`` models (the ``capacity`` preset,
+    5x the parameters) over the same in the ``smaller`` (the ``cpu`` preset's), at each training size. Named as
+    missing, with how many runs are in, until all ``expected`` runs of the declared grid are
+    (docs/confirmatory-capacity.md), whatever the partial runs say."""
+    effect = f"{group} vs plain CNN at 5x the parameters"
+    have = int((larger["status"] == "finished").sum()) if larger is not None and len(larger) else 0
+    if larger is None or not expected or have < expected:
+        return [_missing("model capacity", effect, f"declared, {have} of {expected or 'its'} runs in "
+                                                   f"({CAPACITY_DECLARATION})")]
+    big, small = _finished(larger), _finished(smaller)
+    sizes = sorted(set(big.loc[(big["variant"] == variant) & (big["group"] == group), "n_train"]))
+    rows = []
+    for n in sizes:
+        benefit = {name: intervals.log_ratio(_values(runs, variant=variant, group="trivial", n_train=n),
+                                             _values(runs, variant=variant, group=group, n_train=n))
+                   for name, runs in (("larger", big), ("smaller", small))}
+        used = sum(int((r["variant"].eq(variant) & r["group"].isin(["trivial", group]) & r["n_train"].eq(n)).sum())
+                   for r in (big, small))
+        rows.append(_row("model capacity", f"{effect}, n = {n:,}", "MNIST capacity preset vs cpu preset",
+                         intervals.difference_of(benefit["larger"], benefit["smaller"]), used,
+                         level=_family(len(sizes))))
+    return rows
 
 
 def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.DataFrame,
             beyond_tables: dict[str, pd.DataFrame], *, nbody_source: str = "N-body grid",
-            mnist_source: str = "MNIST cpu preset", augment_longer: Sequence[int] = ()) -> pd.DataFrame:
+            mnist_source: str = "MNIST cpu preset", augment_longer: Sequence[int] = (),
+            capacity_runs: pd.DataFrame | None = None, capacity_expected: int = 0) -> pd.DataFrame:
     """Every effect the book measures, one row each (``COLUMNS``), grouped by property in ``PROPERTIES`` order.
 
     ``change`` is the ratio of benefits (above 1: equivariance pays more in the
@@ -218,12 +241,14 @@ def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.
     "grew", "shrank", "reversed" (the plain model became better), "inconclusive"
     or "missing" (the store holds no runs that answer it); ``detectable`` is the
     factor (either way) that the row's seeds would find beyond doubt 80% of the
-    time (:func:`equilib.analysis.power.detectable_change`).
+    time (:func:`equilib.analysis.power.detectable_change`). ``capacity_runs`` are
+    the ``capacity`` preset's (``capacity_expected`` of them declared), compared
+    with ``mnist_runs``.
     """
     rows = (dimension_effects(nbody_runs, nbody_source) + group_effects(mnist_runs, mnist_source)
             + size_effects(mnist_runs, mnist_source) + breaking_effects(beyond_tables)
             + augmentation_effects(beyond_runs, augment_longer) + horizon_effects(beyond_tables)
-            + capacity_effects())
+            + capacity_effects(capacity_runs, mnist_runs, capacity_expected))
     out = pd.DataFrame(rows, columns=COLUMNS)
     order = {p: i for i, p in enumerate(PROPERTIES)}
     return out.sort_values("property", key=lambda c: c.map(order), kind="stable", ignore_index=True)
@@ -239,6 +264,7 @@ def confirmatory_grid(names: str | Sequence[str] | None, lookup) -> dict | None:
     ``waiting``: the preferred grids that are not complete yet, as (name, have, expected).
     """
     from ..experiments import presets
+    from ..experiments.protocol import protocol_size
 
     names = [names] if isinstance(names, str) else list(names or [])
     found = []
@@ -246,8 +272,7 @@ def confirmatory_grid(names: str | Sequence[str] | None, lookup) -> dict | None:
         grid = presets.resolve("nbody", name)  # an unknown name fails here, before any lookup
         runs = lookup(grid)
         have = int((runs["status"] == "finished").sum()) if len(runs) else 0
-        found.append({"name": name, "runs": runs, "have": have,
-                      "expected": len(grid["dims"]) * len(grid["models"]) * len(grid["seeds"])})
+        found.append({"name": name, "runs": runs, "have": have, "expected": protocol_size("nbody", grid)})
         if have >= found[-1]["expected"]:
             break
     if not found:
@@ -266,7 +291,7 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
     (``about["nbody_source"]`` says which)."""
     from ..experiments import presets
     from ..experiments.beyond import run_beyond
-    from ..experiments.protocol import run_protocol
+    from ..experiments.protocol import protocol_size, run_protocol
     from ..experiments.settings import RunSettings
     from .beyond import study_tables
 
@@ -281,9 +306,12 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
         if grid["have"] >= grid["expected"]:
             nbody, source = grid["runs"], f"N-body {grid['name']} grid (confirmatory)"
     mnist = run_protocol("mnist", presets.resolve("mnist", preset), looked_up)
+    capacity = presets.resolve("mnist", "capacity")
+    capacity_runs = run_protocol("mnist", capacity, looked_up)
     protocol = presets.resolve("beyond", preset)
     runs = run_beyond(protocol, looked_up)
     about.update(nbody_source=source, mnist_sizes=sorted(set(mnist["n_train"])) if len(mnist) else [])
     table = effects(nbody, mnist, runs, study_tables(runs, protocol), nbody_source=source,
-                    mnist_source=f"MNIST {preset} preset", augment_longer=protocol["augment_longer"])
+                    mnist_source=f"MNIST {preset} preset", augment_longer=protocol["augment_longer"],
+                    capacity_runs=capacity_runs, capacity_expected=protocol_size("mnist", capacity))
     return table, about

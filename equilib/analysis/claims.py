@@ -424,6 +424,35 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
                     f"{v['groups']} group slopes compared with the plain CNN's")
 
 
+def capacity_claim(larger: pd.DataFrame, smaller: pd.DataFrame, expected: int, *, group: str = "C8",
+                   variant: str = "rotated") -> dict:
+    """The capacity question (docs/confirmatory-capacity.md): does ``group``'s scaling-slope difference from the
+    plain CNN survive in models of 5x the parameters?
+
+    :func:`equilib.analysis.rules.capacity_verdict` on per-seed slopes of the
+    ``larger`` models (the ``capacity`` preset's runs) against the ``smaller``
+    (the ``cpu`` preset's, at the same sizes). "not yet measured" until all
+    ``expected`` runs of the declared grid are in, whatever the partial runs
+    say; "inconclusive" (why "unconverged") when more than
+    :data:`~equilib.analysis.rules.MAX_UNCONVERGED` of either group's larger
+    runs were still improving. Numbers and a verdict; the page words them.
+    """
+    finished = larger[larger["status"] == "finished"] if len(larger) else larger
+    out = {"group": group, "variant": variant, "have": len(finished), "expected": expected}
+    if len(finished) < expected:
+        return {**out, "verdict": "not yet measured", "why": "incomplete"}
+    sizes = sorted(set(finished["n_train"]))
+    small = smaller[smaller["n_train"].isin(sizes)]
+    unconverged = {g: intervals.unconverged_share(finished[(finished["variant"] == variant) & (finished["group"] == g)])
+                   for g in ("trivial", group)}
+    out |= rules.capacity_verdict(intervals.slope_difference(small, variant, group),
+                                  intervals.slope_difference(finished, variant, group))
+    out |= {"sizes": sizes, "unconverged": unconverged}
+    if max(unconverged.values()) > rules.MAX_UNCONVERGED and out["verdict"] != "inconclusive":
+        out |= {"verdict": "inconclusive", "why": "unconverged"}
+    return out
+
+
 MNIST_CLAIMS = {"alignment": alignment_claim, "regime": regime_claim, "slope": slope_claim}
 
 

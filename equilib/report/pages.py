@@ -326,6 +326,25 @@ MNIST_CLAIM_NAMES = {"alignment": "the matching group is the best", "regime": "e
                      "slope": "the slopes are similar"}
 
 
+def capacity_text(verdict: dict) -> str:
+    """The capacity question's verdict (:func:`equilib.analysis.claims.capacity_claim`), in words."""
+    group = verdict["group"]
+    if verdict["verdict"] == "not yet measured":
+        return (f"Not yet measured: {verdict['have']} of the {verdict['expected']} runs declared in "
+                "docs/confirmatory-capacity.md are in; the verdict waits for all of them.")
+    said = (f"At 5x the parameters, {group}'s slope minus the plain CNN's is "
+            f"{interval_text(verdict['large'], verdict['low'], verdict['high'], '+.3f')}, against "
+            f"{verdict['small']:+.3f} in the smaller models (a change of "
+            f"{interval_text(verdict['change'], verdict['change_low'], verdict['change_high'], '+.3f')}). ")
+    why = {"above zero": f"its interval lies above 0: {group} still scales differently in the larger model",
+           "within margin": f"its interval lies within ±{verdict['margin']:g}: the smaller models' difference was "
+                            "a capacity effect",
+           "straddles": f"its interval reaches past ±{verdict['margin']:g} without lying above 0",
+           "thin": "fewer than 3 seeds have every size",
+           "unconverged": "more than 20% of a group's larger runs were still improving at their last evaluation"}
+    return said + f"Verdict: {verdict['verdict']} ({why[verdict['why']]})."
+
+
 def mnist_power_text(table: pd.DataFrame, trained: int = 3) -> str:
     """:func:`equilib.analysis.claims.mnist_power` in words: per claim, what it says at the seeds trained and how
     many seeds would decide it 8 times in 10."""
