@@ -22,10 +22,8 @@ from .experiments.protocol import run_protocol
 from .experiments.settings import RunSettings
 from .models.groups import GROUPS
 from .models.steerable import parameter_table
-from .report.charts import fits_table, nbody_table
-from .report.export import export_readme_figures
-from .report import live
-from .report.notebooks import run_notebook
+from .report import PAGES
+from .report.tables import fits_table, nbody_table
 from .training.executors import EXECUTORS
 from .training.loop import SCHEDULES
 from .tasks import nbody
@@ -101,6 +99,8 @@ def _beyond(args: argparse.Namespace) -> None:
 
 
 def _figures(args: argparse.Namespace) -> None:
+    from .report.export import export_readme_figures
+
     for path in export_readme_figures(args.results, args.out, preset=args.preset, scale=args.scale):
         print(f"wrote {path}")
 
@@ -159,6 +159,8 @@ def _cnn_params(args: argparse.Namespace) -> None:
 
 
 def _notebook(args: argparse.Namespace) -> None:
+    from .report.notebooks import run_notebook
+
     params = {}
     for item in args.parameter:
         key, _, raw = item.partition("=")
@@ -172,6 +174,8 @@ def _notebook(args: argparse.Namespace) -> None:
 
 def _live(args: argparse.Namespace) -> None:
     import subprocess
+
+    from .report import live
 
     argv, env = live.voila_command(args.dest, args.port)  # a bad port fails before the pages are written
     live.prepare(args.book, args.dest, args.results, args.vendor, tuple(args.pages))
@@ -356,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", default="_build/live", help="where the live notebooks are written")
     p.add_argument("--book", default="book", help="the pages' folder")
     p.add_argument("--vendor", default="_static/vendor", help="the vendored vega bundles (make book-assets)")
-    p.add_argument("--pages", nargs="+", default=list(live.PAGES), choices=live.PAGES)
+    p.add_argument("--pages", nargs="+", default=list(PAGES), choices=PAGES)
     p.set_defaults(func=_live)
     return parser
 

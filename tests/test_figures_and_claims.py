@@ -10,7 +10,7 @@ from scipy import stats as sps
 
 from equilib.analysis import claims, intervals
 from equilib.experiments.presets import KEY_GROUPS
-from equilib.report import charts, export, render
+from equilib.report import charts, export, render, tables
 from equilib.report.charts import mnist_figure
 
 from conftest import ROOT
@@ -31,7 +31,7 @@ def test_power_law_fit_recovers_a_known_slope():
     rows = [{"variant": "rotated", "group": "C8", "n_train": n, "seed": s, "status": "finished",
              "test_at_best_val": 3.0 * n ** -0.5 * np.exp(0.01 * (s - 1))}
             for n, s in itertools.product([1000, 2000, 5000, 10000], [0, 1, 2])]
-    fit = charts.fits_table(pd.DataFrame(rows)).iloc[0]
+    fit = tables.fits_table(pd.DataFrame(rows)).iloc[0]
     assert fit.slope == pytest.approx(-0.5, abs=1e-6) and fit.low < -0.5 < fit.high
 
 

@@ -20,6 +20,38 @@ def test_the_package_reports_the_version_its_metadata_declares():
     assert out.stdout.startswith(f"equilib {declared}\n")
 
 
+def test_runs_record_the_commit_they_ran_and_a_copy_without_git_is_told_it(monkeypatch):
+    from equilib.base.store import CODE_VERSION_ENV, code_version
+
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    monkeypatch.delenv(CODE_VERSION_ENV, raising=False)
+    assert code_version().startswith(f"{equilib.__version__}+{sha.strip()}")
+    monkeypatch.setenv(CODE_VERSION_ENV, "0.2.0+abc1234")  # a tree sent to a GPU machine has no .git
+    assert code_version() == "0.2.0+abc1234"
+
+
+BOOK_ONLY = ("altair", "vl_convert", "papermill", "jupytext", "nbformat", "nbclient", "myst_nb", "ipywidgets",
+             "IPython", "voila")
+
+
+def test_the_training_commands_run_without_the_books_packages(tmp_path):
+    """A GPU node or a cluster needs the training stack, not the book's: with every book-only package unimportable,
+    the CLI still parses, and a training command runs (an MNIST parameter count, an N-body sweep's bad value)."""
+    blocker = ("import sys\n"
+               f"class Block:\n    def find_spec(self, name, path=None, target=None):\n"
+               f"        if name.split('.')[0] in {BOOK_ONLY!r}: raise ImportError('blocked: ' + name)\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "import runpy; sys.argv[0] = 'equilib'; runpy.run_module('equilib', run_name='__main__')\n")
+    run = lambda *argv: subprocess.run([sys.executable, "-c", blocker, *argv], capture_output=True, text=True,  # noqa
+                                       cwd=ROOT)
+    out = run("cnn-params", "--groups", "C4", "--target-params", "20000")
+    assert out.returncode == 0 and "C4" in out.stdout, out.stderr[-2000:]
+    assert "blocked" not in run("mnist-protocol", "--help").stderr
+    bad = run("nbody-sweep", "--dims", "0", "--results", str(tmp_path))
+    assert bad.returncode == 2 and "dims" in bad.stderr and "blocked" not in bad.stderr
+    assert "ImportError: blocked" in run("figures", "--out", str(tmp_path)).stderr  # the book's commands need them
+
+
 def test_cli_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "equilib", "--help"], capture_output=True, text=True, check=True)
     for command in ("info", "nbody-data", "nbody-sweep"):

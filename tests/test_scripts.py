@@ -62,3 +62,12 @@ def test_the_clipped_grid_clips_the_egnn_alone_on_seeds_no_other_run_used(monkey
     others = [RunStore(ROOT / store, "nbody").runs() for store in ("results", "results/pilots")]
     used = {int(r.seed) for runs in others for r in runs.itertuples() if r.run_id not in own}
     assert not used & set(protocol["seeds"]), sorted(used & set(protocol["seeds"]))
+
+
+def test_the_gpu_way_trains_the_seeds_together_and_splits_the_models(monkeypatch, capsys):
+    (args, kwargs), = _run("nbody_confirm", ["--preset", "confirm-clipped", "--seeds", "13", "14", "15",
+                                             "--together", "--models", "egnn", "--device", "cuda"], monkeypatch)
+    assert args[1:3] == (["egnn"], [13, 14, 15]) and kwargs["run"].device == "cuda"
+    with pytest.raises(SystemExit):
+        _run("nbody_confirm", ["--models", "transformer"], monkeypatch)
+    assert "models ['transformer'] are not the grid's" in capsys.readouterr().err

@@ -64,9 +64,17 @@ KEY_FIELDS = ("experiment", "model", "group", "variant", "dim", "n_train", "seed
               "eval_every")
 
 
-@lru_cache(maxsize=1)
+CODE_VERSION_ENV = "EQUILIB_CODE_VERSION"
+
+
 def code_version() -> str:
-    """The git commit of the package (with ``+dirty`` for local changes), else its version."""
+    """The git commit of the package (with ``+dirty`` for local changes), else its version. A copy without its
+    git history (a tree sent to a GPU machine) is told its commit in ``$EQUILIB_CODE_VERSION``."""
+    return os.environ.get(CODE_VERSION_ENV) or _git_version()
+
+
+@lru_cache(maxsize=1)
+def _git_version() -> str:
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,

@@ -29,10 +29,10 @@ import nbformat
 import papermill as pm
 from IPython.display import HTML, Markdown, display
 
+from . import PAGES
 from .notebooks import to_ipynb
 from .render import VEGA_BASE_ENV, VENDORED
 
-PAGES = ("intro", "answer", "theory", "nbody", "mnist", "beyond")  # the book's pages, in _toc.yml's order
 TEMPLATE = "equilib"
 TEMPLATE_ROOT = Path(__file__).parent / "live_template"  # a Jupyter data dir holding voila/templates/equilib
 VENDOR_URL = "/voila/files/_static/vendor"  # where Voilà's file handler serves the copied bundles
