@@ -71,3 +71,39 @@ def test_the_gpu_way_trains_the_seeds_together_and_splits_the_models(monkeypatch
     with pytest.raises(SystemExit):
         _run("nbody_confirm", ["--models", "transformer"], monkeypatch)
     assert "models ['transformer'] are not the grid's" in capsys.readouterr().err
+
+
+def _chunk_commands(program: str) -> list[list[str]]:
+    """The argument lists scripts/device_chunk.sh passes to ``program``, its shell variables filled in."""
+    import re
+    import shlex
+
+    text = (SCRIPTS / "device_chunk.sh").read_text().replace("\\\n", " ")
+    filled = {"$seed": "13", "$missing": "13 14", "$model": "egnn"}
+    found = []
+    for line in text.splitlines():
+        if program in line and not line.lstrip().startswith("#"):
+            tail = line.split(program, 1)[1]
+            for var, value in filled.items():
+                tail = tail.replace(f'"{var}"', value).replace(var, value)
+            found.append(shlex.split(re.sub(r"[;&|].*$", "", tail)))
+    return found
+
+
+def test_the_gpu_chunk_asks_the_cli_and_the_grid_script_for_what_they_take(monkeypatch):
+    import subprocess
+
+    from equilib.cli import build_parser
+
+    assert subprocess.run(["bash", "-n", str(SCRIPTS / "device_chunk.sh")]).returncode == 0
+    mnist = _chunk_commands("python3 -m equilib")
+    assert [a[a.index("--preset") + 1] for a in mnist] == ["large", "capacity"]
+    for argv in mnist:
+        args = build_parser().parse_args(argv)
+        assert args.device == "cuda" and args.mnist_stack > 1 and args.executor == "processes"
+    grid = _chunk_commands("scripts/nbody_confirm.py")
+    assert len(grid) == 2
+    data, models = (_run("nbody_confirm", argv, monkeypatch) for argv in grid)
+    assert data[0][0][1] == ["freeflight"] and data[0][1]["run"].device == "cpu"
+    (args, kwargs), = models
+    assert args[1:3] == (["egnn"], [13, 14]) and kwargs["run"].device == "cuda" and kwargs["clip_norm"] == {"egnn": 1.0}
