@@ -46,7 +46,6 @@ def test_the_training_commands_run_without_the_books_packages(tmp_path):
                                        cwd=ROOT)
     out = run("cnn-params", "--groups", "C4", "--target-params", "20000")
     assert out.returncode == 0 and "C4" in out.stdout, out.stderr[-2000:]
-    assert "blocked" not in run("mnist-protocol", "--help").stderr
     bad = run("nbody-sweep", "--dims", "0", "--results", str(tmp_path))
     assert bad.returncode == 2 and "dims" in bad.stderr and "blocked" not in bad.stderr
     assert "ImportError: blocked" in run("figures", "--out", str(tmp_path)).stderr  # the book's commands need them
