@@ -263,3 +263,35 @@ def test_egnn_paper_preset_trains_on_the_papers_data(tmp_path):
         resolve("nbody", "egnn-paper", physics={"boxx": 1.0})
     with pytest.raises(ValueError, match="train split holds 10000 trajectories; n_train=10001 is more"):
         nbody.make_dataset(3, n_train=10_001, n_val=5, n_test=5, initial="egnn-paper", cache_dir=tmp_path)
+
+
+def test_a_step_trace_replays_a_run_step_by_step_and_is_kept_in_the_store(tmp_path):
+    """``nbody_step_trace``: one row per optimiser step with the schedule's rate, a finite loss and gradient norm,
+    and for the EGNN the largest coordinate update of the step (none for the GNN); stored, so a lookup that may
+    not train reads the same table; physics beyond the default reach the replay (a box changes the data)."""
+    import numpy as np
+    import pandas as pd
+
+    from equilib.experiments.nbody import nbody_step_trace
+    from equilib.experiments.presets import resolve
+    from equilib.experiments.settings import RunSettings
+    from equilib.training.loop import TrainConfig
+
+    protocol = resolve("nbody", "smoke", lr={"gnn": 1e-3, "egnn": 1e-3, "resgnn": 1e-3}, budget_steps=12)
+    run = RunSettings(results=tmp_path / "results", cache_dir=tmp_path / "cache", progress=False, threads=1)
+    trace = nbody_step_trace(protocol, "egnn", 2, 0, 10, run=run)
+    assert trace["step"].tolist() == list(range(10))
+    assert trace[["loss", "grad_norm", "shift"]].map(math.isfinite).all().all() and trace["shift"].gt(0).all()
+    cfg = TrainConfig(epochs=6, lr=1e-3, batch_size=32, schedule="cosine", warmup=0.1)  # 12 steps: 6 epochs of 2
+    assert trace["lr"].tolist() == pytest.approx([cfg.lr_at(s, 12) for s in range(10)])
+    looked_up = nbody_step_trace(protocol, "egnn", 2, 0, 10, run=RunSettings(results=tmp_path / "results",
+                                                                          train_missing=False))
+    pd.testing.assert_frame_equal(looked_up, trace)
+    assert nbody_step_trace(protocol, "egnn", 2, 1, 10, run=RunSettings(results=tmp_path / "results",
+                                                                     train_missing=False)) is None
+    gnn = nbody_step_trace(protocol, "gnn", 2, 0, 4, run=run)
+    assert gnn["shift"].isna().all() and len(gnn) == 4
+    boxed = nbody_step_trace({**protocol, "physics": {"box": 1.0}}, "gnn", 2, 0, 4, run=run)
+    assert not np.allclose(boxed["loss"], gnn["loss"])
+    with pytest.raises(ValueError, match=r"lr='pilot'"):
+        nbody_step_trace(resolve("nbody", "smoke"), "egnn", 2, 0, 4, run=run)

@@ -30,6 +30,7 @@ from ..training.executors import (Job, Trained, check_workers, default_threads, 
                                   peak_run_bytes, run_jobs, spread_stacks)
 from ..training.loop import RegressionTask, RunResult, TrainConfig, load_checkpoint, train
 from ..training.stacked import STACK_LIMIT, Member, train_stacked
+from .presets import resolve
 from .settings import RunSettings
 
 EQUIVARIANCE_SAMPLES = 1000  # test trajectories on which each trained model's equivariance error is measured
@@ -391,6 +392,10 @@ def nbody_step_trace(protocol: dict, model: str, dim: int, seed: int, steps: int
     settings = nbody_training(protocol, protocol["budget_steps"], lr=lr)
     params = {"preset": protocol["preset"], "model": model, "dim": dim, "seed": seed, "steps": steps,
               "clip_norm": clip_norm, "lr": lr}
+    named = resolve("nbody", protocol["preset"])  # a protocol changed from its named preset is another replay
+    changed = {k: v for k, v in protocol.items() if k not in ("lr", "clip_norm") and named.get(k) != v}
+    if changed:
+        params["changed"] = changed
 
     def compute() -> pd.DataFrame:
         threads = default_threads("local", 1) if run.threads == "auto" else run.threads
