@@ -98,3 +98,20 @@ def test_nothing_generated_is_tracked():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     bad = [f for f in tracked if f.startswith(("_build/", ".venv/")) or "__pycache__" in f or f.endswith(".ipynb")]
     assert not bad
+
+
+def test_no_module_defines_a_name_twice():
+    """A second ``def`` of a name silently replaces the first for every caller (a helper once shadowed
+    ``nbody_physics``, and only a page build found it)."""
+    import ast
+    from collections import Counter
+
+    twice = {}
+    for path in sorted((ROOT / "equilib").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = Counter(node.name for node in tree.body
+                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+        dup = sorted(name for name, count in names.items() if count > 1)
+        if dup:
+            twice[str(path.relative_to(ROOT))] = dup
+    assert not twice, f"defined twice: {twice}"

@@ -298,7 +298,7 @@ def _stack_groups(todo: list, store: RunStore, build: Callable[..., torch.nn.Mod
 
 
 
-def nbody_physics(protocol: dict) -> dict:
+def nbody_task(protocol: dict) -> dict:
     """An N-body protocol's task: the horizon and any physics beyond the default (walls, clipping, the law)."""
     return dict(steps=protocol["steps"], **protocol["physics"])
 
@@ -310,7 +310,7 @@ def nbody_training(protocol: dict, budget_steps: int, lr: float | dict | None = 
                 eval_every=protocol["eval_every"], schedule=protocol["schedule"], warmup=protocol["warmup"],
                 patience=protocol["patience"], stop_after=protocol["stop_after"],
                 clip_norm=protocol["clip_norm"], n_val=protocol["n_val"],
-                n_test=protocol["n_test"], **nbody_physics(protocol))
+                n_test=protocol["n_test"], **nbody_task(protocol))
 
 
 def nbody_convergence(protocol: dict, run: RunSettings = RunSettings()) -> pd.DataFrame:
@@ -400,7 +400,7 @@ def nbody_step_trace(protocol: dict, model: str, dim: int, seed: int, steps: int
     def compute() -> pd.DataFrame:
         threads = default_threads("local", 1) if run.threads == "auto" else run.threads
         with intra_op_threads(threads):
-            return _step_trace(model, dim, seed, protocol["n_train"], steps, settings, nbody_physics(protocol),
+            return _step_trace(model, dim, seed, protocol["n_train"], steps, settings, nbody_task(protocol),
                                clip_norm, run)
 
     return RunStore(run.results, "nbody").table("step-trace", params, compute if run.train_missing else None)
