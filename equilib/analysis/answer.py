@@ -211,11 +211,11 @@ def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame |
     missing, with how many runs are in, until all ``expected`` runs of the declared grid are
     (docs/confirmatory-capacity.md), whatever the partial runs say."""
     effect = f"{group} vs plain CNN at 5x the parameters"
-    have = int((larger["status"] == "finished").sum()) if larger is not None and len(larger) else 0
-    if larger is None or not expected or have < expected:
-        return [_missing("model capacity", effect, f"declared, {have} of {expected or 'its'} runs in "
+    big = _finished(larger) if larger is not None and len(larger) else pd.DataFrame()
+    if not expected or len(big) < expected:
+        return [_missing("model capacity", effect, f"declared, {len(big)} of {expected or 'its'} runs in "
                                                    f"({CAPACITY_DECLARATION})")]
-    big, small = _finished(larger), _finished(smaller)
+    small = _finished(smaller)
     sizes = sorted(set(big.loc[(big["variant"] == variant) & (big["group"] == group), "n_train"]))
     rows = []
     for n in sizes:
