@@ -443,8 +443,8 @@ def capacity_claim(larger: pd.DataFrame, smaller: pd.DataFrame, expected: int, *
         return {**out, "verdict": "not yet measured", "why": "incomplete"}
     sizes = sorted(set(finished["n_train"]))
     small = smaller[smaller["n_train"].isin(sizes)]
-    unconverged = {g: intervals.unconverged_share(finished[(finished["variant"] == variant) & (finished["group"] == g)])
-                   for g in ("trivial", group)}
+    shares = rules.unconverged_shares(finished[finished["variant"] == variant], ["trivial", group])
+    unconverged = {g: shares.get((variant, g), 0.0) for g in ("trivial", group)}
     out |= rules.capacity_verdict(intervals.slope_difference(small, variant, group),
                                   intervals.slope_difference(finished, variant, group))
     out |= {"sizes": sizes, "unconverged": unconverged}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .intervals import (LEVEL, Difference, beats_reference_table, bonferroni, difference_of, group_cells,
-                        improving_at_end, log_ratio, slope_difference, trend)
+                        log_ratio, slope_difference, trend, unconverged_share)
 
 MIN_SEEDS = 3  # fewer seeds at a point and its interval says too little to decide on
 MAX_UNCONVERGED = 0.2  # a larger share of runs still improving at their last evaluation: no verdict
@@ -196,19 +196,18 @@ def _thin_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> list[
     return [(v, g, int(n), int(k)) for (v, g, n), k in counts[counts < min_seeds].items()]
 
 
-def _unconverged(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str], float]:
-    """(variant, group) -> share still improving, for each group over :data:`MAX_UNCONVERGED`.
+def unconverged_shares(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str], float]:
+    """(variant, group) -> share of its finished runs still improving at their last evaluation.
 
     Each group on its own: converged groups must not hide one that was still improving.
     """
     finished = runs[(runs["status"] == "finished") & runs["group"].isin(groups)]
-    improving = improving_at_end(finished)  # per trained run; a group with none trained has nothing improving
-    trained = finished.loc[improving.index]
-    counts: dict[tuple[str, str], list[int]] = {}
-    for key, flag in zip(zip(trained["variant"], trained["group"]), improving.to_numpy()):
-        counts.setdefault(key, []).append(int(flag))
-    shares = {key: sum(flags) / len(flags) for key, flags in counts.items()}
-    return {key: share for key, share in shares.items() if share > MAX_UNCONVERGED}
+    return {(v, g): unconverged_share(cell) for (v, g), cell in finished.groupby(["variant", "group"])}
+
+
+def _unconverged(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str], float]:
+    """The groups of :func:`unconverged_shares` over :data:`MAX_UNCONVERGED`."""
+    return {key: share for key, share in unconverged_shares(runs, groups).items() if share > MAX_UNCONVERGED}
 
 
 LOWEST_MARGIN = 0.1  # "the best group" within 10% of the error rate: a closer tie is a tie, not a loss
