@@ -7,8 +7,9 @@
 #   run(command="bash scripts/device_chunk.sh 500", carry=[".whl", ".device"], timeout_s=600)   # the device tool
 #   tar -xzf <files_at>/results.tar.gz            # here: a run store only grows, so unpacking adds runs
 #
-# What trains, in this order of priority (each part its own processes, stopped at the deadline; a run that
-# finished is in the store, one that did not is lost and trains again next time):
+# What trains, side by side (each part its own processes, stopped at the deadline; a run that finished is in the
+# store, one that did not is lost and trains again next time); the MNIST parts start first, while the CPUs
+# simulate the N-body data:
 #   1. N-body `confirm-clipped` (issue 26): the missing seeds' data, one process per seed; then one process per
 #      model, every seed and dimension of it in one stack;
 #   2. MNIST `large` (issue 27): 20,000 and 50,000 images, the key groups, rotated first, the 3 seeds stacked;
@@ -33,6 +34,7 @@ if [ "${1:-}" = "--prepare" ]; then
 fi
 
 deadline=${1:-500}  # seconds from now at which every part is stopped and the runs are packed
+device=${EQUILIB_CHUNK_DEVICE:-cuda}  # cpu: a dry run of the whole chunk on this machine
 out=${OUT:-/tmp/device_chunk_out}
 mkdir -p "$out"
 start=$(date +%s)
@@ -52,10 +54,17 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/devic
 python3 -c "import escnn, torch; print('escnn', escnn.__version__, 'torch', torch.__version__, torch.cuda.is_available())" \
     | tee -a "$out/device.txt" || exit 1
 
+started=""  # the parts' pids; if this script stops early, its parts stop with it
+trap 'kill $started 2>/dev/null' EXIT
 part() {  # part NAME SECONDS COMMAND...: run in the background, stopped at its own deadline, logged to $out
     local name=$1 seconds=$2
     shift 2
+    if [ "$seconds" -lt 30 ]; then  # and never `timeout 0`, which would mean no deadline at all
+        echo "$name: skipped, ${seconds} s left" | tee -a "$out/device.txt"
+        return
+    fi
     timeout --signal=TERM --kill-after=15 "$seconds" "$@" > "$out/$name.log" 2>&1 &
+    started="$started $!"
 }
 
 missing=$(python3 - <<'EOF'
@@ -69,21 +78,23 @@ print(" ".join(str(s) for s in grid["seeds"] if done.get(s, 0) < 3 * len(grid["d
 EOF
 )
 echo "N-body seeds to train: ${missing:-none}" | tee -a "$out/device.txt"
+# MNIST first: it needs no data made here, so the GPU trains while the CPUs simulate the N-body data
+part mnist-large "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset large --executor processes \
+    --workers 6 --threads 1 --stack 3 --device "$device"
+part mnist-capacity "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset capacity --executor processes \
+    --workers 3 --threads 1 --stack 5 --device "$device"
 if [ -n "$missing" ]; then
+    started=""
     for seed in $missing; do  # the data and free flight, a process per seed
         part "nbody-data-$seed" "$(left)" python3 scripts/nbody_confirm.py --preset confirm-clipped --seeds "$seed" \
             --models freeflight --threads 1 --device cpu
     done
-    wait
+    [ -n "$started" ] && wait $started  # the data alone: the MNIST parts go on
     for model in gnn egnn resgnn; do
         part "nbody-$model" "$(( $(left) - 20 ))" python3 scripts/nbody_confirm.py --preset confirm-clipped \
-            --seeds $missing --together --models "$model" --threads 1 --device cuda
+            --seeds $missing --together --models "$model" --threads 1 --device "$device"
     done
 fi
-part mnist-large "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset large --executor processes \
-    --workers 6 --threads 1 --stack 3 --device cuda
-part mnist-capacity "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset capacity --executor processes \
-    --workers 3 --threads 1 --stack 5 --device cuda
 wait
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$out/device.txt"
 find results -newer /tmp/chunk-start -type f -path '*/runs/*' -o -newer /tmp/chunk-start -type f -path '*/curves/*' \
