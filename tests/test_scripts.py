@@ -79,7 +79,8 @@ def _chunk_commands(program: str) -> list[list[str]]:
     import shlex
 
     text = (SCRIPTS / "device_chunk.sh").read_text().replace("\\\n", " ")
-    filled = {"$seed": "13", "$missing": "13 14", "$model": "egnn"}
+    default_device = re.search(r"^device=\$\{EQUILIB_CHUNK_DEVICE:-(\w+)\}", text, re.M).group(1)  # as on a GPU
+    filled = {"$seed": "13", "$missing": "13 14", "$model": "egnn", "$device": default_device}
     found = []
     for line in text.splitlines():
         if program in line and not line.lstrip().startswith("#"):
