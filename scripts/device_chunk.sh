@@ -61,10 +61,12 @@ part() {  # part NAME SECONDS COMMAND...: run in the background, stopped at its 
     shift 2
     if [ "$seconds" -lt 30 ]; then  # and never `timeout 0`, which would mean no deadline at all
         echo "$name: skipped, ${seconds} s left" | tee -a "$out/device.txt"
+        last=""
         return
     fi
     timeout --signal=TERM --kill-after=15 "$seconds" "$@" > "$out/$name.log" 2>&1 &
-    started="$started $!"
+    last=$!
+    started="$started $last"
 }
 
 missing=$(python3 - <<'EOF'
@@ -84,12 +86,13 @@ part mnist-large "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --prese
 part mnist-capacity "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset capacity --executor processes \
     --workers 3 --threads 1 --stack 5 --device "$device"
 if [ -n "$missing" ]; then
-    started=""
+    data=""
     for seed in $missing; do  # the data and free flight, a process per seed
         part "nbody-data-$seed" "$(left)" python3 scripts/nbody_confirm.py --preset confirm-clipped --seeds "$seed" \
             --models freeflight --threads 1 --device cpu
+        data="$data $last"
     done
-    [ -n "$started" ] && wait $started  # the data alone: the MNIST parts go on
+    [ -n "${data// /}" ] && wait $data  # the data alone: the MNIST parts go on
     for model in gnn egnn resgnn; do
         part "nbody-$model" "$(( $(left) - 20 ))" python3 scripts/nbody_confirm.py --preset confirm-clipped \
             --seeds $missing --together --models "$model" --threads 1 --device "$device"
