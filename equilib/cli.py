@@ -17,7 +17,7 @@ from .experiments import beyond as beyond_runs
 from .experiments.cost import measured_costs, project
 from .experiments.mnist import mnist_sweep
 from .experiments.nbody import nbody_convergence, nbody_lr_pilot, nbody_physics, nbody_sweep
-from .experiments.presets import PRESETS, resolve
+from .experiments.presets import PRESETS, resolve, restrict
 from .experiments.protocol import run_protocol
 from .experiments.settings import RunSettings
 from .models.groups import GROUPS
@@ -147,7 +147,7 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
 
 
 def _mnist_protocol(args: argparse.Namespace) -> None:
-    protocol = resolve("mnist", args.preset)
+    protocol = restrict(resolve("mnist", args.preset), variants=args.variants, seeds=args.seeds)
     runs = run_protocol("mnist", protocol, _run_settings(args))
     print(runs.groupby(["variant", "group", "n_train"])["test_at_best_val"].agg(["count", "mean"]).to_string())
     for variant in sorted(set(runs["variant"])):
@@ -331,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mnist-protocol", help="train a preset's whole rotated-MNIST grid (resumes where it stopped)")
     p.add_argument("--preset", default="cpu", choices=list(PRESETS["mnist"]))
+    p.add_argument("--variants", nargs="+", default=None, help="only these of the preset's variants (default: all)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="only these of the preset's seeds, e.g. one seed at a time (default: all)")
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--data-dir", default=None, help="holds mnist/ (default $EQUILIB_DATA_DIR)")
     p.add_argument("--cache-dir", default=None)

@@ -353,3 +353,28 @@ def test_runs_stopped_too_early_are_paired_with_their_retraining(tmp_path):
     assert table.to_dict("records") == [{"variant": "rotated", "group": "SO2", "n_train": 5000, "seed": 2,
                                          "floor then": "0%", "stopped then": "epoch 8 of 25", "error then": 0.166,
                                          "stopped now": "epoch 21 of 25", "error now": 0.045}]
+
+
+def test_part_of_a_protocol_holds_its_runs_and_nothing_else():
+    from equilib.experiments import presets
+    from equilib.experiments.protocol import protocol_size
+
+    whole = presets.resolve("mnist", "large")
+    part = presets.restrict(whole, variants=["rotated"], seeds=[0])
+    assert part["variants"] == ["rotated"] and part["key_groups"] == {"rotated": presets.KEY_GROUPS["rotated"]}
+    assert part["seeds"] == part["key_seeds"] == [0]
+    assert protocol_size("mnist", part) == 4 * 2  # the key groups at 20k and 50k
+    pieces = [presets.restrict(whole, variants=[v], seeds=[s]) for v in whole["variants"] for s in whole["seeds"]]
+    assert sum(protocol_size("mnist", p) for p in pieces) == protocol_size("mnist", whole) == 48
+    with pytest.raises(ValueError, match=r"seeds \[7\] are not in the large preset"):
+        presets.restrict(whole, seeds=[0, 7])
+    with pytest.raises(ValueError, match=r"variants \['mirrored'\]"):
+        presets.restrict(whole, variants=["mirrored"])
+
+
+def test_the_protocol_command_refuses_a_seed_outside_its_preset(tmp_path, capsys):
+    from equilib.cli import main
+
+    assert main(["mnist-protocol", "--preset", "large", "--seeds", "9", "--results", str(tmp_path)]) == 2
+    assert "seeds [9] are not in the large preset" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

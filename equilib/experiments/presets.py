@@ -191,6 +191,30 @@ def resolve(experiment: str, preset: str, **overrides: Any) -> dict[str, Any]:
     return values
 
 
+def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None,
+             seeds: list[int] | None = None) -> dict[str, Any]:
+    """Part of an MNIST protocol: only these variants and seeds, in the declared order a sweep may follow
+    (docs/confirmatory-large.md: rotated first, seed by seed). A run's id is its configuration, so the part's
+    runs are the whole protocol's; nothing outside the protocol can be asked for.
+    """
+    out = dict(protocol)
+    if variants is not None:
+        bad = sorted(set(variants) - set(protocol["variants"]))
+        if bad or not variants:
+            raise ValueError(f"variants {bad or variants} are not in the {protocol['preset']} preset; "
+                             f"it has {protocol['variants']}")
+        out["variants"] = [v for v in protocol["variants"] if v in variants]
+        out["key_groups"] = {v: g for v, g in protocol["key_groups"].items() if v in variants}
+    if seeds is not None:
+        known = set(protocol["seeds"]) | set(protocol["key_seeds"])
+        bad = sorted(set(seeds) - known)
+        if bad or not seeds:
+            raise ValueError(f"seeds {bad or seeds} are not in the {protocol['preset']} preset; it has {sorted(known)}")
+        out["seeds"] = [s for s in protocol["seeds"] if s in seeds]
+        out["key_seeds"] = [s for s in protocol["key_seeds"] if s in seeds]
+    return out
+
+
 def _check_theory(values: dict[str, Any]) -> None:
     if values["order"] not in (2, 3, 4, 5, 6, 8):
         raise ValueError(f"order must be one of (2, 3, 4, 5, 6, 8), got {values['order']!r}")
