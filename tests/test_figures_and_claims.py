@@ -276,6 +276,27 @@ def test_the_large_sizes_sentence_counts_the_declared_runs_and_states_the_budget
     assert pages.large_sizes_text(None, none, None, 0) == "Skipped in this run (large=None)."
 
 
+def test_a_large_size_enters_the_verdicts_once_all_its_declared_runs_are_in():
+    from equilib.experiments import presets
+    from equilib.experiments.protocol import complete_sizes, mnist_cells
+    from equilib.report import pages
+
+    large = presets.resolve("mnist", "large")
+    cells = sorted(mnist_cells(large))
+    assert len(cells) == 2 * 4 * 3  # variants x key groups x seeds
+    runs = pd.DataFrame([{"variant": v, "group": g, "seed": s, "n_train": n, "status": "finished"}
+                         for v, g, s in cells for n in (20_000, 50_000)])
+    assert complete_sizes(large, runs) == [20_000, 50_000]
+    one_missing = runs.drop(index=runs.index[(runs.n_train == 50_000)][5])
+    assert complete_sizes(large, one_missing) == [20_000]
+    failed = runs.assign(status=runs.status.where(runs.n_train == 50_000, "failed"))
+    assert complete_sizes(large, failed) == [50_000]
+    assert complete_sizes(large, runs.head(0)) == []
+    text = pages.large_sizes_text(large, one_missing, None, 48)
+    assert text.startswith("47 of the 48 runs") and "verdicts take a size once all its declared runs are in: 20,000 so far" in text
+    assert "the figure and the verdicts use all of them" in pages.large_sizes_text(large, runs, None, 48)
+
+
 def test_convergence_text_counts_early_stops_and_runs_still_improving():
     from equilib.report import pages
 

@@ -41,8 +41,23 @@ def protocol_size(experiment: str, protocol: dict) -> int:
     if experiment == "nbody":
         return len(protocol["dims"]) * len(protocol["models"]) * len(protocol["seeds"])
     if experiment == "mnist":
-        cells = {(v, g, s) for v in protocol["variants"] for g in protocol["groups"] for s in protocol["seeds"]}
-        cells |= {(v, g, s) for v, groups in protocol["key_groups"].items() if v in protocol["variants"]
-                  for g in groups for s in protocol["key_seeds"]}
-        return len(cells) * len(protocol["n_trains"]) * len(protocol.get("budget_factors", [1]))
+        return len(mnist_cells(protocol)) * len(protocol["n_trains"]) * len(protocol.get("budget_factors", [1]))
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
+
+
+def mnist_cells(protocol: dict) -> set[tuple[str, str, int]]:
+    """The (variant, group, seed) cells an MNIST protocol trains at each of its sizes."""
+    cells = {(v, g, s) for v in protocol["variants"] for g in protocol["groups"] for s in protocol["seeds"]}
+    return cells | {(v, g, s) for v, groups in protocol["key_groups"].items() if v in protocol["variants"]
+                    for g in groups for s in protocol["key_seeds"]}
+
+
+def complete_sizes(protocol: dict, runs: pd.DataFrame) -> list[int]:
+    """The training sizes of an MNIST protocol at which every declared run is in ``runs``, finished.
+
+    A declared grid is read size by size once whole, so that a sweep half-way through a size cannot turn
+    the verdicts at the sizes already complete into "too few seeds"."""
+    finished = runs[runs["status"] == "finished"] if len(runs) else runs
+    have = set(zip(finished["variant"], finished["group"], finished["seed"], finished["n_train"])) if len(runs) else set()
+    cells = mnist_cells(protocol)
+    return [n for n in protocol["n_trains"] if all((v, g, s, n) in have for v, g, s in cells)]

@@ -9,6 +9,7 @@ from ..analysis import intervals
 from ..analysis.beyond import BREAKING_OF_INTEREST
 from ..analysis.claims import seeds_to_decide
 from ..analysis.divergence import settled_loss
+from ..experiments.protocol import complete_sizes
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, MAX_UNCONVERGED, budget_check, budget_verdict
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
@@ -307,9 +308,12 @@ def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFr
         return "Skipped in this run (large=None)."
     done = int((runs["status"] == "finished").sum()) if len(runs) else 0
     sizes = " and ".join(f"{n:,}" for n in protocol["n_trains"])
+    whole = complete_sizes(protocol, runs)
     text = (f"{done} of the {expected} runs at {sizes} images are in the store"
             + (" (the command line's mnist-protocol with the large preset trains the rest, and on a GPU its stack "
-               "option trains the seeds of a group as one module); the figure and the verdicts use those that are"
+               "option trains the seeds of a group as one module); the figure shows those that are, and the "
+               "verdicts take a size once all its declared runs are in: "
+               + (f"{' and '.join(f'{n:,}' for n in whole)} so far" if whole else "none yet")
                if done < expected else "; the figure and the verdicts use all of them"))
     if check is None:
         return text + "."
@@ -317,7 +321,7 @@ def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFr
     if have == 0:
         return text + ". The budget check has no run in the store yet, so the largest sizes are shown unchecked."
     verdict = budget_verdict(budget_check(check, "trivial", "SO2", column="group", by="n_train"))
-    return text + (f". The budget check ({have} runs): {verdict['verdict']}"
+    return text + (f". The budget check ({have} run{'' if have == 1 else 's'}): {verdict['verdict']}"
                    + ("" if verdict["verdict"] != "not supported" else
                       "; the 50,000-image points are under-trained, and the claims that use them say so") + ".")
 
