@@ -57,7 +57,9 @@ def complete_sizes(protocol: dict, runs: pd.DataFrame) -> list[int]:
 
     A declared grid is read size by size once whole, so that a sweep half-way through a size cannot turn
     the verdicts at the sizes already complete into "too few seeds"."""
-    finished = runs[runs["status"] == "finished"] if len(runs) else runs
-    have = set(zip(finished["variant"], finished["group"], finished["seed"], finished["n_train"])) if len(runs) else set()
+    if runs.empty:  # an empty store's frame may lack the columns
+        return []
+    finished = runs[runs["status"] == "finished"]
+    have = set(zip(finished["variant"], finished["group"], finished["seed"], finished["n_train"]))
     cells = mnist_cells(protocol)
     return [n for n in protocol["n_trains"] if all((v, g, s, n) in have for v, g, s in cells)]

@@ -9,8 +9,8 @@ from ..analysis import intervals
 from ..analysis.beyond import BREAKING_OF_INTEREST
 from ..analysis.claims import seeds_to_decide
 from ..analysis.divergence import settled_loss
-from ..experiments.protocol import complete_sizes
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, MAX_UNCONVERGED, budget_check, budget_verdict
+from ..experiments.protocol import complete_sizes
 from ..models.catalogue import MODEL_LABELS
 from .charts import interval_text
 
