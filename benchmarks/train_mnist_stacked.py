@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--groups", nargs="+", default=["trivial", "C8", "SO2"])
     parser.add_argument("--stacks", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--target", type=int, default=20_000, help="parameters per model (the cpu preset's)")
-    parser.add_argument("--n-train", type=int, default=512)
+    parser.add_argument("--n-train", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
     device = resolve_device(args.device)

@@ -19,8 +19,8 @@ class RunSettings:
     are simulated into ``cache_dir``). ``mnist_stack`` is how many rotated-MNIST runs
     (seeds of one group, variant and size) train as one stacked module
     (:mod:`equilib.training.stacked`): 1, one at a time, suits a CPU, where a
-    stack of 4 breaks even and one of 8 is 10-30% slower
-    (``benchmarks/train_mnist_stacked.py``); a GPU wants 32 or more. N-body
+    stack gains nothing (0.9-1.2x, ``benchmarks/train_mnist_stacked.py``); a GPU
+    wants 32 or more. N-body
     sweeps stack by their own rule.
     """
 

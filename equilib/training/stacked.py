@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from ..base.paths import resolve_device
 from .loop import (RunResult, Task, Tensors, TrainConfig, _device_name, augment_generator, check_splits,
-                   load_checkpoint, save_checkpoint, set_lr)
+                   keep_freed_memory, load_checkpoint, save_checkpoint, set_lr)
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
 # Compiling costs 7-17 s on a 2-core CPU and a minute or two on a GPU (CUDA graphs); a stack of 25 runs gained
@@ -234,6 +234,8 @@ def train_stacked(
     _check_members(members)
     cfg = members[0].config
     device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     models = []
     for m in members:
         torch.manual_seed(m.config.seed)
