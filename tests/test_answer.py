@@ -231,3 +231,47 @@ def test_capacity_rows_hold_their_size_find_a_halving_and_reach_every_answer():
     said |= set(rows(1.0, noise=0.5)["verdict"]) | set(rows(2.0, seeds_large=range(2))["verdict"])
     said |= {answer.capacity_effects(None, None, expected=40)[0]["verdict"]}
     assert said == {"grew", "shrank", "inconclusive", "missing"}
+
+
+def test_the_answer_reads_a_large_size_once_all_its_declared_runs_are_in(monkeypatch):
+    """stored_effects, on a store patched in: the rotated sizes of the ``large`` preset join the MNIST rows once
+    every declared rotated run at them is in (and the flip-rotated rows stay at 10,000); one run short, none do."""
+    from equilib.analysis import beyond as beyond_analysis
+    from equilib.experiments import beyond as beyond_experiment
+    from equilib.experiments import presets, protocol
+    from equilib.experiments.protocol import mnist_cells
+
+    rng = np.random.default_rng(3)
+    benefit = {1000: 2.0, 10000: 1.6, 20000: 1.6, 50000: 1.0}  # the benefit is gone at 50,000
+    small = _mnist(lambda v, g, n: 0.02 * (1 if g != "trivial" else benefit[n]), rng).assign(
+        run_id=lambda d: [f"s{i}" for i in range(len(d))])
+    large = presets.resolve("mnist", "large")
+    cells = sorted(c for c in mnist_cells(large) if c[0] == "rotated")
+    big = pd.DataFrame([{"run_id": f"{g}{s}{n}", "variant": v, "group": g, "seed": s, "n_train": n,
+                         "status": "finished", "test_at_best_val": 0.02 * (1 if g != "trivial" else benefit[n])
+                         * math.exp(rng.normal(0, 0.02))} for v, g, s in cells for n in (20_000, 50_000)])
+    served = {"cpu": small, "large": big}
+
+    def lookup(experiment, grid, run=None):
+        if experiment == "mnist" and grid["preset"] in served:
+            return served[grid["preset"]]
+        return pd.DataFrame({"status": [], "run_id": [], "variant": [], "group": [], "n_train": [], "dim": [],
+                             "model": [], "seed": [], "test_at_best_val": []})
+
+    monkeypatch.setattr(protocol, "run_protocol", lookup)
+    monkeypatch.setattr(beyond_experiment, "run_beyond", lambda grid, run: pd.DataFrame())
+    monkeypatch.setattr(beyond_analysis, "study_tables", lambda runs, grid: {})
+    table, about = answer.stored_effects("unused", confirmatory=None)
+    assert about["mnist_sizes"] == [1000, 10000, 20000, 50000]
+    c8 = _row(table, "C8 on rotated")
+    assert c8["effect"] == "C8 on rotated: n = 50,000 vs 1,000" and c8["source"] == "MNIST cpu and large presets"
+    assert c8["verdict"] == "shrank" and c8["low"] < 0.5 < c8["high"]  # the benefit halves: 1.0 / 2.0
+    assert _row(table, "D8 on flip-rotated")["effect"] == "D8 on flip-rotated: n = 10,000 vs 1,000"
+    assert _row(table, "C8 vs C4, rotated")["effect"] == "C8 vs C4, rotated, n = 50,000"
+    served["large"] = big.drop(index=big.index[big.n_train == 50_000][:1])  # one run short at 50,000
+    table, about = answer.stored_effects("unused", confirmatory=None)
+    assert about["mnist_sizes"] == [1000, 10000, 20000]
+    assert _row(table, "C8 on rotated")["effect"] == "C8 on rotated: n = 20,000 vs 1,000"
+    served["large"] = big.drop(index=big.index[big.n_train == 20_000][:1]).iloc[:-1]  # one short at each size
+    table, about = answer.stored_effects("unused", confirmatory=None)
+    assert about["mnist_sizes"] == [1000, 10000] and _row(table, "C8 on rotated")["source"] == "MNIST cpu preset"

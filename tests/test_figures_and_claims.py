@@ -286,15 +286,39 @@ def test_a_large_size_enters_the_verdicts_once_all_its_declared_runs_are_in():
     assert len(cells) == 2 * 4 * 3  # variants x key groups x seeds
     runs = pd.DataFrame([{"variant": v, "group": g, "seed": s, "n_train": n, "status": "finished"}
                          for v, g, s in cells for n in (20_000, 50_000)])
-    assert complete_sizes(large, runs) == [20_000, 50_000]
-    one_missing = runs.drop(index=runs.index[(runs.n_train == 50_000)][5])
-    assert complete_sizes(large, one_missing) == [20_000]
+    both = [(v, n) for v in ("rotated", "fliprot") for n in (20_000, 50_000)]
+    assert complete_sizes(large, runs) == both
+    one_missing = runs.drop(index=runs.index[(runs.n_train == 50_000) & (runs.variant == "fliprot")][5])
+    assert complete_sizes(large, one_missing) == [("rotated", 20_000), ("rotated", 50_000), ("fliprot", 20_000)]
     failed = runs.assign(status=runs.status.where(runs.n_train == 50_000, "failed"))
-    assert complete_sizes(large, failed) == [50_000]
+    assert complete_sizes(large, failed) == [("rotated", 50_000), ("fliprot", 50_000)]
     assert complete_sizes(large, runs.head(0)) == []
+    rotated_only = runs[runs.variant == "rotated"]  # the declared order: rotated first; its sizes need not wait
+    assert complete_sizes(large, rotated_only) == [("rotated", 20_000), ("rotated", 50_000)]
     text = pages.large_sizes_text(large, one_missing, None, 48)
-    assert text.startswith("47 of the 48 runs") and "verdicts take a size once all its declared runs are in: 20,000 so far" in text
+    assert text.startswith("47 of the 48 runs") and ("verdicts take a size once all its declared runs are in: "
+                                                     "rotated MNIST at 20,000 and 50,000; flip-rotated MNIST at "
+                                                     "20,000 so far") in text
     assert "the figure and the verdicts use all of them" in pages.large_sizes_text(large, runs, None, 48)
+
+
+def test_the_verdicts_read_a_large_size_with_all_its_runs_and_nothing_of_one_without():
+    from equilib.experiments import presets
+    from equilib.experiments.protocol import mnist_cells, with_complete_sizes
+
+    large = presets.resolve("mnist", "large")
+    small = pd.DataFrame([{"run_id": f"s{i}", "variant": "rotated", "group": "trivial", "seed": 0, "n_train": n,
+                           "status": "finished"} for i, n in enumerate((1_000, 10_000))])
+    more = pd.DataFrame([{"run_id": f"{v}{g}{s}{n}", "variant": v, "group": g, "seed": s, "n_train": n,
+                          "status": "finished"} for v, g, s in sorted(mnist_cells(large)) for n in (20_000, 50_000)])
+    more = more.drop(index=more.index[(more.variant == "rotated") & (more.n_train == 50_000)][:1])
+    more = more[~((more.variant == "fliprot") & (more.n_train == 20_000))]
+    read = with_complete_sizes(small, large, more)
+    cells = set(zip(read.variant, read.n_train))
+    assert cells == {("rotated", 1_000), ("rotated", 10_000), ("rotated", 20_000), ("fliprot", 50_000)}
+    assert len(read) == 2 + 12 + 12 and read.run_id.is_unique
+    assert with_complete_sizes(small, large, more.head(0)) is small and with_complete_sizes(small, None, more) is small
+    assert len(with_complete_sizes(read, large, more)) == len(read)  # taking them twice adds nothing
 
 
 def test_convergence_text_counts_early_stops_and_runs_still_improving():

@@ -283,15 +283,17 @@ def confirmatory_grid(names: str | Sequence[str] | None, lookup) -> dict | None:
 CONFIRMATORY = ("confirm-clipped", "confirm")  # the N-body confirmatory grids, newest declaration first
 
 
-def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[str] | None = CONFIRMATORY
-                   ) -> tuple[pd.DataFrame, dict]:
+def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[str] | None = CONFIRMATORY,
+                   large: str | None = "large") -> tuple[pd.DataFrame, dict]:
     """:func:`effects` on the run store at ``results``, training nothing: the page, the intro and the README
     all read the answer through this one function. The N-body rows come from the confirmatory grid that
     :func:`confirmatory_grid` picks, once all its runs are in, else from the ``preset`` grid
-    (``about["nbody_source"]`` says which)."""
+    (``about["nbody_source"]`` says which). The MNIST rows read the ``preset``'s runs and the ``large``
+    preset's at each variant and size where all its declared runs are in, as the MNIST page's verdicts do
+    (``about["mnist_sizes"]``: every size they read)."""
     from ..experiments import presets
     from ..experiments.beyond import run_beyond
-    from ..experiments.protocol import protocol_size, run_protocol
+    from ..experiments.protocol import protocol_size, run_protocol, with_complete_sizes
     from ..experiments.settings import RunSettings
     from .beyond import study_tables
 
@@ -306,12 +308,18 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
         if grid["have"] >= grid["expected"]:
             nbody, source = grid["runs"], f"N-body {grid['name']} grid (confirmatory)"
     mnist = run_protocol("mnist", presets.resolve("mnist", preset), looked_up)
+    mnist_source = f"MNIST {preset} preset"
+    if large:
+        large_protocol = presets.resolve("mnist", large)
+        whole = with_complete_sizes(mnist, large_protocol, run_protocol("mnist", large_protocol, looked_up))
+        if len(whole) > len(mnist):
+            mnist, mnist_source = whole, f"MNIST {preset} and {large} presets"
     capacity = presets.resolve("mnist", "capacity")
     capacity_runs = run_protocol("mnist", capacity, looked_up)
     protocol = presets.resolve("beyond", preset)
     runs = run_beyond(protocol, looked_up)
     about.update(nbody_source=source, mnist_sizes=sorted(set(mnist["n_train"])) if len(mnist) else [])
     table = effects(nbody, mnist, runs, study_tables(runs, protocol), nbody_source=source,
-                    mnist_source=f"MNIST {preset} preset", augment_longer=protocol["augment_longer"],
+                    mnist_source=mnist_source, augment_longer=protocol["augment_longer"],
                     capacity_runs=capacity_runs, capacity_expected=protocol_size("mnist", capacity))
     return table, about

@@ -52,14 +52,27 @@ def mnist_cells(protocol: dict) -> set[tuple[str, str, int]]:
                     for g in groups for s in protocol["key_seeds"]}
 
 
-def complete_sizes(protocol: dict, runs: pd.DataFrame) -> list[int]:
-    """The training sizes of an MNIST protocol at which every declared run is in ``runs``, finished.
+def complete_sizes(protocol: dict, runs: pd.DataFrame) -> list[tuple[str, int]]:
+    """The (variant, training size) pairs of an MNIST protocol at which every declared run is in ``runs``, finished.
 
     A declared grid is read size by size once whole, so that a sweep half-way through a size cannot turn
-    the verdicts at the sizes already complete into "too few seeds"."""
+    the verdicts at the sizes already complete into "too few seeds". Whole per variant, as every MNIST
+    verdict is: rotated MNIST's sizes need not wait for the flip-rotated runs, which train after them."""
     if runs.empty:  # an empty store's frame may lack the columns
         return []
     finished = runs[runs["status"] == "finished"]
     have = set(zip(finished["variant"], finished["group"], finished["seed"], finished["n_train"]))
     cells = mnist_cells(protocol)
-    return [n for n in protocol["n_trains"] if all((v, g, s, n) in have for v, g, s in cells)]
+    return [(variant, n) for variant in protocol["variants"] for n in protocol["n_trains"]
+            if all((v, g, s, n) in have for v, g, s in cells if v == variant)]
+
+
+def with_complete_sizes(runs: pd.DataFrame, protocol: dict | None, more: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` and, of ``more`` (the runs of a further ``protocol``, e.g. the ``large`` preset's), those at the
+    variants and sizes where all its declared runs are in (:func:`complete_sizes`): the runs every MNIST verdict
+    reads, on the MNIST page, the answer page, the intro and the README alike."""
+    whole = complete_sizes(protocol, more) if protocol is not None else []
+    if not whole:
+        return runs
+    take = pd.Series(list(zip(more["variant"], more["n_train"])), index=more.index).isin(whole)
+    return pd.concat([runs, more[take]]).drop_duplicates("run_id").reset_index(drop=True)

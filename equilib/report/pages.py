@@ -12,6 +12,7 @@ from ..analysis.divergence import settled_loss
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, MAX_UNCONVERGED, budget_check, budget_verdict
 from ..experiments.protocol import complete_sizes
 from ..models.catalogue import MODEL_LABELS
+from ..tasks.mnist import VARIANT_LABELS
 from .charts import interval_text
 
 
@@ -302,6 +303,12 @@ def published_gap_text(table: pd.DataFrame) -> str:
             f"{best.params:,} parameters; " + "; ".join(parts) + ".")
 
 
+def _sizes_by_variant(cells: list[tuple[str, int]]) -> list[str]:
+    """[("rotated", 20000), ("rotated", 50000)] as ["rotated MNIST at 20,000 and 50,000"]."""
+    variants = dict.fromkeys(v for v, _ in cells)
+    return [f"{VARIANT_LABELS[v]} at {' and '.join(f'{n:,}' for w, n in cells if w == v)}" for v in variants]
+
+
 def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFrame | None, expected: int) -> str:
     """Where the 20,000- and 50,000-image runs (``expected`` of them) and their budget check stand, in words."""
     if protocol is None:
@@ -313,7 +320,7 @@ def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFr
             + (" (the command line's mnist-protocol with the large preset trains the rest, and on a GPU its stack "
                "option trains the seeds of a group as one module); the figure shows those that are, and the "
                "verdicts take a size once all its declared runs are in: "
-               + (f"{' and '.join(f'{n:,}' for n in whole)} so far" if whole else "none yet")
+               + (f"{'; '.join(_sizes_by_variant(whole))} so far" if whole else "none yet")
                if done < expected else "; the figure and the verdicts use all of them"))
     if check is None:
         return text + "."
