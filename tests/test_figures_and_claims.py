@@ -232,6 +232,13 @@ def test_live_widgets_only_under_a_live_frontend(monkeypatch):
 def test_readme_figures_are_drawn_from_the_store(tmp_path):
     written = export.export_readme_figures(ROOT / "results", tmp_path)  # the committed store
     assert written and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+    def sizes(**kwargs):  # the training sizes Figure 2 draws
+        data = export.readme_charts(ROOT / "results", **kwargs)["figure2-mnist.png"].to_dict()["datasets"]
+        return {r["n_train"] for rows in data.values() for r in rows}
+
+    assert sizes() == {1000, 2000, 5000, 10000, 20000, 50000}  # as the MNIST page: the large runs too
+    assert sizes(large=None) == {1000, 2000, 5000, 10000}
     with pytest.raises(ValueError, match="holds no cpu-preset runs to draw"):
         export.export_readme_figures(tmp_path / "empty", tmp_path)
 
