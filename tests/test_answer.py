@@ -264,7 +264,8 @@ def test_the_answer_reads_a_large_size_once_all_its_declared_runs_are_in(monkeyp
     table, about = answer.stored_effects("unused", confirmatory=None)
     assert about["mnist_sizes"] == [1000, 10000, 20000, 50000]
     c8 = _row(table, "C8 on rotated")
-    assert c8["effect"] == "C8 on rotated: n = 50,000 vs 1,000" and c8["source"] == "MNIST cpu and large presets"
+    assert c8["effect"] == "C8 on rotated: n = 50,000 vs 1,000" and c8["source"] == ("MNIST cpu preset; the large preset's at "
+                                                                                "20,000 (rotated), 50,000 (rotated)")
     assert c8["verdict"] == "shrank" and c8["low"] < 0.5 < c8["high"]  # the benefit halves: 1.0 / 2.0
     assert _row(table, "D8 on flip-rotated")["effect"] == "D8 on flip-rotated: n = 10,000 vs 1,000"
     assert _row(table, "C8 vs C4, rotated")["effect"] == "C8 vs C4, rotated, n = 50,000"

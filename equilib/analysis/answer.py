@@ -293,7 +293,7 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
     (``about["mnist_sizes"]``: every size they read)."""
     from ..experiments import presets
     from ..experiments.beyond import run_beyond
-    from ..experiments.protocol import protocol_size, run_protocol, with_complete_sizes
+    from ..experiments.protocol import complete_sizes, protocol_size, run_protocol, with_complete_sizes
     from ..experiments.settings import RunSettings
     from .beyond import study_tables
 
@@ -311,9 +311,11 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
     mnist_source = f"MNIST {preset} preset"
     if large:
         large_protocol = presets.resolve("mnist", large)
-        whole = with_complete_sizes(mnist, large_protocol, run_protocol("mnist", large_protocol, looked_up))
-        if len(whole) > len(mnist):
-            mnist, mnist_source = whole, f"MNIST {preset} and {large} presets"
+        large_runs = run_protocol("mnist", large_protocol, looked_up)
+        cells = complete_sizes(large_protocol, large_runs)
+        if cells:
+            mnist = with_complete_sizes(mnist, large_protocol, large_runs)
+            mnist_source += f"; the {large} preset's at " + ", ".join(f"{n:,} ({v})" for v, n in cells)
     capacity = presets.resolve("mnist", "capacity")
     capacity_runs = run_protocol("mnist", capacity, looked_up)
     protocol = presets.resolve("beyond", preset)
