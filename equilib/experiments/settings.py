@@ -20,8 +20,7 @@ class RunSettings:
     (seeds of one group, variant and size) train as one stacked module
     (:mod:`equilib.training.stacked`): 1, one at a time, suits a CPU, where a
     stack gains nothing (0.9-1.2x, ``benchmarks/train_mnist_stacked.py``); a GPU
-    wants 32 or more. N-body
-    sweeps stack by their own rule.
+    wants 32 or more. N-body sweeps stack by their own rule.
     """
 
     results: str | Path = "results"
