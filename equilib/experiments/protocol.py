@@ -75,4 +75,9 @@ def with_complete_sizes(runs: pd.DataFrame, protocol: dict | None, more: pd.Data
     if not whole:
         return runs
     take = pd.Series(list(zip(more["variant"], more["n_train"])), index=more.index).isin(whole)
-    return pd.concat([runs, more[take]]).drop_duplicates("run_id").reset_index(drop=True)
+    return joined(runs, more[take])
+
+
+def joined(runs: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+    """Two presets' runs as one frame, each run once (presets share the runs whose configurations agree)."""
+    return pd.concat([runs, more]).drop_duplicates("run_id").reset_index(drop=True)

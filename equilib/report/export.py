@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import vl_convert as vlc
 
 from ..experiments import presets
-from ..experiments.protocol import run_protocol
+from ..experiments.protocol import joined, run_protocol
 from ..experiments.settings import RunSettings
 from . import charts
 
@@ -26,8 +25,7 @@ def readme_charts(results: str | Path, *, preset: str = "cpu", large: str | None
         figures["figure1-nbody.png"] = charts.nbody_figure(ratios, mses)
     mnist_runs = run_protocol("mnist", presets.resolve("mnist", preset), run)
     if large and len(mnist_runs):
-        mnist_runs = pd.concat([mnist_runs, run_protocol("mnist", presets.resolve("mnist", large), run)]
-                               ).drop_duplicates("run_id").reset_index(drop=True)
+        mnist_runs = joined(mnist_runs, run_protocol("mnist", presets.resolve("mnist", large), run))
     if len(mnist_runs):
         figures["figure2-mnist.png"] = charts.mnist_figure(charts.mnist_frame(mnist_runs))
     if not figures:
