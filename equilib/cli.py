@@ -113,7 +113,7 @@ def _project(args: argparse.Namespace) -> None:
 
 def _costs(args: argparse.Namespace) -> None:
     table = measured_costs(args.results)
-    print(f"What the run store in {args.results} cost to train (from each run's wall_time):")
+    print(f"What the run store in {args.results} cost to train (from each run's wall_time, and its CPU time where it recorded one):")
     print(table.round(2).to_markdown(index=False) if args.markdown else table.round(2).to_string(index=False))
 
 

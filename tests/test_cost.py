@@ -61,6 +61,8 @@ def test_measured_costs_add_up_the_stores_own_wall_times(tmp_path, monkeypatch):
     first, again = table.iloc[0], table.iloc[1]
     assert first.runs == len(trained) > 0 and first.device == "cpu"
     assert first.hours == pytest.approx(trained.wall_time.sum() / 3600)
+    assert (trained.cpu_time > 0).all() and first["runs CPU-timed"] == len(trained)
+    assert first["CPU hours"] == pytest.approx(trained.cpu_time.sum() / 3600)
     assert again.runs == 0  # a run is counted once, under the first page that holds it
 
 

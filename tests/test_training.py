@@ -2,6 +2,7 @@
 import math
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -294,6 +295,15 @@ def test_a_clip_above_every_gradient_changes_nothing(small_data):
                   TrainConfig(**{**cfg.__dict__, "clip_norm": 10 * max(norms)}), progress=False)[1]
     assert len(norms) == 2 * math.ceil(512 / 64)  # every step was seen
     assert loose.curve == plain.curve
+
+
+def test_cpu_time_counts_the_work_and_not_a_pause(small_data):
+    cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=64, eval_every=1, device="cpu", seed=2)
+    result = train(lambda: build_model("gnn", 3), RegressionTask(), small_data, cfg, progress=False,
+                   on_step=lambda step, net, loss: time.sleep(0.1))[1]  # 16 steps: 1.6 s asleep, like a SIGSTOP
+    assert result.cpu_time > 0
+    assert result.wall_time - result.cpu_time > 1.0  # the sleep is in the wall time only
+    assert result.summary()["cpu_time"] == result.cpu_time  # and it reaches the store's row
 
 
 def test_only_a_set_clip_enters_a_run_config():

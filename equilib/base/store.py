@@ -53,6 +53,8 @@ RUN_SCHEMA = pa.schema([
     ("stop_after", pa.float64()),
     # the norm each step's gradient was clipped to (missing: never clipped)
     ("clip_norm", pa.float64()),
+    # CPU seconds of the process that trained it (a stacked run: its share); pauses add none (missing: not timed)
+    ("cpu_time", pa.float64()),
 ])
 PROTOCOL_FIELDS = ("schedule", "warmup", "patience", "stop_after", "data_seed", "budget_steps", "augment",
                    "clip_norm")

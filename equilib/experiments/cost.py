@@ -114,6 +114,9 @@ STORED = (("N-body", "exploratory grid, rate pilot, budget check", "nbody", "cpu
           ("N-body", "confirmatory grid", "nbody", "confirm"),
           ("N-body", "the EGNN paper's task", "nbody", "egnn-paper"),
           ("rotated MNIST", "every group; key groups x 3 seeds", "mnist", "cpu"),
+          ("rotated MNIST", "key groups at 20,000 and 50,000 images", "mnist", "large"),
+          ("rotated MNIST", "budget check at 50,000 images", "mnist", "large-budget"),
+          ("the answer", "capacity: 5x the parameters", "mnist", "capacity"),
           ("beyond the paper", "breaking, augmentation, horizon, equivariance", "beyond", "cpu"))
 
 
@@ -124,8 +127,11 @@ def measured_costs(results: str | Path = "results", stored: tuple[tuple[str, str
     One row per :data:`STORED` entry and device: the runs it holds there
     (trained ones; free flight costs nothing), the training hours (a stacked
     run's share of its stack's time; the seconds a paused sweep sat still count
-    too, so these are upper bounds) and the median minutes per run. The beyond
-    page counts only the runs the N-body grid does not already hold.
+    too, so these are upper bounds), the median minutes per run, and the CPU
+    hours of the runs that recorded them (``cpu_time``, which pauses do not
+    add to; older runs did not record it). A run counts once, under the first
+    entry that holds it: the beyond page counts only the runs the N-body grid
+    does not already hold.
     """
     look = RunSettings(results=results, train_missing=False, progress=False)
     seen: set[str] = set()
@@ -141,9 +147,12 @@ def measured_costs(results: str | Path = "results", stored: tuple[tuple[str, str
         runs = runs[~runs["run_id"].isin(seen) & runs["wall_time"].gt(0)].drop_duplicates("run_id")
         seen |= set(runs["run_id"])
         for device, on in runs.groupby("device") if len(runs) else [("–", runs)]:
+            timed = on["cpu_time"].dropna()
             rows.append({"page": page, "what": what, "preset": preset, "device": device, "runs": len(on),
                          "hours": on["wall_time"].sum() / 3600,
-                         "minutes per run": on["wall_time"].median() / 60 if len(on) else float("nan")})
+                         "minutes per run": on["wall_time"].median() / 60 if len(on) else float("nan"),
+                         "CPU hours": timed.sum() / 3600 if len(timed) else float("nan"),
+                         "runs CPU-timed": len(timed)})
     return pd.DataFrame(rows)
 
 

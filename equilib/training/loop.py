@@ -226,6 +226,7 @@ class RunResult:
     final_test: float = math.inf
     curve: list[dict] = field(default_factory=list)
     wall_time: float = 0.0
+    cpu_time: float = 0.0  # this process's CPU seconds (every thread): unlike wall_time, a paused sweep adds none
     device: str = ""
     steps_per_epoch: int = 0
     stopped_early: bool = False
@@ -334,6 +335,7 @@ def train(
     total_steps = config.epochs * result.steps_per_epoch
     step = result.epochs_done * result.steps_per_epoch
     start = time.perf_counter() - result.wall_time
+    cpu_start = time.process_time() - result.cpu_time
     last_save = time.perf_counter()
     bar = tqdm(total=config.epochs, initial=result.epochs_done, desc=desc, unit="epoch", disable=not progress,
                leave=False)
@@ -369,6 +371,7 @@ def train(
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         result.epochs_done = epoch
         result.wall_time = time.perf_counter() - start
+        result.cpu_time = time.process_time() - cpu_start
         bar.update(epoch - bar.n)
         bar.set_postfix(loss=f"{last_loss:.3g}", val=f"{val:.3g}", test=f"{test:.3g}")
         if config.should_stop(result):
@@ -382,6 +385,7 @@ def train(
     if result.status == "running":
         result.status = "finished"
     result.wall_time = time.perf_counter() - start
+    result.cpu_time = time.process_time() - cpu_start
     model.eval()
     if best is not None:
         model.load_state_dict(best)

@@ -326,8 +326,9 @@ def train_stacked(
     active = [r.status == "running" for r in results]
     training = torch.tensor(active, dtype=torch.float32, device=device)  # 0 for members that stopped
     stopped: dict[int, State] = {}  # an early-stopped member's weights, as they were when it stopped
-    shared_time = [r.wall_time for r in results]
+    shared_time, shared_cpu = [r.wall_time for r in results], [r.cpu_time for r in results]
     start = last_save = time.perf_counter()
+    cpu_start = time.process_time()
     epoch0 = starts[0]
     bar = tqdm(total=cfg.epochs, initial=epoch0, desc=desc, unit="epoch", disable=not progress, leave=False)
     for epoch in range(epoch0 + 1, cfg.epochs + 1):
@@ -358,7 +359,7 @@ def train_stacked(
         train_loss = (total / n_train).tolist()  # the epoch's only host sync, on evaluation epochs alone
         module.eval()
         val, test = evaluate("val"), evaluate("test")
-        now = time.perf_counter()
+        now, cpu_now = time.perf_counter(), time.process_time()
         for k in range(n_models):
             if not active[k]:
                 continue
@@ -370,6 +371,7 @@ def train_stacked(
             if members[k].config.restore_best and results[k].best_val_epoch == epoch:
                 best_states[k] = member_state(k)
             results[k].wall_time = shared_time[k] + (now - start) / n_models  # its share of the device
+            results[k].cpu_time = shared_cpu[k] + (cpu_now - cpu_start) / n_models
             if cfg.should_stop(results[k]):
                 results[k].stopped_early, active[k] = True, False
                 training[k] = 0.0
