@@ -113,7 +113,8 @@ def _project(args: argparse.Namespace) -> None:
 
 def _costs(args: argparse.Namespace) -> None:
     table = measured_costs(args.results)
-    print(f"What the run store in {args.results} cost to train (from each run's wall_time, and its CPU time where it recorded one):")
+    print(f"What the run store in {args.results} cost to train (from each run's wall_time, and its CPU time "
+          "where it recorded one):")
     print(table.round(2).to_markdown(index=False) if args.markdown else table.round(2).to_string(index=False))
 
 
@@ -283,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_project)
 
-    p = sub.add_parser("costs", help="what the run store cost to train, per page and preset (from its wall_time)")
+    p = sub.add_parser("costs", help="what the run store cost to train, per page and preset (wall and CPU time)")
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_costs)
