@@ -255,8 +255,11 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
     color = alt.Color("group:N", sort=groups_present, scale=alt.Scale(domain=groups_present, scheme="category10"),
                       title="group (click to highlight)",
                       legend=alt.Legend(orient="top", direction="horizontal", titleOrient="top", titleLimit=400))
-    x = alt.X("n_train:Q", scale=alt.Scale(type="log", nice=False), title="training images n")
-    y = alt.Y("error:Q", scale=alt.Scale(type="log"), title="test error")
+    x = alt.X("n_train:Q", scale=alt.Scale(type="log", nice=False), axis=alt.Axis(values=sizes, format="~s"),
+              title="training images n")  # ticks at the sizes trained
+    # the data's own range (a log axis rounded out to whole decades left half of each panel empty)
+    y_scale = alt.Scale(type="log", nice=False, padding=8)
+    y = alt.Y("error:Q", scale=y_scale, axis=alt.Axis(format="~%"), title="test error")
     base = alt.Chart().transform_filter(
         (alt.datum.protocol == pick_protocol) & ((pick_variant == "both") | (alt.datum.variant == pick_variant))
         & (alt.datum.n_train >= n_lo) & (alt.datum.n_train <= n_hi))
@@ -265,7 +268,7 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
         x=x, y=y, color=color, opacity=opacity,
         tooltip=["variant", "group", "n_train", alt.Tooltip("error:Q", format=".4f"),
                  alt.Tooltip("low:Q", format=".4f"), alt.Tooltip("high:Q", format=".4f"), "seeds"])
-    bars = base.mark_rule().encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(type="log")), y2="high:Q", color=color,
+    bars = base.mark_rule().encode(x=x, y=alt.Y("low:Q", scale=y_scale), y2="high:Q", color=color,
                                    opacity=opacity)
     fits = base.transform_regression("n_train", "error", method="pow", groupby=["group"]).mark_line(
         strokeDash=[3, 3], strokeWidth=1).encode(x=x, y=y, color=color, opacity=opacity)
