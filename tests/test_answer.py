@@ -110,6 +110,12 @@ def test_a_row_says_how_large_a_change_it_could_have_found():
         power.detectable_change(0.1, 3.0, 0.95, power=1.2)
     undecided = pd.DataFrame([first | {"verdict": "inconclusive"}])
     assert f"beyond x{factor:.2g}" in pages.decision_table(undecided)["how sure"].iloc[0]
+    # where seeds scatter over the whole axis the digits mean nothing: "x100 or more", not "x6,351"
+    wide = pd.DataFrame([first | {"verdict": "inconclusive"}, first | {"verdict": "inconclusive", "detectable": 6351.0}])
+    said = pages.decision_table(wide)["how sure"].iloc[0]
+    assert f"beyond x{factor:.2g}, some only at x100 or more" in said and "6,351" not in said
+    both = pd.DataFrame([first | {"verdict": "inconclusive", "detectable": d} for d in (500.0, 6351.0)])
+    assert pages.decision_table(both)["how sure"].iloc[0].endswith("only beyond x100 or more")
 
 
 def test_missing_studies_are_named_rows_not_blanks():

@@ -427,8 +427,15 @@ def interval_table(table: pd.DataFrame, columns: list[str], **intervals: tuple[s
     return shown[columns].style.hide(axis="index").format(na_rep="").format("{:.3g}", subset=floats, na_rep="")
 
 
-def _factor(x: float) -> str:
-    return f"{x:.2g}" if x < 100 else f"{x:,.0f}"
+DETECTABLE_CAP = 100.0  # a change only found beyond 100-fold is said as "x100 or more": the digits mean nothing there
+
+
+def _reach(low: float, high: float) -> str:
+    """The factors the undecided effects could have found, in words (above :data:`DETECTABLE_CAP`: "or more")."""
+    if low >= DETECTABLE_CAP:
+        return f"x{DETECTABLE_CAP:g} or more"
+    said = f"x{low:.2g}" + (f"-{high:.2g}" if f"{high:.2g}" != f"{low:.2g}" else "")
+    return said if high < DETECTABLE_CAP else f"x{low:.2g}, some only at x{DETECTABLE_CAP:g} or more"
 
 
 def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
@@ -456,9 +463,7 @@ def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
         undecided = measured.loc[~measured.index.isin(decided.index), "detectable"]
         reach = undecided.dropna()
         if len(reach):  # what an "inconclusive" could not rule out
-            low, high = _factor(reach.min()), _factor(reach.max())
-            sure += f"; the undecided find a change 80% of the time only beyond x{low}" + (
-                f"-{high}" if high != low else "")
+            sure += "; the undecided find a change 80% of the time only beyond " + _reach(reach.min(), reach.max())
         if undecided.isna().any():
             sure += f"; {int(undecided.isna().sum())} with too few seeds for an interval"
         rows.append({"property": prop, "the benefit of equivariance": said, "how sure": sure,
