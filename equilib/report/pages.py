@@ -309,8 +309,10 @@ def _sizes_by_variant(cells: list[tuple[str, int]]) -> list[str]:
     return [f"{VARIANT_LABELS[v]} at {' and '.join(f'{n:,}' for w, n in cells if w == v)}" for v in variants]
 
 
-def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFrame | None, expected: int) -> str:
-    """Where the 20,000- and 50,000-image runs (``expected`` of them) and their budget check stand, in words."""
+def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFrame | None, expected: int,
+                     check_expected: int = 0) -> str:
+    """Where the 20,000- and 50,000-image runs (``expected`` of them) and their budget check (``check_expected``)
+    stand, in words."""
     if protocol is None:
         return "Skipped in this run (large=None)."
     done = int((runs["status"] == "finished").sum()) if len(runs) else 0
@@ -324,11 +326,27 @@ def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFr
                if done < expected else "; the figure and the verdicts use all of them"))
     if check is None:
         return text + "."
+    return text + ". " + budget_check_text(check, check_expected)
+
+
+def budget_check_text(check: pd.DataFrame, expected: int = 0) -> str:
+    """The MNIST budget check (plain CNN over SO(2) at 50,000 images, at the budget and twice it) in words: the
+    runs in, the ratio at each budget, its change with the 95% interval, and the verdict."""
     have = int((check["status"] == "finished").sum()) if len(check) else 0
     if have == 0:
-        return text + ". The budget check has no run in the store yet, so the largest sizes are shown unchecked."
-    verdict = budget_verdict(budget_check(check, "trivial", "SO2", column="group", by="n_train"))
-    return text + (f". The budget check ({have} run{'' if have == 1 else 's'}): {verdict['verdict']}"
+        return "The budget check has no run in the store yet, so the largest sizes are shown unchecked."
+    table = budget_check(check, "trivial", "SO2", column="group", by="n_train")
+    verdict = budget_verdict(table)
+    runs_in = f"{have} of {expected} runs in" if expected else f"{have} run{'' if have == 1 else 's'}"
+    said = f"The budget check ({runs_in})"
+    row = table.iloc[-1]
+    if pd.notna(row["change"]):
+        said += (f": the plain / SO(2) error ratio is {row['ratio x1']:.2f} at the budget and "
+                 f"{row[f'ratio x{check.budget_factor.max():g}']:.2f} at {check.budget_factor.max():g}x it, a change "
+                 f"of x{interval_text(row['change'], row['low'], row['high'])} over {row['seeds']} seeds")
+    else:
+        said += ": both groups are not yet in at both budgets"
+    return said + (f"; verdict: {verdict['verdict']}"
                    + ("" if verdict["verdict"] != "not supported" else
                       "; the 50,000-image points are under-trained, and the claims that use them say so") + ".")
 
