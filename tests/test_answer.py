@@ -111,7 +111,8 @@ def test_a_row_says_how_large_a_change_it_could_have_found():
     undecided = pd.DataFrame([first | {"verdict": "inconclusive"}])
     assert f"beyond x{factor:.2g}" in pages.decision_table(undecided)["how sure"].iloc[0]
     # where seeds scatter over the whole axis the digits mean nothing: "x100 or more", not "x6,351"
-    wide = pd.DataFrame([first | {"verdict": "inconclusive"}, first | {"verdict": "inconclusive", "detectable": 6351.0}])
+    wide = pd.DataFrame([first | {"verdict": "inconclusive"},
+                         first | {"verdict": "inconclusive", "detectable": 6351.0}])
     said = pages.decision_table(wide)["how sure"].iloc[0]
     assert f"beyond x{factor:.2g}, some only at x100 or more" in said and "6,351" not in said
     both = pd.DataFrame([first | {"verdict": "inconclusive", "detectable": d} for d in (500.0, 6351.0)])

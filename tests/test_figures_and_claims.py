@@ -277,8 +277,8 @@ def test_the_large_sizes_sentence_counts_the_declared_runs_and_states_the_budget
                            "test_at_best_val": (0.03 if g == "trivial" else 0.02) * np.exp(rng.normal(0, 0.01))}
                           for g in ("trivial", "SO2") for f in (1.0, 2.0) for s in range(5)])
     said = pages.large_sizes_text(large, none, check, 48, 20)
-    assert "The budget check (20 of 20 runs in): the plain / SO(2) error ratio is 1.50 at the budget and 1.50 at 2x it" \
-        in said and "over 5 seeds; verdict: supported." in said
+    assert ("The budget check (20 of 20 runs in): the plain / SO(2) error ratio is 1.50 at the budget and 1.50 "
+            "at 2x it") in said and "over 5 seeds; verdict: supported." in said
     half = check[(check.budget_factor == 1.0) | (check.group == "trivial")]  # twice the budget: no SO(2) run yet
     assert pages.budget_check_text(half, 20) == (
         "The budget check (15 of 20 runs in): both groups are not yet in at both budgets; verdict: inconclusive.")

@@ -355,9 +355,10 @@ def test_runs_stopped_too_early_are_paired_with_their_retraining(tmp_path):
                                          "stopped now": "epoch 21 of 25", "error now": 0.045}]
 
 
-def test_part_of_a_protocol_holds_its_runs_and_nothing_else():
+def test_part_of_a_protocol_holds_its_runs_and_nothing_else(tmp_path):
     from equilib.experiments import presets
-    from equilib.experiments.protocol import protocol_size
+    from equilib.experiments.protocol import protocol_size, run_protocol
+    from equilib.experiments.settings import RunSettings
 
     whole = presets.resolve("mnist", "large")
     part = presets.restrict(whole, variants=["rotated"], seeds=[0])
@@ -370,6 +371,15 @@ def test_part_of_a_protocol_holds_its_runs_and_nothing_else():
         presets.restrict(whole, seeds=[0, 7])
     with pytest.raises(ValueError, match=r"variants \['mirrored'\]"):
         presets.restrict(whole, variants=["mirrored"])
+    assert protocol_size("mnist", presets.restrict(whole, groups=["C8"])) == 3 * 2  # rotated's key group only
+    check = presets.resolve("mnist", "large-budget")
+    split = [presets.restrict(check, groups=[g], seeds=[s]) for g in check["groups"] for s in check["seeds"]]
+    assert [protocol_size("mnist", p) for p in split] == [2] * 10  # one run at the budget, one at twice it
+    with pytest.raises(ValueError, match=r"groups \['C4'\] are not in the large-budget preset"):
+        presets.restrict(check, groups=["SO2", "C4"])
+    nothing = presets.restrict(whole, variants=["fliprot"], groups=["C8"])  # C8 is a key group of rotated only
+    assert protocol_size("mnist", nothing) == 0
+    assert run_protocol("mnist", nothing, RunSettings(results=tmp_path, train_missing=False)).empty
 
 
 def test_the_protocol_command_refuses_a_seed_outside_its_preset(tmp_path, capsys):

@@ -191,11 +191,12 @@ def resolve(experiment: str, preset: str, **overrides: Any) -> dict[str, Any]:
     return values
 
 
-def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None,
-             seeds: list[int] | None = None) -> dict[str, Any]:
-    """Part of an MNIST protocol: only these variants and seeds, in the declared order a sweep may follow
-    (docs/confirmatory-large.md: rotated first, seed by seed). A run's id is its configuration, so the part's
-    runs are the whole protocol's; nothing outside the protocol can be asked for.
+def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None, seeds: list[int] | None = None,
+             groups: list[str] | None = None) -> dict[str, Any]:
+    """Part of an MNIST protocol: only these variants, seeds and groups, in the declared order a sweep may follow
+    (docs/confirmatory-large.md: rotated first, seed by seed), or split so that two processes finish together
+    (one group's long runs in each). A run's id is its configuration, so the part's runs are the whole
+    protocol's; nothing outside the protocol can be asked for.
     """
     out = dict(protocol)
     if variants is not None:
@@ -212,6 +213,13 @@ def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None,
             raise ValueError(f"seeds {bad or seeds} are not in the {protocol['preset']} preset; it has {sorted(known)}")
         out["seeds"] = [s for s in protocol["seeds"] if s in seeds]
         out["key_seeds"] = [s for s in protocol["key_seeds"] if s in seeds]
+    if groups is not None:
+        known = list(dict.fromkeys([*protocol["groups"], *(g for gs in protocol["key_groups"].values() for g in gs)]))
+        bad = sorted(set(groups) - set(known))
+        if bad or not groups:
+            raise ValueError(f"groups {bad or groups} are not in the {protocol['preset']} preset; it has {known}")
+        out["groups"] = [g for g in protocol["groups"] if g in groups]
+        out["key_groups"] = {v: [g for g in gs if g in groups] for v, gs in out["key_groups"].items()}
     return out
 
 

@@ -31,7 +31,10 @@ def run_protocol(experiment: str, protocol: dict, run: RunSettings = RunSettings
                             **{**training, "epochs": training["epochs"] * factor}, run=run)
                 .assign(**({"budget_factor": float(factor)} if len(factors) > 1 else {}))
                 for factor in factors
-                for variants, groups, seeds in blocks]  # every group's seeds first, then the key groups' extra seeds
+                for variants, groups, seeds in blocks if groups and seeds]  # every group's seeds, then the key
+        # groups' extra seeds (a part of a protocol, presets.restrict, may leave a block empty)
+        if not runs:
+            return RunStore(run.results, "mnist").runs().head(0)
         return pd.concat(runs).drop_duplicates("run_id").reset_index(drop=True)
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
 
