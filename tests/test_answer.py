@@ -269,7 +269,9 @@ def test_the_answer_reads_a_large_size_once_all_its_declared_runs_are_in(monkeyp
     monkeypatch.setattr(beyond_experiment, "run_beyond", lambda grid, run: pd.DataFrame())
     monkeypatch.setattr(beyond_analysis, "study_tables", lambda runs, grid: {})
     table, about = answer.stored_effects("unused", confirmatory=None)
-    assert about["mnist_sizes"] == [1000, 10000, 20000, 50000]
+    assert about["mnist_sizes"] == {"rotated": [1000, 10000, 20000, 50000], "fliprot": [1000, 10000]}
+    assert pages.sizes_by_variant([(v, n) for v, sizes in about["mnist_sizes"].items() for n in sizes]) == (
+        "rotated MNIST at 1,000, 10,000, 20,000 and 50,000; flip-rotated MNIST at 1,000 and 10,000")
     c8 = _row(table, "C8 on rotated")
     assert c8["effect"] == "C8 on rotated: n = 50,000 vs 1,000" and c8["source"] == ("MNIST cpu preset; the large preset's at "
                                                                                 "20,000 (rotated), 50,000 (rotated)")
@@ -278,8 +280,8 @@ def test_the_answer_reads_a_large_size_once_all_its_declared_runs_are_in(monkeyp
     assert _row(table, "C8 vs C4, rotated")["effect"] == "C8 vs C4, rotated, n = 50,000"
     served["large"] = big.drop(index=big.index[big.n_train == 50_000][:1])  # one run short at 50,000
     table, about = answer.stored_effects("unused", confirmatory=None)
-    assert about["mnist_sizes"] == [1000, 10000, 20000]
+    assert about["mnist_sizes"] == {"rotated": [1000, 10000, 20000], "fliprot": [1000, 10000]}
     assert _row(table, "C8 on rotated")["effect"] == "C8 on rotated: n = 20,000 vs 1,000"
     served["large"] = big.drop(index=big.index[big.n_train == 20_000][:1]).iloc[:-1]  # one short at each size
     table, about = answer.stored_effects("unused", confirmatory=None)
-    assert about["mnist_sizes"] == [1000, 10000] and _row(table, "C8 on rotated")["source"] == "MNIST cpu preset"
+    assert about["mnist_sizes"] == {"rotated": [1000, 10000], "fliprot": [1000, 10000]} and _row(table, "C8 on rotated")["source"] == "MNIST cpu preset"

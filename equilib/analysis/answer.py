@@ -290,7 +290,7 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
     :func:`confirmatory_grid` picks, once all its runs are in, else from the ``preset`` grid
     (``about["nbody_source"]`` says which). The MNIST rows read the ``preset``'s runs and the ``large``
     preset's at each variant and size where all its declared runs are in, as the MNIST page's verdicts do
-    (``about["mnist_sizes"]``: every size they read)."""
+    (``about["mnist_sizes"]``: per variant, every size they read)."""
     from ..experiments import presets
     from ..experiments.beyond import run_beyond
     from ..experiments.protocol import complete_sizes, protocol_size, run_protocol, with_complete_sizes
@@ -320,7 +320,9 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
     capacity_runs = run_protocol("mnist", capacity, looked_up)
     protocol = presets.resolve("beyond", preset)
     runs = run_beyond(protocol, looked_up)
-    about.update(nbody_source=source, mnist_sizes=sorted(set(mnist["n_train"])) if len(mnist) else [])
+    variants = presets.resolve("mnist", preset)["variants"]  # in the preset's order: rotated first
+    about.update(nbody_source=source, mnist_sizes={v: sorted(set(mnist.loc[mnist["variant"] == v, "n_train"]))
+                                                   for v in variants if (mnist["variant"] == v).any()})
     table = effects(nbody, mnist, runs, study_tables(runs, protocol), nbody_source=source,
                     mnist_source=mnist_source, augment_longer=protocol["augment_longer"],
                     capacity_runs=capacity_runs, capacity_expected=protocol_size("mnist", capacity))

@@ -303,10 +303,15 @@ def published_gap_text(table: pd.DataFrame) -> str:
             f"{best.params:,} parameters; " + "; ".join(parts) + ".")
 
 
-def _sizes_by_variant(cells: list[tuple[str, int]]) -> list[str]:
-    """[("rotated", 20000), ("rotated", 50000)] as ["rotated MNIST at 20,000 and 50,000"]."""
+def sizes_by_variant(cells: list[tuple[str, int]]) -> str:
+    """[("rotated", 20000), ("rotated", 50000), ("fliprot", 1000)] as
+    "rotated MNIST at 20,000 and 50,000; flip-rotated MNIST at 1,000"."""
+    def listed(sizes: list[int]) -> str:
+        words = [f"{n:,}" for n in sizes]
+        return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
     variants = dict.fromkeys(v for v, _ in cells)
-    return [f"{VARIANT_LABELS[v]} at {' and '.join(f'{n:,}' for w, n in cells if w == v)}" for v in variants]
+    return "; ".join(f"{VARIANT_LABELS[v]} at {listed([n for w, n in cells if w == v])}" for v in variants)
 
 
 def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFrame | None, expected: int,
@@ -322,7 +327,7 @@ def large_sizes_text(protocol: dict | None, runs: pd.DataFrame, check: pd.DataFr
             + (" (the command line's mnist-protocol with the large preset trains the rest, and on a GPU its stack "
                "option trains the seeds of a group as one module); the figure shows those that are, and the "
                "verdicts take a size once all its declared runs are in: "
-               + (f"{'; '.join(_sizes_by_variant(whole))} so far" if whole else "none yet")
+               + (f"{sizes_by_variant(whole)} so far" if whole else "none yet")
                if done < expected else "; the figure and the verdicts use all of them"))
     if check is None:
         return text + "."
