@@ -350,8 +350,10 @@ def budget_check_text(check: pd.DataFrame, expected: int = 0) -> str:
         said += (f": the plain / SO(2) error ratio is {row['ratio x1']:.2f} at the budget and "
                  f"{row[f'ratio x{check.budget_factor.max():g}']:.2f} at {check.budget_factor.max():g}x it, a change "
                  f"of x{interval_text(row['change'], row['low'], row['high'])} over {row['seeds']} seeds")
+    elif check["budget_factor"].max() == 1:
+        said += ": no run at twice the budget yet"
     else:
-        said += ": both groups are not yet in at both budgets"
+        said += ": at twice the budget, one group's runs only so far"
     if expected and have < expected:  # one look, at the end: an interim "supported" would add to the check's size
         return said + f"; the verdict waits for all {expected} runs, as declared."
     return said + (f"; verdict: {verdict['verdict']}"
