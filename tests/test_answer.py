@@ -64,6 +64,26 @@ def test_effects_recover_the_true_changes_and_their_direction():
     assert list(dict.fromkeys(table["property"])) == list(answer.PROPERTIES)  # grouped, in order
 
 
+def test_an_mnist_row_is_held_back_by_runs_still_improving_as_every_mnist_verdict_is():
+    """docs/confirmatory-large.md: the answer's training-set-size row counts a run still improving as every MNIST
+    verdict does; more than 20% of a group's runs (pooled over sizes) makes the row inconclusive, however clear."""
+    rng = np.random.default_rng(5)
+    runs = _mnist(lambda v, g, n: 0.1 / (1 if g == "trivial" else (3 if n == 1000 else 2)), rng)
+    runs = runs.assign(epochs_done=25, best_val_epoch=20, best_at_last_eval=False)
+    plain = runs.index[(runs.variant == "rotated") & (runs.group == "trivial")]  # 16 runs: 8 seeds x 2 sizes
+    clear = answer.effects(pd.DataFrame(columns=["model", "dim", "seed", "status", "test_at_best_val"]),
+                           runs.assign(best_at_last_eval=runs.index.isin(plain[:3])), pd.DataFrame(), {})
+    assert _row(clear, "C8 on rotated")["verdict"] == "shrank" and _row(clear, "C8 on rotated")["why"] == ""
+    held = answer.effects(pd.DataFrame(columns=["model", "dim", "seed", "status", "test_at_best_val"]),
+                          runs.assign(best_at_last_eval=runs.index.isin(plain[:4])), pd.DataFrame(), {})
+    row = _row(held, "C8 on rotated")  # 4 of 16 (25%) of the plain CNN's rotated runs still improving
+    assert row["verdict"] == "inconclusive" and row["low"] < 2 / 3 < row["high"] < 1  # the interval alone decides
+    assert row["why"] == "runs still improving at their last evaluation in more than 20%: trivial on rotated (25%)"
+    assert _row(held, "O2 on flip-rotated")["verdict"] == "shrank"  # the other variant's runs are not held back
+    words = pages.decision_table(held).set_index("property").loc["training-set size", "how sure"]
+    assert "2 held back by runs still improving at their last evaluation" in words  # C8 and SO(2) on rotated
+
+
 def test_nothing_there_means_no_move_claimed_most_of_the_time():
     """Size: over 200 null stores, the dimension property (4 rows, Bonferroni) claims a move at most ~5%."""
     rng = np.random.default_rng(1)

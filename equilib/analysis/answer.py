@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from . import intervals, power, rules
+from .claims import still_improving_text
 from ..experiments.beyond import UNBROKEN, longer_label
 
 METRIC = "test_at_best_val"
-COLUMNS = ["property", "effect", "source", "change", "low", "high", "level", "verdict", "seeds", "runs", "detectable",
-           "finding"]
+COLUMNS = ["property", "effect", "source", "change", "low", "high", "level", "verdict", "why", "seeds", "runs",
+           "detectable", "finding"]
 PROPERTIES = ("dimension", "group order", "group matching", "training-set size", "symmetry breaking",
               "augmentation", "horizon", "model capacity")
 
@@ -50,19 +51,30 @@ def _values(runs: pd.DataFrame, **where) -> np.ndarray:
 
 
 def _row(prop: str, effect: str, source: str, change: intervals.Difference | None, runs: int, *,
-         level: float = intervals.LEVEL) -> dict:
+         level: float = intervals.LEVEL, held_back: str = "") -> dict:
     """One effect: a change in the log benefit, its interval at ``level`` and the verdict of
-    :func:`equilib.analysis.rules.change_verdict` (rows a page already judges come from :func:`_table_rows`)."""
+    :func:`equilib.analysis.rules.change_verdict` (rows a page already judges come from :func:`_table_rows`);
+    ``held_back`` (why the runs cannot carry a verdict) makes it "inconclusive" whatever the interval says."""
     if change is None or not np.isfinite(change.estimate):
         return {"property": prop, "effect": effect, "source": source, "change": np.nan, "low": np.nan,
-                "high": np.nan, "level": level, "verdict": "missing", "seeds": 0, "runs": runs,
+                "high": np.nan, "level": level, "verdict": "missing", "why": "", "seeds": 0, "runs": runs,
                 "detectable": np.nan, "finding": FINDINGS[prop]}
     lo, hi = change.interval(level)
     return {"property": prop, "effect": effect, "source": source, "change": math.exp(change.estimate),
             "low": math.exp(lo) if np.isfinite(lo) else np.nan, "high": math.exp(hi) if np.isfinite(hi) else np.nan,
-            "level": level, "verdict": rules.change_verdict(change, level=level),
-            "seeds": int(min(change.n_a, change.n_b)), "runs": runs,
+            "level": level, "verdict": "inconclusive" if held_back else rules.change_verdict(change, level=level),
+            "why": held_back, "seeds": int(min(change.n_a, change.n_b)), "runs": runs,
             "detectable": power.detectable_change(change.se, change.dof, level), "finding": FINDINGS[prop]}
+
+
+def _still_improving(runs: pd.DataFrame, variant: str, groups: Sequence[str]) -> str:
+    """Why an MNIST row cannot be decided whatever its interval: the rule every MNIST verdict has
+    (:func:`equilib.analysis.rules.unconverged_groups`, a group's runs of the variant pooled over the sizes read),
+    as docs/confirmatory-large.md declares for the training-set-size row. "" when nothing holds it back."""
+    if "epochs_done" not in runs:  # no training record (a table built by hand): nothing to judge convergence by
+        return ""
+    over = rules.unconverged_groups(runs[runs["variant"] == variant], list(groups))
+    return still_improving_text(over) if over else ""
 
 
 def _family(rows: int) -> float:
@@ -118,7 +130,7 @@ def group_effects(mnist_runs: pd.DataFrame, source: str) -> list[dict]:
                                                                               n_train=n)
         strict = _family(sum(p == prop for p, *_ in pairs))
         rows.append(_row(prop, f"{label}, n = {n:,}", source, intervals.log_ratio(a, b), a.size + b.size,
-                         level=strict))
+                         level=strict, held_back=_still_improving(runs, variant, [base, group])))
     return rows
 
 
@@ -143,7 +155,7 @@ def size_effects(mnist_runs: pd.DataFrame, source: str,
                 & runs["n_train"].isin([lo_n, hi_n]))
         rows.append(_row("training-set size", f"{label}: n = {hi_n:,} vs {lo_n:,}", source,
                          intervals.difference_of(benefit[hi_n], benefit[lo_n]), int(used.sum()),
-                         level=_family(len(groups))))
+                         level=_family(len(groups)), held_back=_still_improving(runs, variant, ["trivial", group])))
     return rows
 
 
@@ -155,7 +167,7 @@ def _table_rows(prop: str, table: pd.DataFrame, source: str, label) -> list[dict
             continue
         rows.append({"property": prop, "effect": label(r), "source": source, "change": r.change,
                      "low": r.change_low, "high": r.change_high, "level": r.level, "verdict": r.verdict,
-                     "seeds": int(r.seeds), "runs": int(2 * r.seeds),
+                     "why": "", "seeds": int(r.seeds), "runs": int(2 * r.seeds),
                      "detectable": power.detectable_change(r.change_se, r.change_dof, r.level),
                      "finding": FINDINGS[prop]})
     return rows
@@ -226,7 +238,7 @@ def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame |
                    for r in (big, small))
         rows.append(_row("model capacity", f"{effect}, n = {n:,}", "MNIST capacity preset vs cpu preset",
                          intervals.difference_of(benefit["larger"], benefit["smaller"]), used,
-                         level=_family(len(sizes))))
+                         level=_family(len(sizes)), held_back=_still_improving(big, variant, ["trivial", group])))
     return rows
 
 
@@ -239,7 +251,9 @@ def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.
     ``change`` is the ratio of benefits (above 1: equivariance pays more in the
     changed setting), with ``low``/``high`` at ``level``; ``verdict`` is
     "grew", "shrank", "reversed" (the plain model became better), "inconclusive"
-    or "missing" (the store holds no runs that answer it); ``detectable`` is the
+    or "missing" (the store holds no runs that answer it); ``why`` says what held
+    an MNIST row back whatever its interval (more than 20% of a group's runs still
+    improving at their last evaluation, as on the MNIST page); ``detectable`` is the
     factor (either way) that the row's seeds would find beyond doubt 80% of the
     time (:func:`equilib.analysis.power.detectable_change`). ``capacity_runs`` are
     the ``capacity`` preset's (``capacity_expected`` of them declared), compared

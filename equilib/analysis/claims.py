@@ -33,7 +33,12 @@ def _unconverged_text(v: dict) -> str:
     if "slope" in v:
         return (f"{v['unconverged']:.0%} of runs still improving at their last evaluation "
                 f"(more than {rules.MAX_UNCONVERGED:.0%})")
-    said = ", ".join(f"{g} on {variant} ({share:.0%})" for (variant, g), share in v["unconverged"].items())
+    return still_improving_text(v["unconverged"])
+
+
+def still_improving_text(over: dict[tuple[str, str], float]) -> str:
+    """:func:`equilib.analysis.rules.unconverged_groups` in words: the groups that hold a verdict back."""
+    said = ", ".join(f"{g} on {variant} ({share:.0%})" for (variant, g), share in over.items())
     return f"runs still improving at their last evaluation in more than {rules.MAX_UNCONVERGED:.0%}: {said}"
 
 

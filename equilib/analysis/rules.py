@@ -186,7 +186,7 @@ SLOPE_EQUIVALENCE = 0.1  # scaling slopes within +-0.1 on log-log axes count as 
 
 def _points_check(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> tuple[list[tuple], dict]:
     """What stands in the way of a verdict: the thin points and the unconverged groups (both empty when nothing)."""
-    return _thin_points(runs, groups, min_seeds), _unconverged(runs, groups)
+    return _thin_points(runs, groups, min_seeds), unconverged_groups(runs, groups)
 
 
 def _thin_points(runs: pd.DataFrame, groups: list[str], min_seeds: int) -> list[tuple[str, str, int, int]]:
@@ -205,8 +205,8 @@ def unconverged_shares(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str,
     return {(v, g): unconverged_share(cell) for (v, g), cell in finished.groupby(["variant", "group"])}
 
 
-def _unconverged(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str], float]:
-    """The groups of :func:`unconverged_shares` over :data:`MAX_UNCONVERGED`."""
+def unconverged_groups(runs: pd.DataFrame, groups: list[str]) -> dict[tuple[str, str], float]:
+    """The groups of :func:`unconverged_shares` over :data:`MAX_UNCONVERGED`: what holds back every MNIST verdict."""
     return {key: share for key, share in unconverged_shares(runs, groups).items() if share > MAX_UNCONVERGED}
 
 

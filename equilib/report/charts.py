@@ -342,7 +342,8 @@ def effects_forest(table: pd.DataFrame) -> alt.FacetChart:
                       legend=alt.Legend(orient="top", title="verdict"))
     tooltip = [alt.Tooltip("effect:N"), alt.Tooltip("source:N"), alt.Tooltip("change:Q", format=".3g"),
                alt.Tooltip("low:Q", format=".3g"), alt.Tooltip("high:Q", format=".3g"),
-               alt.Tooltip("level:Q", title="level (%)"), alt.Tooltip("verdict:N"), alt.Tooltip("seeds:Q"),
+               alt.Tooltip("level:Q", title="level (%)"), alt.Tooltip("verdict:N"),
+               alt.Tooltip("why:N", title="held back by"), alt.Tooltip("seeds:Q"),
                alt.Tooltip("runs:Q", title="runs behind it"),
                alt.Tooltip("detectable:Q", format=".3g", title="found 80% of the time beyond (factor)"),
                alt.Tooltip("finding:N")]

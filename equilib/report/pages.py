@@ -469,7 +469,8 @@ def _reach(low: float, high: float) -> str:
 def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
     """The answer page's decision table: per property, in plain words, which way the benefit of equivariance
     moved where the store decides it, how many of its effects are decided, how large a change the undecided ones
-    could have found (80% power), and whether it repeats a published finding (from
+    could have found (80% power), how many were held back by runs still improving, and whether it repeats a
+    published finding (from
     :func:`equilib.analysis.answer.effects`)."""
     rows = []
     for prop, at in effects.groupby("property", sort=False):
@@ -488,12 +489,15 @@ def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
                      f"{g['change'].max():.2g})" for v, g in decided.groupby("verdict", sort=False)]
             said = "; ".join(parts)
             sure = f"{len(decided)} of {len(measured)} decided"
-        undecided = measured.loc[~measured.index.isin(decided.index), "detectable"]
+        held = measured["why"].fillna("").ne("") if "why" in measured else pd.Series(False, index=measured.index)
+        undecided = measured.loc[~measured.index.isin(decided.index) & ~held, "detectable"]
         reach = undecided.dropna()
         if len(reach):  # what an "inconclusive" could not rule out
             sure += "; the undecided find a change 80% of the time only beyond " + _reach(reach.min(), reach.max())
         if undecided.isna().any():
             sure += f"; {int(undecided.isna().sum())} with too few seeds for an interval"
+        if held.any():
+            sure += f"; {int(held.sum())} held back by runs still improving at their last evaluation"
         rows.append({"property": prop, "the benefit of equivariance": said, "how sure": sure,
                      "finding": at["finding"].iloc[0]})
     return pd.DataFrame(rows)
