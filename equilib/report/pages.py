@@ -342,20 +342,20 @@ def budget_check_text(check: pd.DataFrame, expected: int = 0) -> str:
     if have == 0:
         return "The budget check has no run in the store yet, so the largest sizes are shown unchecked."
     table = budget_check(check, "trivial", "SO2", column="group", by="n_train")
-    verdict = budget_verdict(table)
     runs_in = f"{have} of {expected} runs in" if expected else f"{have} run{'' if have == 1 else 's'}"
     said = f"The budget check ({runs_in})"
-    row = table.iloc[-1]
+    row, top = table.iloc[-1], check["budget_factor"].max()
     if pd.notna(row["change"]):
         said += (f": the plain / SO(2) error ratio is {row['ratio x1']:.2f} at the budget and "
-                 f"{row[f'ratio x{check.budget_factor.max():g}']:.2f} at {check.budget_factor.max():g}x it, a change "
+                 f"{row[f'ratio x{top:g}']:.2f} at {top:g}x it, a change "
                  f"of x{interval_text(row['change'], row['low'], row['high'])} over {row['seeds']} seeds")
-    elif check["budget_factor"].max() == 1:
+    elif top == 1:
         said += ": no run at twice the budget yet"
     else:
         said += ": at twice the budget, one group's runs only so far"
     if expected and have < expected:  # one look, at the end: an interim "supported" would add to the check's size
         return said + f"; the verdict waits for all {expected} runs, as declared."
+    verdict = budget_verdict(table)
     return said + (f"; verdict: {verdict['verdict']}"
                    + ("" if verdict["verdict"] != "not supported" else
                       "; the 50,000-image points are under-trained, and the claims that use them say so") + ".")
@@ -489,7 +489,7 @@ def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
                      f"{g['change'].max():.2g})" for v, g in decided.groupby("verdict", sort=False)]
             said = "; ".join(parts)
             sure = f"{len(decided)} of {len(measured)} decided"
-        held = measured["why"].fillna("").ne("") if "why" in measured else pd.Series(False, index=measured.index)
+        held = measured["why"].ne("")  # MNIST rows held back by runs still improving (answer.effects' "why")
         undecided = measured.loc[~measured.index.isin(decided.index) & ~held, "detectable"]
         reach = undecided.dropna()
         if len(reach):  # what an "inconclusive" could not rule out
