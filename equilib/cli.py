@@ -148,7 +148,8 @@ def _mnist_sweep(args: argparse.Namespace) -> None:
 
 
 def _mnist_protocol(args: argparse.Namespace) -> None:
-    protocol = restrict(resolve("mnist", args.preset), variants=args.variants, seeds=args.seeds, groups=args.groups)
+    protocol = restrict(resolve("mnist", args.preset), variants=args.variants, seeds=args.seeds, groups=args.groups,
+                        budget_factors=args.budgets)
     runs = run_protocol("mnist", protocol, _run_settings(args))
     print(runs.groupby(["variant", "group", "n_train"])["test_at_best_val"].agg(["count", "mean"]).to_string())
     for variant in sorted(set(runs["variant"])):
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only these of the preset's seeds, e.g. one seed at a time (default: all)")
     p.add_argument("--groups", nargs="+", default=None,
                    help="only these of the preset's groups, e.g. one slow group per process (default: all)")
+    p.add_argument("--budgets", type=int, nargs="+", default=None,
+                   help="only these of a budget check's budget factors, e.g. 2 for its runs at twice the budget")
     p.add_argument("--results", default="results", help="run store directory")
     p.add_argument("--data-dir", default=None, help="holds mnist/ (default $EQUILIB_DATA_DIR)")
     p.add_argument("--cache-dir", default=None)

@@ -375,6 +375,10 @@ def test_part_of_a_protocol_holds_its_runs_and_nothing_else(tmp_path):
     check = presets.resolve("mnist", "large-budget")
     split = [presets.restrict(check, groups=[g], seeds=[s]) for g in check["groups"] for s in check["seeds"]]
     assert [protocol_size("mnist", p) for p in split] == [2] * 10  # one run at the budget, one at twice it
+    at_2x = presets.restrict(check, groups=["SO2"], seeds=[4], budget_factors=[2])
+    assert at_2x["budget_factors"] == [2] and protocol_size("mnist", at_2x) == 1
+    with pytest.raises(ValueError, match=r"budget factors \[3\] are not in the large-budget preset; it has \[1, 2\]"):
+        presets.restrict(check, budget_factors=[2, 3])
     with pytest.raises(ValueError, match=r"groups \['C4'\] are not in the large-budget preset"):
         presets.restrict(check, groups=["SO2", "C4"])
     nothing = presets.restrict(whole, variants=["fliprot"], groups=["C8"])  # C8 is a key group of rotated only

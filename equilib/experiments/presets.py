@@ -192,10 +192,10 @@ def resolve(experiment: str, preset: str, **overrides: Any) -> dict[str, Any]:
 
 
 def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None, seeds: list[int] | None = None,
-             groups: list[str] | None = None) -> dict[str, Any]:
-    """Part of an MNIST protocol: only these variants, seeds and groups, in the declared order a sweep may follow
-    (docs/confirmatory-large.md: rotated first, seed by seed), or split so that two processes finish together
-    (one group's long runs in each). A run's id is its configuration, so the part's runs are the whole
+             groups: list[str] | None = None, budget_factors: list[int] | None = None) -> dict[str, Any]:
+    """Part of an MNIST protocol: only these variants, seeds, groups and budget factors, in the declared order a
+    sweep may follow (docs/confirmatory-large.md: rotated first, seed by seed), or split so that two processes
+    finish together (one group's long runs in each, or a budget check's 1x and 2x runs apart). A run's id is its configuration, so the part's runs are the whole
     protocol's; nothing outside the protocol can be asked for.
     """
     out = dict(protocol)
@@ -220,6 +220,13 @@ def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None, see
             raise ValueError(f"groups {bad or groups} are not in the {protocol['preset']} preset; it has {known}")
         out["groups"] = [g for g in protocol["groups"] if g in groups]
         out["key_groups"] = {v: [g for g in gs if g in groups] for v, gs in out["key_groups"].items()}
+    if budget_factors is not None:
+        known = protocol.get("budget_factors", [1])
+        bad = sorted(set(budget_factors) - set(known))
+        if bad or not budget_factors:
+            raise ValueError(f"budget factors {bad or budget_factors} are not in the {protocol['preset']} preset; "
+                             f"it has {known}")
+        out["budget_factors"] = [f for f in known if f in budget_factors]
     return out
 
 

@@ -29,7 +29,7 @@ def run_protocol(experiment: str, protocol: dict, run: RunSettings = RunSettings
         factors = protocol.get("budget_factors", [1])  # the budget, then its multiples (a budget check)
         runs = [mnist_sweep(variants, groups, protocol["n_trains"], seeds,
                             **{**training, "epochs": training["epochs"] * factor}, run=run)
-                .assign(**({"budget_factor": float(factor)} if len(factors) > 1 else {}))
+                .assign(**({"budget_factor": float(factor)} if factors != [1] else {}))
                 for factor in factors
                 for variants, groups, seeds in blocks if groups and seeds]  # every group's seeds, then the key
         # groups' extra seeds (a part of a protocol, presets.restrict, may leave a block empty)
