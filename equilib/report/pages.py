@@ -354,11 +354,42 @@ def budget_check_text(check: pd.DataFrame, expected: int = 0) -> str:
     else:
         said += ": at twice the budget, one group's runs only so far"
     if expected and have < expected:  # one look, at the end: an interim "supported" would add to the check's size
-        return said + f"; the verdict waits for all {expected} runs, as declared."
+        return said + f"; the verdict waits for all {expected} runs, as declared." + budget_gain_text(check)
     verdict = budget_verdict(table)
     return said + (f"; verdict: {verdict['verdict']}"
                    + ("" if verdict["verdict"] != "not supported" else
-                      "; the 50,000-image points are under-trained, and the claims that use them say so") + ".")
+                      "; the 50,000-image points are under-trained, and the claims that use them say so") + "."
+                   + budget_gain_text(check))
+
+
+def group_name(group: str) -> str:
+    """A group as the prose writes it: "the plain CNN", C8, SO(2)."""
+    return "the plain CNN" if group == "trivial" else group.replace("SO2", "SO(2)").replace("O2", "O(2)")
+
+
+def budget_gain_text(check: pd.DataFrame) -> str:
+    """What the longer budget bought each group in absolute terms (geometric mean test error at each budget)
+    and how many of its runs were still improving when it ended: the ratio can hold while both errors fall."""
+    finished = check[check["status"] == "finished"]
+    top = finished["budget_factor"].max() if len(finished) else 1.0
+    parts, improving = [], []
+    for group, runs in finished.groupby("group", sort=False):
+        at = {f: runs.loc[runs["budget_factor"] == f, "test_at_best_val"].to_numpy() for f in (1.0, top)}
+        if top == 1.0 or not len(at[1.0]) or not len(at[top]):
+            continue
+        parts.append(f"{group_name(group)} {intervals.geometric_ci(at[1.0])[0]:.2%} to "
+                     f"{intervals.geometric_ci(at[top])[0]:.2%}")
+        longer = runs[runs["budget_factor"] == top]
+        if "best_at_last_eval" in longer:
+            improving.append(f"{group_name(group)} {int(intervals.improving_at_end(longer).sum())} of {len(longer)}")
+    if not parts:
+        return ""
+    said = (f" In absolute terms, {top:g}x the steps take the test error (geometric mean over seeds) of "
+            + " and of ".join(parts))
+    if improving:
+        said += ("; runs still improving at the last evaluation of the longer budget: " + ", ".join(improving)
+                 + f" (more than {MAX_UNCONVERGED:.0%} holds a group's verdicts back)")
+    return said + "."
 
 
 MNIST_CLAIM_NAMES = {"alignment": "the matching group is the best", "regime": "equivariance helps at every size",
