@@ -84,6 +84,22 @@ def test_an_mnist_row_is_held_back_by_runs_still_improving_as_every_mnist_verdic
     assert "2 held back by runs still improving at their last evaluation" in words  # C8 and SO(2) on rotated
 
 
+def test_a_property_whose_rows_were_all_held_back_is_not_called_unchanged():
+    """"No change beyond doubt" is what seeds say; a row held back for convergence was never asked."""
+    held = "runs still improving at their last evaluation in more than 20%: trivial on rotated (25%)"
+    rows = [("size", "C8", 0.7, held), ("size", "SO2", 0.6, held), ("order", "C8 vs C4", 1.1, held),
+            ("order", "D8 vs D4", 0.9, ""), ("order", "O2 vs D4", 1.3, "")]
+    table = pd.DataFrame([{"property": p, "effect": e, "verdict": "inconclusive", "change": c, "why": w,
+                           "detectable": 2.0, "finding": "new here"} for p, e, c, w in rows])
+    words = pages.decision_table(table).set_index("property")["the benefit of equivariance"]
+    assert words["size"] == "undecided: every effect held back by runs still improving (changes 0.6 to 0.7)"
+    assert words["order"] == "no change beyond doubt (changes 0.9 to 1.3, in the 2 effects not held back)"
+    free = pages.decision_table(table.assign(why="")).set_index("property")["the benefit of equivariance"]
+    assert free["order"] == "no change beyond doubt (changes 0.9 to 1.3)" and free["size"].startswith("no change")
+    one = pages.decision_table(table.drop(index=4)).set_index("property")["the benefit of equivariance"]
+    assert one["order"] == "no change beyond doubt (change 0.9, in the 1 effect not held back)"
+
+
 def test_nothing_there_means_no_move_claimed_most_of_the_time():
     """Size: over 200 null stores, the dimension property (4 rows, Bonferroni) claims a move at most ~5%."""
     rng = np.random.default_rng(1)

@@ -497,6 +497,12 @@ def _reach(low: float, high: float) -> str:
     return said if high < DETECTABLE_CAP else f"x{low:.2g}, some only at x{DETECTABLE_CAP:g} or more"
 
 
+def _changes(changes: pd.Series) -> str:
+    """The changes of some effects, in words: "changes 0.6 to 0.7", or "change 1.2" where they print alike."""
+    low, high = f"{changes.min():.2g}", f"{changes.max():.2g}"
+    return f"change {low}" if low == high else f"changes {low} to {high}"
+
+
 def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
     """The answer page's decision table: per property, in plain words, which way the benefit of equivariance
     moved where the store decides it, how many of its effects are decided, how large a change the undecided ones
@@ -507,20 +513,25 @@ def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
     for prop, at in effects.groupby("property", sort=False):
         measured = at[at["verdict"] != "missing"]
         decided = measured[measured["verdict"].isin(["grew", "shrank", "reversed"])]
+        held = measured["why"].ne("")  # MNIST rows held back by runs still improving (answer.effects' "why")
+        free = measured[~held]  # the rows whose seeds were allowed to speak
         if measured.empty:
             said, sure = "not measured yet: " + "; ".join(at["effect"]), "missing"
+        elif decided.empty and free.empty:  # nothing was judged: the seeds did not say "no change"
+            said = f"undecided: every effect held back by runs still improving ({_changes(measured['change'])})"
+            sure = f"0 of {len(measured)} decided"
         elif decided.empty:
-            said = (f"no change beyond doubt (changes {measured['change'].min():.2g} to "
-                    f"{measured['change'].max():.2g})")
+            said = (f"no change beyond doubt ({_changes(free['change'])}"
+                    + (f", in the {len(free)} effect{'s' if len(free) > 1 else ''} not held back)"
+                       if held.any() else ")"))
             sure = f"0 of {len(measured)} decided"
         else:
             words = {"grew": "pays more", "shrank": "pays less", "reversed": "reverses: the plain model wins"}
-            parts = [f"{words[v]} for {', '.join(g['effect'])} ({g['change'].min():.2g} to {g['change'].max():.2g})"
-                     if len(g) <= 2 else f"{words[v]} in {len(g)} effects ({g['change'].min():.2g} to "
-                     f"{g['change'].max():.2g})" for v, g in decided.groupby("verdict", sort=False)]
+            parts = [f"{words[v]} for {', '.join(g['effect'])} ({_changes(g['change'])})"
+                     if len(g) <= 2 else f"{words[v]} in {len(g)} effects ({_changes(g['change'])})"
+                     for v, g in decided.groupby("verdict", sort=False)]
             said = "; ".join(parts)
             sure = f"{len(decided)} of {len(measured)} decided"
-        held = measured["why"].ne("")  # MNIST rows held back by runs still improving (answer.effects' "why")
         undecided = measured.loc[~measured.index.isin(decided.index) & ~held, "detectable"]
         reach = undecided.dropna()
         if len(reach):  # what an "inconclusive" could not rule out
