@@ -195,8 +195,8 @@ def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None, see
              groups: list[str] | None = None, budget_factors: list[int] | None = None) -> dict[str, Any]:
     """Part of an MNIST protocol: only these variants, seeds, groups and budget factors, in the declared order a
     sweep may follow (docs/confirmatory-large.md: rotated first, seed by seed), or split so that two processes
-    finish together (one group's long runs in each, or a budget check's 1x and 2x runs apart). A run's id is its configuration, so the part's runs are the whole
-    protocol's; nothing outside the protocol can be asked for.
+    finish together (one group's long runs in each, or a budget check's 1x and 2x runs apart). A run's id is its
+    configuration, so the part's runs are the whole protocol's; nothing outside the protocol can be asked for.
     """
     out = dict(protocol)
     if variants is not None:
