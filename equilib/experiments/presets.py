@@ -200,34 +200,30 @@ def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None, see
     """
     out = dict(protocol)
     if variants is not None:
-        bad = sorted(set(variants) - set(protocol["variants"]))
-        if bad or not variants:
-            raise ValueError(f"variants {bad or variants} are not in the {protocol['preset']} preset; "
-                             f"it has {protocol['variants']}")
+        _check_part("variants", variants, protocol["variants"], protocol["preset"])
         out["variants"] = [v for v in protocol["variants"] if v in variants]
         out["key_groups"] = {v: g for v, g in protocol["key_groups"].items() if v in variants}
     if seeds is not None:
-        known = set(protocol["seeds"]) | set(protocol["key_seeds"])
-        bad = sorted(set(seeds) - known)
-        if bad or not seeds:
-            raise ValueError(f"seeds {bad or seeds} are not in the {protocol['preset']} preset; it has {sorted(known)}")
+        _check_part("seeds", seeds, sorted(set(protocol["seeds"]) | set(protocol["key_seeds"])), protocol["preset"])
         out["seeds"] = [s for s in protocol["seeds"] if s in seeds]
         out["key_seeds"] = [s for s in protocol["key_seeds"] if s in seeds]
     if groups is not None:
         known = list(dict.fromkeys([*protocol["groups"], *(g for gs in protocol["key_groups"].values() for g in gs)]))
-        bad = sorted(set(groups) - set(known))
-        if bad or not groups:
-            raise ValueError(f"groups {bad or groups} are not in the {protocol['preset']} preset; it has {known}")
+        _check_part("groups", groups, known, protocol["preset"])
         out["groups"] = [g for g in protocol["groups"] if g in groups]
         out["key_groups"] = {v: [g for g in gs if g in groups] for v, gs in out["key_groups"].items()}
     if budget_factors is not None:
         known = protocol.get("budget_factors", [1])
-        bad = sorted(set(budget_factors) - set(known))
-        if bad or not budget_factors:
-            raise ValueError(f"budget factors {bad or budget_factors} are not in the {protocol['preset']} preset; "
-                             f"it has {known}")
+        _check_part("budget factors", budget_factors, known, protocol["preset"])
         out["budget_factors"] = [f for f in known if f in budget_factors]
     return out
+
+
+def _check_part(name: str, asked: list, known: list, preset: str) -> None:
+    """An error naming what :func:`restrict` was asked for outside the preset (or nothing), and what it has."""
+    bad = sorted(set(asked) - set(known))
+    if bad or not asked:
+        raise ValueError(f"{name} {bad or asked} are not in the {preset} preset; it has {known}")
 
 
 def _check_theory(values: dict[str, Any]) -> None:

@@ -372,14 +372,15 @@ def budget_gain_text(check: pd.DataFrame) -> str:
     and how many of its runs were still improving when it ended: the ratio can hold while both errors fall."""
     finished = check[check["status"] == "finished"]
     top = finished["budget_factor"].max() if len(finished) else 1.0
+    if top == 1.0:
+        return ""
     parts, improving = [], []
     for group, runs in finished.groupby("group", sort=False):
-        at = {f: runs.loc[runs["budget_factor"] == f, "test_at_best_val"].to_numpy() for f in (1.0, top)}
-        if top == 1.0 or not len(at[1.0]) or not len(at[top]):
+        base, longer = (runs[runs["budget_factor"] == f] for f in (1.0, top))
+        if base.empty or longer.empty:
             continue
-        parts.append(f"{group_name(group)} {intervals.geometric_ci(at[1.0])[0]:.2%} to "
-                     f"{intervals.geometric_ci(at[top])[0]:.2%}")
-        longer = runs[runs["budget_factor"] == top]
+        parts.append(f"{group_name(group)} {intervals.geometric_ci(base['test_at_best_val'])[0]:.2%} to "
+                     f"{intervals.geometric_ci(longer['test_at_best_val'])[0]:.2%}")
         if "best_at_last_eval" in longer:
             improving.append(f"{group_name(group)} {int(intervals.improving_at_end(longer).sum())} of {len(longer)}")
     if not parts:
