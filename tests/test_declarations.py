@@ -14,6 +14,7 @@ from conftest import ROOT
 DECLARATIONS = [("nbody", "confirm", "docs/confirmatory-nbody.md"),
                 ("nbody", "confirm-clipped", "docs/confirmatory-nbody-clipped.md"),
                 ("mnist", "capacity", "docs/confirmatory-capacity.md"),
+                ("mnist", "capacity-400k", "docs/confirmatory-capacity-400k.md"),
                 ("mnist", "large", "docs/confirmatory-large.md"), ("mnist", "large-budget", "docs/confirmatory-large.md")]
 
 

@@ -114,6 +114,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                      "seeds": [0, 1, 2, 3, 4], "key_groups": {}, "key_seeds": [], "epochs": 25, "min_steps": 1000,
                      "eval_every": 1, "n_val": 2000, "n_test": 2000, "target_params": 100_000, "lr": 2e-3,
                      "batch_size": 64, "schedule": "cosine", "warmup": 0.05, "patience": 5, "stop_after": 0.8},
+        # The same question at 20x the parameters, for a GPU (docs/confirmatory-capacity-400k.md, declared before
+        # its first run): the capacity preset with 400,000-parameter models, the paper's size.
+        "capacity-400k": {"variants": ["rotated"], "groups": ["trivial", "C8"],
+                          "n_trains": [1000, 2000, 5000, 10_000], "seeds": [0, 1, 2, 3, 4], "key_groups": {},
+                          "key_seeds": [], "epochs": 25, "min_steps": 1000, "eval_every": 1, "n_val": 2000,
+                          "n_test": 2000, "target_params": 400_000, "lr": 2e-3, "batch_size": 64,
+                          "schedule": "cosine", "warmup": 0.05, "patience": 5, "stop_after": 0.8},
         # The whole data range (docs/confirmatory-large.md, declared before its first run): the cpu preset's
         # protocol at 20,000 and 50,000 images for the key groups, 3 seeds, with passes that fall as 1/n above
         # 10,000 images (the step budget stays the 10,000-image one: 13 passes at 20k, 5 at 50k). Rotated first.
