@@ -2,6 +2,8 @@
 import math
 import os
 
+from pathlib import Path
+
 import pytest
 import torch
 from escnn import nn as enn
@@ -230,6 +232,35 @@ def test_group_pooling_refuses_fields_of_two_sizes():
     mixed = enn.FieldType(gs, [gs.regular_repr, gs.trivial_repr])
     with pytest.raises(ValueError, match=r"pools fields of one size; .* has sizes \[1, 4\]"):
         GroupPooling(mixed)
+
+
+def test_label_indexes_are_escnns_with_each_label_checked_once():
+    """The linear ``indexes_from_labels`` returns escnn's own dictionary (same keys in the same order, same
+    contiguity flags, fields and channels) for labels that are contiguous, interleaved and of mixed field sizes,
+    and it is the one escnn's batch norm and group pooling call."""
+    import escnn.nn.modules.batchnormalization.inner as inner
+    import escnn.nn.modules.invariantmaps.gpool as gpool
+    from escnn.nn.modules import utils as escnn_utils
+    from equilib.models import escnn_layers
+
+    original = escnn_utils.__dict__.get("indexes_from_labels")
+    assert original is escnn_layers.indexes_from_labels  # installed: escnn's own is reached through its source
+    namespace = {}
+    exec(compile(Path(escnn_utils.__file__).read_text(), escnn_utils.__file__, "exec"), namespace)
+    reference = namespace["indexes_from_labels"]
+    gs = steerable._gspace("C4")
+    reps = [gs.regular_repr, gs.trivial_repr, gs.regular_repr, gs.irrep(1), gs.regular_repr, gs.trivial_repr]
+    ftype = enn.FieldType(gs, reps)
+    for labels in (["a"] * 6, ["a", "b", "a", "c", "a", "b"], ["x", "x", "y", "y", "z", "z"],
+                   ["a", "b", "c", "d", "e", "f"]):
+        ours, theirs = escnn_layers.indexes_from_labels(ftype, labels), reference(ftype, labels)
+        assert list(ours) == list(theirs) and ours == theirs, labels
+    assert escnn_layers.indexes_from_labels(enn.FieldType(gs, reps[:3]), ["a", "b", "a"]) == {
+        "a": (False, [0, 2], [0, 1, 2, 3, 5, 6, 7, 8]), "b": (True, [1], [4])}
+    for module in (inner, gpool):
+        assert module.indexes_from_labels is escnn_layers.indexes_from_labels
+    with pytest.raises(ValueError, match="2 labels for a field type of 6 fields"):
+        escnn_layers.indexes_from_labels(ftype, ["a", "b"])
 
 
 @pytest.mark.parametrize("stack", [1, 2])
