@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -25,6 +26,16 @@ def timed(fn, device: torch.device, repeat: int = 1) -> float:
         fn()
     sync(device)
     return (time.perf_counter() - start) / repeat
+
+
+def gpu_processes() -> int | None:
+    """How many processes use the GPUs now (other runs sharing the device skew a rate), or None without nvidia-smi."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return len(out.stdout.split()) if out.returncode == 0 else None
 
 
 def device_label(device: torch.device) -> str:

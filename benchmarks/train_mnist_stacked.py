@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import torch
 
-from common import save, sync
+from common import gpu_processes, save, sync
 from equilib.base.paths import resolve_device
 from equilib.models.steerable import build_cnn
 from equilib.training.loop import ClassificationTask, TrainConfig, train
@@ -83,6 +83,7 @@ def main() -> None:
         for k in args.stacks:
             row = {"group": group, "K": k, "alone_img_s": alone, "stacked_img_s": alone if k == 1 else rate(group, k, True)}
             row["ratio"] = row["stacked_img_s"] / row["alone_img_s"]
+            row["gpu_processes"] = gpu_processes() if device.type == "cuda" else None
             rows.append(row)
             print(f"{group:8s} K={k:3d}  one at a time {row['alone_img_s']:8.0f} img/s   "
                   f"stacked {row['stacked_img_s']:8.0f} img/s   x{row['ratio']:.2f}", flush=True)

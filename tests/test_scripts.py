@@ -91,20 +91,20 @@ def _chunk_commands(program: str) -> list[list[str]]:
     return found
 
 
-def test_the_gpu_chunk_asks_the_cli_and_the_grid_script_for_what_they_take(monkeypatch):
+def test_the_gpu_chunk_asks_the_cli_and_the_benchmark_for_what_they_take():
     import subprocess
 
     from equilib.cli import build_parser
+    from equilib.experiments import presets
+    from equilib.models.groups import GROUPS
 
     assert subprocess.run(["bash", "-n", str(SCRIPTS / "device_chunk.sh")]).returncode == 0
     mnist = _chunk_commands("python3 -m equilib")
-    assert [a[a.index("--preset") + 1] for a in mnist] == ["large", "capacity"]
+    assert [a[a.index("--preset") + 1] for a in mnist] == ["capacity", "large", "capacity-400k"]
     for argv in mnist:
         args = build_parser().parse_args(argv)
         assert args.device == "cuda" and args.mnist_stack > 1 and args.executor == "processes"
-    grid = _chunk_commands("scripts/nbody_confirm.py")
-    assert len(grid) == 2
-    data, models = (_run("nbody_confirm", argv, monkeypatch) for argv in grid)
-    assert data[0][0][1] == ["freeflight"] and data[0][1]["run"].device == "cpu"
-    (args, kwargs), = models
-    assert args[1:3] == (["egnn"], [13, 14]) and kwargs["run"].device == "cuda" and kwargs["clip_norm"] == {"egnn": 1.0}
+        presets.restrict(presets.resolve("mnist", args.preset), variants=args.variants)  # a part of the preset
+    bench, = _chunk_commands("benchmarks/train_mnist_stacked.py")
+    assert bench[bench.index("--stacks") + 1 : bench.index("--groups")] == ["1", "8", "32", "64"]
+    assert set(bench[bench.index("--groups") + 1 : bench.index("--n-train")]) == set(GROUPS)
