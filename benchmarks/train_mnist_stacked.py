@@ -81,7 +81,13 @@ def main() -> None:
     for group in args.groups:
         alone = rate(group, 1, False)
         for k in args.stacks:
-            row = {"group": group, "K": k, "alone_img_s": alone, "stacked_img_s": alone if k == 1 else rate(group, k, True)}
+            try:
+                stacked = alone if k == 1 else rate(group, k, True)
+            except torch.cuda.OutOfMemoryError:  # the larger stacks of this group do not fit; the next group may
+                print(f"{group:8s} K={k:3d}  out of GPU memory", flush=True)
+                torch.cuda.empty_cache()
+                break
+            row = {"group": group, "K": k, "alone_img_s": alone, "stacked_img_s": stacked}
             row["ratio"] = row["stacked_img_s"] / row["alone_img_s"]
             row["gpu_processes"] = gpu_processes() if device.type == "cuda" else None
             rows.append(row)

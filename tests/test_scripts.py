@@ -100,11 +100,11 @@ def test_the_gpu_chunk_asks_the_cli_and_the_benchmark_for_what_they_take():
 
     assert subprocess.run(["bash", "-n", str(SCRIPTS / "device_chunk.sh")]).returncode == 0
     mnist = _chunk_commands("python3 -m equilib")
-    assert [a[a.index("--preset") + 1] for a in mnist] == ["capacity", "large", "capacity-400k"]
+    assert [a[a.index("--preset") + 1] for a in mnist] == ["capacity", "large", "large", "capacity-400k"]
     for argv in mnist:
         args = build_parser().parse_args(argv)
         assert args.device == "cuda" and args.mnist_stack > 1 and args.executor == "processes"
-        presets.restrict(presets.resolve("mnist", args.preset), variants=args.variants)  # a part of the preset
+        presets.restrict(presets.resolve("mnist", args.preset), variants=args.variants, groups=args.groups)
     bench, = _chunk_commands("benchmarks/train_mnist_stacked.py")
     assert bench[bench.index("--stacks") + 1 : bench.index("--groups")] == ["1", "8", "32", "64"]
     assert set(bench[bench.index("--groups") + 1 : bench.index("--n-train")]) == set(GROUPS)
