@@ -75,6 +75,7 @@ def main() -> None:
     rows = []
 
     def rate(group: str, k: int, stacked: bool) -> float:
+        seconds(group, k, 1, stacked, args, device)  # warm-up: CUDA's context, kernels and autotuning for the shape
         span = seconds(group, k, 1 + args.epochs, stacked, args, device) - seconds(group, k, 1, stacked, args, device)
         return k * args.n_train * args.epochs / span
 

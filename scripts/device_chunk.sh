@@ -5,6 +5,7 @@
 #   bash scripts/device_chunk.sh --prepare        # here, once per checkout: the wheels the GPU machine lacks
 #                                                 # (.whl), MNIST and the solved CNN widths (.device); all ignored
 #   run(command="bash scripts/device_chunk.sh 540", carry=[".whl", ".device"], timeout_s=600)   # the device tool
+#   run(command="bash scripts/device_chunk.sh 200 --bench", ...)   # the benchmark alone, nothing sharing the GPU
 #   bash scripts/device_chunk.sh --unpack <files_at>   # here: adds the runs (a run store only grows) and the
 #                                                      # checkpoints of runs the deadline stopped
 #
@@ -102,6 +103,12 @@ part() {  # part NAME SECONDS COMMAND...: run in the background, stopped at its 
     started="$started $last"
 }
 
+if [ "${2:-}" = "--bench" ]; then  # the benchmark alone, on a GPU no training shares
+    timeout "$(( $(left) - 10 ))" python3 benchmarks/train_mnist_stacked.py --device "$device" --target 400000 \
+        --stacks 1 8 32 64 --groups C8 SO2 O2 D8 D4 C4 trivial --n-train 512 | tee "$out/bench.log"
+    cp benchmarks/results/train_mnist_stacked-*.json "$out/"
+    exit 0
+fi
 part capacity "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset capacity --groups C8 \
     --executor processes --workers 4 --threads 1 --stack 5 --device "$device"
 capacity=$last

@@ -105,6 +105,8 @@ def test_the_gpu_chunk_asks_the_cli_and_the_benchmark_for_what_they_take():
         args = build_parser().parse_args(argv)
         assert args.device == "cuda" and args.mnist_stack > 1 and args.executor == "processes"
         presets.restrict(presets.resolve("mnist", args.preset), variants=args.variants, groups=args.groups)
-    bench, = _chunk_commands("benchmarks/train_mnist_stacked.py")
-    assert bench[bench.index("--stacks") + 1 : bench.index("--groups")] == ["1", "8", "32", "64"]
-    assert set(bench[bench.index("--groups") + 1 : bench.index("--n-train")]) == set(GROUPS)
+    benches = _chunk_commands("benchmarks/train_mnist_stacked.py")
+    assert len(benches) == 2  # beside the training, and alone (--bench)
+    for bench in benches:
+        assert bench[bench.index("--stacks") + 1 : bench.index("--groups")] == ["1", "8", "32", "64"]
+        assert set(bench[bench.index("--groups") + 1 : bench.index("--n-train")]) == set(GROUPS)
