@@ -77,6 +77,9 @@ def main() -> None:
     def rate(group: str, k: int, stacked: bool) -> float:
         seconds(group, k, 1, stacked, args, device)  # warm-up: CUDA's context, kernels and autotuning for the shape
         span = seconds(group, k, 1 + args.epochs, stacked, args, device) - seconds(group, k, 1, stacked, args, device)
+        if span <= 0:  # on a GPU a short epoch is within the noise of building and evaluating
+            raise TimeoutError(f"{args.epochs} epoch(s) of {args.n_train} images took no measurable time; "
+                               "raise --n-train or --epochs")
         return k * args.n_train * args.epochs / span
 
     for group in args.groups:
@@ -88,6 +91,9 @@ def main() -> None:
                 print(f"{group:8s} K={k:3d}  out of GPU memory", flush=True)
                 torch.cuda.empty_cache()
                 break
+            except TimeoutError as err:
+                print(f"{group:8s} K={k:3d}  {err}", flush=True)
+                continue
             row = {"group": group, "K": k, "alone_img_s": alone, "stacked_img_s": stacked}
             row["ratio"] = row["stacked_img_s"] / row["alone_img_s"]
             row["gpu_processes"] = gpu_processes() if device.type == "cuda" else None

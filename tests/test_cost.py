@@ -84,6 +84,19 @@ def test_stacked_figures_price_each_run_at_its_share_of_the_best_stack(tmp_path)
     # a throughput does not carry over between model sizes, and a file of another kind is named
     with pytest.raises(ValueError, match=r"measured models of 400000 parameters; the preset trains 20000"):
         cost.project([1], preset="cpu", measured=measured)
+    # a benchmark stopped at its deadline: the groups it reached, the rest from the reference, named; a span
+    # too short to time (a negative rate) is no figure
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"device": "a test GPU", "target_params": 400_000, "rows": [
+        {"group": "C8", "K": 1, "alone_img_s": 3000.0, "stacked_img_s": 3000.0},
+        {"group": "C8", "K": 8, "alone_img_s": 3000.0, "stacked_img_s": -90000.0},
+        {"group": "C8", "K": 32, "alone_img_s": 3000.0, "stacked_img_s": 12000.0},
+        {"group": "SO2", "K": 8, "alone_img_s": 2000.0, "stacked_img_s": None}]}))
+    rates, source = cost.mnist_throughputs(partial, 400_000)
+    assert rates["C8"] == 12000.0 and rates["SO2"] == cost.H100_REFERENCE["SO2"]
+    assert rates.keys() == cost.H100_REFERENCE.keys()
+    assert "stacked (C8 K=32;" in source and source.endswith(
+        "; trivial, C4, D4, D8, SO2, O2: H100 reference figures of stack.md, one model at a time")
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"device": "x"}))
     with pytest.raises(ValueError, match=r"neither a train_mnist nor a train_mnist_stacked"):
