@@ -4,21 +4,22 @@
 #
 #   bash scripts/device_chunk.sh --prepare        # here, once per checkout: the wheels the GPU machine lacks
 #                                                 # (.whl), MNIST and the solved CNN widths (.device); all ignored
-#   run(command="bash scripts/device_chunk.sh 540", carry=[".whl", ".device"], timeout_s=600)   # the device tool
+#   run(command="bash scripts/device_chunk.sh 555", carry=[".whl", ".device"], timeout_s=600)   # the device tool
 #   run(command="bash scripts/device_chunk.sh 200 --bench", ...)   # the benchmark alone, nothing sharing the GPU
 #   bash scripts/device_chunk.sh --unpack <files_at>   # here: adds the runs (a run store only grows) and the
 #                                                      # checkpoints of runs the deadline stopped
 #
 # What runs, side by side (each part its own processes, stopped at its deadline; a run that finished is in the
-# store, one that did not comes back as its last checkpoint and resumes here or on the next GPU):
-#   1. the stacked benchmark (issue 27): images per second for K = 1, 8, 32, 64 models of every group at
-#      400,000 parameters; it starts while the training parts still build, and records how many processes
-#      shared the GPU at each row;
-#   2. MNIST `capacity` (issue 28): C8 at 100,000 parameters, 5 seeds of a size per stack (the plain CNN's
+# store, one that did not comes back as its last checkpoint, if the checkpoints fit, and resumes later). Few
+# processes, full stacks: on the H200 (2026-12-04) a stack of 32 C8 CNNs trained 12,300 img/s alone on the GPU
+# and 1,800-2,400 beside 12 other training processes, so the parts run at most 5 processes at once:
+#   1. MNIST `capacity` (issue 28): C8 at 100,000 parameters, 5 seeds of a size per stack (the plain CNN's
 #      runs train on the CPU);
-#   3. MNIST `large` (issue 27): the flip-rotated key groups at 20,000 and 50,000 images, 3 seeds per stack
+#   2. MNIST `large` (issue 27): the flip-rotated key groups at 20,000 and 50,000 images, 3 seeds per stack
 #      (the key groups of the paper's largest sizes, on this project's budget rule);
-#   4. MNIST `capacity-400k` (issue 28), once part 2 is done, with what time is left.
+#   3. MNIST `capacity-400k` (issue 28), once part 1 is done, with what time is left.
+# `--bench` instead runs the stacked benchmark alone (images per second for K = 1, 8, 32, 64 models of every
+# group at 400,000 parameters; the groups not yet measured first), with nothing else on the GPU.
 # The GPU machine has torch, torch-geometric, pandas, pyarrow and tqdm; escnn, pymanopt and autograd travel as
 # wheels, and lie_learn (which escnn imports but needs only for 3D groups) is a stub here, outside the project.
 set -u
@@ -105,24 +106,18 @@ part() {  # part NAME SECONDS COMMAND...: run in the background, stopped at its 
 
 if [ "${2:-}" = "--bench" ]; then  # the benchmark alone, on a GPU no training shares
     timeout "$(( $(left) - 10 ))" python3 benchmarks/train_mnist_stacked.py --device "$device" --target 400000 \
-        --stacks 1 8 32 64 --groups C8 SO2 O2 D8 D4 C4 trivial --n-train 512 | tee "$out/bench.log"
+        --stacks 1 8 32 64 --groups O2 D8 D4 C4 trivial C8 SO2 --n-train 1024 | tee "$out/bench.log"
     cp benchmarks/results/train_mnist_stacked-*.json "$out/"
     exit 0
 fi
 part capacity "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset capacity --groups C8 \
-    --executor processes --workers 4 --threads 1 --stack 5 --device "$device"
+    --executor processes --workers 2 --threads 1 --stack 5 --device "$device"
 capacity=$last
-# the equivariant groups apart from the plain CNN, so that their stacks start at once (a protocol trains every
-# group's seeds before the key groups' extra ones, and the plain CNN is the first block)
 part large "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset large --variants fliprot \
-    --groups D4 D8 O2 --executor processes --workers 6 --threads 1 --stack 3 --device "$device"
-part large-plain "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset large --variants fliprot \
-    --groups trivial --executor processes --workers 2 --threads 1 --stack 3 --device "$device"
-part bench "$(( $(left) - 20 ))" python3 benchmarks/train_mnist_stacked.py --device "$device" --target 400000 \
-    --stacks 1 8 32 64 --groups trivial C8 SO2 O2 C4 D4 D8 --n-train 512
+    --executor processes --workers 3 --threads 1 --stack 3 --device "$device"
 [ -n "$capacity" ] && wait "$capacity"
 part capacity-400k "$(( $(left) - 20 ))" python3 -m equilib mnist-protocol --preset capacity-400k \
-    --executor processes --workers 4 --threads 1 --stack 5 --device "$device"
+    --executor processes --workers 2 --threads 1 --stack 5 --device "$device"
 wait
 echo "all parts ended at $(( $(date +%s) - start )) s" >> "$out/device.txt"
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$out/device.txt" 2>/dev/null
