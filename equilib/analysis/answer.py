@@ -214,19 +214,22 @@ def horizon_effects(tables: dict[str, pd.DataFrame]) -> list[dict]:
 
 
 CAPACITY_DECLARATION = "docs/confirmatory-capacity.md"
+# The capacity studies, each declared before its runs: preset, parameters over the cpu preset's, declaration
+CAPACITY_STUDIES = (("capacity", 5, CAPACITY_DECLARATION), ("capacity-400k", 20, "docs/confirmatory-capacity-400k.md"))
 
 
 def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame | None = None, expected: int = 0,
-                     group: str = "C8", variant: str = "rotated") -> list[dict]:
-    """Model capacity: ``group``'s benefit over the plain CNN in the ``larger`` models (the ``capacity`` preset,
-    5x the parameters) over the same in the ``smaller`` (the ``cpu`` preset's), at each training size. Named as
-    missing, with how many runs are in, until all ``expected`` runs of the declared grid are
-    (docs/confirmatory-capacity.md), whatever the partial runs say."""
-    effect = f"{group} vs plain CNN at 5x the parameters"
+                     group: str = "C8", variant: str = "rotated", *, preset: str = "capacity", factor: int = 5,
+                     declaration: str = CAPACITY_DECLARATION) -> list[dict]:
+    """Model capacity: ``group``'s benefit over the plain CNN in the ``larger`` models (``preset``, ``factor``
+    times the parameters) over the same in the ``smaller`` (the ``cpu`` preset's), at each training size. Named
+    as missing, with how many runs are in, until all ``expected`` runs of the declared grid are
+    (``declaration``), whatever the partial runs say."""
+    effect = f"{group} vs plain CNN at {factor}x the parameters"
     big = _finished(larger) if larger is not None and len(larger) else pd.DataFrame()
     if not expected or len(big) < expected:
         return [_missing("model capacity", effect, f"declared, {len(big)} of {expected or 'its'} runs in "
-                                                   f"({CAPACITY_DECLARATION})")]
+                                                   f"({declaration})")]
     small = _finished(smaller)
     sizes = sorted(set(big.loc[(big["variant"] == variant) & (big["group"] == group), "n_train"]))
     rows = []
@@ -236,7 +239,7 @@ def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame |
                    for name, runs in (("larger", big), ("smaller", small))}
         used = sum(int((r["variant"].eq(variant) & r["group"].isin(["trivial", group]) & r["n_train"].eq(n)).sum())
                    for r in (big, small))
-        rows.append(_row("model capacity", f"{effect}, n = {n:,}", "MNIST capacity preset vs cpu preset",
+        rows.append(_row("model capacity", f"{effect}, n = {n:,}", f"MNIST {preset} preset vs cpu preset",
                          intervals.difference_of(benefit["larger"], benefit["smaller"]), used,
                          level=_family(len(sizes)), held_back=_still_improving(big, variant, ["trivial", group])))
     return rows
@@ -245,7 +248,7 @@ def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame |
 def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.DataFrame,
             beyond_tables: dict[str, pd.DataFrame], *, nbody_source: str = "N-body grid",
             mnist_source: str = "MNIST cpu preset", augment_longer: Sequence[int] = (),
-            capacity_runs: pd.DataFrame | None = None, capacity_expected: int = 0) -> pd.DataFrame:
+            capacity: Sequence[tuple[str, pd.DataFrame | None, int]] = ()) -> pd.DataFrame:
     """Every effect the book measures, one row each (``COLUMNS``), grouped by property in ``PROPERTIES`` order.
 
     ``change`` is the ratio of benefits (above 1: equivariance pays more in the
@@ -255,14 +258,24 @@ def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.
     an MNIST row back whatever its interval (more than 20% of a group's runs still
     improving at their last evaluation, as on the MNIST page); ``detectable`` is the
     factor (either way) that the row's seeds would find beyond doubt 80% of the
-    time (:func:`equilib.analysis.power.detectable_change`). ``capacity_runs`` are
-    the ``capacity`` preset's (``capacity_expected`` of them declared), compared
-    with ``mnist_runs``.
+    time (:func:`equilib.analysis.power.detectable_change`). ``capacity`` holds,
+    for each study of ``CAPACITY_STUDIES``, its preset, its runs and how many are
+    declared; each is compared with ``mnist_runs``, and a study not given is named as missing.
     """
+    given = {preset: (runs, expected) for preset, runs, expected in capacity}
+    unknown = sorted(set(given) - {preset for preset, _, _ in CAPACITY_STUDIES})
+    if unknown:
+        raise ValueError(f"unknown capacity studies {unknown}; the declared ones are "
+                         f"{[preset for preset, _, _ in CAPACITY_STUDIES]}")
+    capacity_rows = []
+    for preset, factor, declaration in CAPACITY_STUDIES:
+        runs, expected = given.get(preset, (None, 0))
+        capacity_rows += capacity_effects(runs, mnist_runs, expected, preset=preset, factor=factor,
+                                          declaration=declaration)
     rows = (dimension_effects(nbody_runs, nbody_source) + group_effects(mnist_runs, mnist_source)
             + size_effects(mnist_runs, mnist_source) + breaking_effects(beyond_tables)
             + augmentation_effects(beyond_runs, augment_longer) + horizon_effects(beyond_tables)
-            + capacity_effects(capacity_runs, mnist_runs, capacity_expected))
+            + capacity_rows)
     out = pd.DataFrame(rows, columns=COLUMNS)
     order = {p: i for i, p in enumerate(PROPERTIES)}
     return out.sort_values("property", key=lambda c: c.map(order), kind="stable", ignore_index=True)
@@ -330,8 +343,10 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
         if cells:
             mnist = with_complete_sizes(mnist, large_protocol, large_runs)
             mnist_source += f"; the {large} preset's at " + ", ".join(f"{n:,} ({v})" for v, n in cells)
-    capacity = presets.resolve("mnist", "capacity")
-    capacity_runs = run_protocol("mnist", capacity, looked_up)
+    capacity = []
+    for name, _, _ in CAPACITY_STUDIES:
+        study = presets.resolve("mnist", name)
+        capacity.append((name, run_protocol("mnist", study, looked_up), protocol_size("mnist", study)))
     protocol = presets.resolve("beyond", preset)
     runs = run_beyond(protocol, looked_up)
     variants = presets.resolve("mnist", preset)["variants"]  # in the preset's order: rotated first
@@ -339,5 +354,5 @@ def stored_effects(results, preset: str = "cpu", confirmatory: str | Sequence[st
                                                    for v in variants if (mnist["variant"] == v).any()})
     table = effects(nbody, mnist, runs, study_tables(runs, protocol), nbody_source=source,
                     mnist_source=mnist_source, augment_longer=protocol["augment_longer"],
-                    capacity_runs=capacity_runs, capacity_expected=protocol_size("mnist", capacity))
+                    capacity=capacity)
     return table, about
