@@ -166,6 +166,7 @@ def test_missing_studies_are_named_rows_not_blanks():
         "not measured yet").all()
     chart = charts.effects_forest(table).to_dict()  # draws with every row missing
     assert chart["facet"]["row"]["field"] == "property"
+    assert pages.missing_text(table.head(0)) == "none"
     capacity = table[table["property"] == "model capacity"]  # each declared study, named with its declaration
     assert capacity["effect"].tolist() == ["C8 vs plain CNN at 5x the parameters",
                                            "C8 vs plain CNN at 20x the parameters"]
@@ -174,7 +175,10 @@ def test_missing_studies_are_named_rows_not_blanks():
                             pd.DataFrame(columns=["variant", "group", "n_train", "seed", "status",
                                                   "test_at_best_val"]), pd.DataFrame(), {},
                             capacity=[("capacity-400k", pd.DataFrame({"status": ["finished"] * 21}), 40)])
-    assert "declared, 21 of 40 runs in" in partly.loc[partly["effect"].str.contains("20x"), "source"].iloc[0]
+    assert "21 of 40 runs in" in partly.loc[partly["effect"].str.contains("20x"), "source"].iloc[0]
+    assert pages.missing_text(partly).endswith(
+        "; C8 vs plain CNN at 5x the parameters (declared in docs/confirmatory-capacity.md, 0 of its runs in); "
+        "C8 vs plain CNN at 20x the parameters (declared in docs/confirmatory-capacity-400k.md, 21 of 40 runs in)")
     with pytest.raises(ValueError, match=r"unknown capacity studies \['capacity-1m'\]; the declared ones are "
                                          r"\['capacity', 'capacity-400k'\]"):
         answer.effects(table.head(0), table.head(0), pd.DataFrame(), {}, capacity=[("capacity-1m", None, 0)])

@@ -228,8 +228,8 @@ def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame |
     effect = f"{group} vs plain CNN at {factor}x the parameters"
     big = _finished(larger) if larger is not None and len(larger) else pd.DataFrame()
     if not expected or len(big) < expected:
-        return [_missing("model capacity", effect, f"declared, {len(big)} of {expected or 'its'} runs in "
-                                                   f"({declaration})")]
+        return [_missing("model capacity", effect, f"declared in {declaration}, {len(big)} of {expected or 'its'} "
+                                                   "runs in")]
     small = _finished(smaller)
     sizes = sorted(set(big.loc[(big["variant"] == variant) & (big["group"] == group), "n_train"]))
     rows = []

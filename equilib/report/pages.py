@@ -504,6 +504,16 @@ def _changes(changes: pd.Series) -> str:
     return f"change {low}" if low == high else f"changes {low} to {high}"
 
 
+def missing_text(table: pd.DataFrame) -> str:
+    """The effects the store cannot answer yet (:func:`equilib.analysis.answer.effects`' "missing" rows), each
+    with how far its declared grid is, where it has one."""
+    missing = table[table["verdict"] == "missing"]
+    if not len(missing):
+        return "none"
+    return "; ".join(f"{r.effect} ({r.source})" if str(r.source).startswith("declared") else r.effect
+                     for r in missing.itertuples())
+
+
 def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
     """The answer page's decision table: per property, in plain words, which way the benefit of equivariance
     moved where the store decides it, how many of its effects are decided, how large a change the undecided ones
