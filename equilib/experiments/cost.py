@@ -124,6 +124,7 @@ STORED = (("N-body", "exploratory grid, rate pilot, budget check", "nbody", "cpu
           ("rotated MNIST", "key groups at 20,000 and 50,000 images", "mnist", "large"),
           ("rotated MNIST", "budget check at 50,000 images", "mnist", "large-budget"),
           ("the answer", "capacity: 5x the parameters", "mnist", "capacity"),
+          ("the answer", "capacity: 20x the parameters (GPU)", "mnist", "capacity-400k"),
           ("beyond the paper", "breaking, augmentation, horizon, equivariance", "beyond", "cpu"))
 
 
