@@ -106,7 +106,8 @@ def _figures(args: argparse.Namespace) -> None:
 
 
 def _project(args: argparse.Namespace) -> None:
-    table, source = project(args.gpus, preset=args.preset, measured=args.measured)
+    measured = args.measured[0] if args.measured and len(args.measured) == 1 else args.measured
+    table, source = project(args.gpus, preset=args.preset, measured=measured)
     print(f"Projected wall time of the {args.preset} preset (throughputs: {source}):")
     print(table.round(1).to_markdown(index=False) if args.markdown else table.round(1).to_string(index=False))
 
@@ -279,9 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("project", help="project a preset's wall time on 1, 4, 8 GPUs from measured per-run costs")
     p.add_argument("--preset", default="paper", choices=["smoke", "cpu", "paper"])
     p.add_argument("--gpus", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--measured", default=None,
+    p.add_argument("--measured", default=None, nargs="+",
                    help="a benchmarks/results/train_mnist-*.json or train_mnist_stacked-*.json from the GPU in "
-                        "question (default: stack.md's H100 reference figures)")
+                        "question, or several stacked ones of one device and size (default: stack.md's H100 "
+                        "reference figures)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_project)
 

@@ -97,6 +97,20 @@ def test_stacked_figures_price_each_run_at_its_share_of_the_best_stack(tmp_path)
     assert rates.keys() == cost.H100_REFERENCE.keys()
     assert "stacked (C8 K=32;" in source and source.endswith(
         "; trivial, C4, D4, D8, SO2, O2: H100 reference figures of stack.md, one model at a time")
+    # two benchmarks stopped at their deadlines, of one device and size, count as one file
+    rest = tmp_path / "rest.json"
+    rest.write_text(json.dumps({"device": "a test GPU", "target_params": 400_000, "rows": [
+        {"group": g, "K": 8, "alone_img_s": 100.0, "stacked_img_s": 500.0} for g in ("trivial", "O2")]}))
+    rates, source = cost.mnist_throughputs([partial, rest], 400_000)
+    assert rates["C8"] == 12000.0 and rates["O2"] == 500.0 and rates["D8"] == cost.H100_REFERENCE["D8"]
+    assert "stacked (C8 K=32, trivial K=8, O2 K=8;" in source
+    from equilib.cli import build_parser
+    assert build_parser().parse_args(["project", "--measured", str(partial), str(rest)]).measured == [
+        str(partial), str(rest)]
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"device": "another GPU", "target_params": 400_000, "rows": []}))
+    with pytest.raises(ValueError, match=r"measured files of different devices \['a test GPU', 'another GPU'\]"):
+        cost.mnist_throughputs([partial, elsewhere], 400_000)
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"device": "x"}))
     with pytest.raises(ValueError, match=r"neither a train_mnist nor a train_mnist_stacked"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ NBODY_STEP_SECONDS = 10.8e-3
 NBODY_MODEL_STEP_SECONDS = 0.15e-3
 
 
-def mnist_throughputs(measured: str | Path | None = None, target_params: int | None = None
+def mnist_throughputs(measured: str | Path | Sequence[str | Path] | None = None, target_params: int | None = None
                       ) -> tuple[dict[str, float], str]:
     """Training images per second per group on one GPU, and where the figures come from.
 
@@ -44,11 +45,26 @@ def mnist_throughputs(measured: str | Path | None = None, target_params: int | N
     (K models in one pass; each group's best stack counts, since the sweep's
     ``--stack`` can train that many at once). Without one, the H100 reference
     figures. A stacked file records its models' size; ``target_params`` must
-    match it, because a throughput does not carry over between sizes.
+    match it, because a throughput does not carry over between sizes. Several
+    stacked files (benchmarks stopped at deadlines, each reaching some groups)
+    count as one, if they were measured on one device at one size.
     """
     if measured is None:
         return dict(H100_REFERENCE), "H100 reference figures of stack.md (C4, D4 estimated), not measured here"
-    payload = json.loads(Path(measured).read_text())
+    if not isinstance(measured, (str, Path)):
+        files = [json.loads(Path(m).read_text()) for m in measured]
+        if not files:
+            raise ValueError("no measured files given")
+        for key, what in (("device", "devices"), ("target_params", "model sizes")):
+            if len({str(f.get(key)) for f in files}) > 1:
+                raise ValueError(f"measured files of different {what} {sorted({str(f.get(key)) for f in files})} "
+                                 "cannot be combined; give one")
+        if any("rows" not in f for f in files):
+            raise ValueError("only train_mnist_stacked files can be combined")
+        payload = {**files[0], "rows": [row for f in files for row in f["rows"]]}
+        measured = ", ".join(str(m) for m in measured)
+    else:
+        payload = json.loads(Path(measured).read_text())
     if "groups" in payload:
         return {g: row["img_per_s"] for g, row in payload["groups"].items()}, f"measured on {payload['device']}"
     if "rows" not in payload:
@@ -101,7 +117,8 @@ def nbody_run_seconds(protocol: dict) -> pd.DataFrame:
                          for m in protocol["models"] if m != "freeflight"])
 
 
-def project(gpus: list[int], *, preset: str = "paper", measured: str | Path | None = None) -> tuple[pd.DataFrame, str]:
+def project(gpus: list[int], *, preset: str = "paper", measured: str | Path | Sequence[str | Path] | None = None
+            ) -> tuple[pd.DataFrame, str]:
     """Projected wall hours of a preset's N-body and MNIST protocols on each number of GPUs, and the source."""
     check_gpus(gpus)
     mnist = presets.resolve("mnist", preset)
