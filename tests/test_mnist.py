@@ -1,6 +1,7 @@
 """Rotated MNIST data and the steerable CNN zoo."""
 import math
 import os
+import re
 
 from pathlib import Path
 
@@ -352,9 +353,39 @@ def test_a_steerable_run_killed_midway_resumes_and_restores_its_best_weights(tmp
     with pytest.raises(KeyboardInterrupt):
         train(build, DiesInEpochThree(), tensors, cfg, checkpoint=ckpt, checkpoint_every=0,
               progress=False)
+    saved = torch.load(ckpt, weights_only=False)
+    assert not [k for k in saved["model"] if k.endswith(".filter") or "_basisexpansion." in k]  # derived: left out
+    assert set(saved["model"]) >= {name for name, _ in build().named_parameters()}
     model, resumed = train(build, task, tensors, cfg, checkpoint=ckpt, progress=False)
     assert resumed.curve == straight.curve
     assert task.metric(model, tensors["val"]) == straight.best_val
+
+
+def test_a_checkpoint_leaves_out_what_the_model_derives_and_nothing_else(tmp_path):
+    """A C8 CNN of 100,000 parameters: its state dict is 26x its parameters (escnn's sampled bases and expanded
+    filters), its checkpoint not; loading one takes the derived tensors from the fresh model, and refuses a state
+    that lacks a parameter or a running statistic, as a strict load would."""
+    from equilib.training.loop import RunResult, load_state, save_checkpoint
+
+    model = build_cnn("C8", target_params=100_000, verbose=False).eval()
+    optimizer = torch.optim.Adam(model.parameters())
+    path = tmp_path / "c8.pt"
+    save_checkpoint(path, TrainConfig(), model.state_dict(), optimizer.state_dict(), torch.Generator(), RunResult(),
+                    best=model.state_dict())
+    full = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    assert path.stat().st_size < full / 5, (path.stat().st_size, full)
+    saved = torch.load(path, weights_only=False)["model"]
+    fresh = build_cnn("C8", target_params=100_000, verbose=False).eval()
+    load_state(fresh, saved)
+    fresh.train().eval()
+    x = torch.rand(4, 1, 29, 29, generator=torch.Generator().manual_seed(0)) * mnist.disc_mask()
+    assert torch.allclose(fresh(x), model(x), atol=1e-5)
+    weight = next(name for name, _ in model.named_parameters())
+    with pytest.raises(RuntimeError, match=re.escape(weight)):
+        load_state(fresh, {k: v for k, v in saved.items() if k != weight})
+    statistic = next(k for k in saved if k.endswith("running_var"))
+    with pytest.raises(RuntimeError, match=re.escape(statistic)):
+        load_state(fresh, {k: v for k, v in saved.items() if k != statistic})
 
 
 def test_stop_after_enters_a_run_id_only_where_it_is_set():

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from ..base.paths import resolve_device
 from .loop import (RunResult, Task, Tensors, TrainConfig, _device_name, augment_generator, check_splits,
-                   keep_freed_memory, load_checkpoint, save_checkpoint, set_lr)
+                   keep_freed_memory, load_checkpoint, load_state, save_checkpoint, set_lr)
 
 STACK_LIMIT = 128  # members per stack: where the H100 measurement of stack.md stopped gaining
 # Compiling costs 7-17 s on a 2-core CPU and a minute or two on a GPU (CUDA graphs); a stack of 25 runs gained
@@ -246,7 +246,7 @@ def train_stacked(
         raise ValueError(f"stacked runs must resume from the same epoch; their checkpoints are at epochs {starts}")
     for model, state in zip(models, states):
         if state is not None:
-            model.load_state_dict(state["model"])
+            load_state(model, state["model"])
     wide = [m.widen(model.state_dict()) for m, model in zip(members, models)]
     shapes = [{k: tuple(t.shape) for k, t in w.items()} for w in wide]
     if any(s != shapes[0] for s in shapes):
@@ -393,6 +393,6 @@ def train_stacked(
         if result.status == "running":
             result.status = "finished"
         final = best_states[k] if members[k].config.restore_best else None
-        model.load_state_dict(final if final is not None else stopped[k] if k in stopped else member_state(k))
-        out.append((model.to(device).eval(), result))
+        load_state(model, final if final is not None else stopped[k] if k in stopped else member_state(k))
+        out.append((model.to(device).train().eval(), result))  # escnn derives its filters on entering eval mode
     return out
