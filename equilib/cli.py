@@ -106,8 +106,7 @@ def _figures(args: argparse.Namespace) -> None:
 
 
 def _project(args: argparse.Namespace) -> None:
-    measured = args.measured[0] if args.measured and len(args.measured) == 1 else args.measured
-    table, source = project(args.gpus, preset=args.preset, measured=measured)
+    table, source = project(args.gpus, preset=args.preset, measured=args.measured)
     print(f"Projected wall time of the {args.preset} preset (throughputs: {source}):")
     print(table.round(1).to_markdown(index=False) if args.markdown else table.round(1).to_string(index=False))
 

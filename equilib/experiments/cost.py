@@ -51,20 +51,19 @@ def mnist_throughputs(measured: str | Path | Sequence[str | Path] | None = None,
     """
     if measured is None:
         return dict(H100_REFERENCE), "H100 reference figures of stack.md (C4, D4 estimated), not measured here"
-    if not isinstance(measured, (str, Path)):
-        files = [json.loads(Path(m).read_text()) for m in measured]
-        if not files:
-            raise ValueError("no measured files given")
+    paths = [measured] if isinstance(measured, (str, Path)) else list(measured)
+    if not paths:
+        raise ValueError("no measured files given")
+    files = [json.loads(Path(m).read_text()) for m in paths]
+    payload, measured = files[0], ", ".join(str(m) for m in paths)
+    if len(files) > 1:
         for key, what in (("device", "devices"), ("target_params", "model sizes")):
             if len({str(f.get(key)) for f in files}) > 1:
                 raise ValueError(f"measured files of different {what} {sorted({str(f.get(key)) for f in files})} "
                                  "cannot be combined; give one")
         if any("rows" not in f for f in files):
             raise ValueError("only train_mnist_stacked files can be combined")
-        payload = {**files[0], "rows": [row for f in files for row in f["rows"]]}
-        measured = ", ".join(str(m) for m in measured)
-    else:
-        payload = json.loads(Path(measured).read_text())
+        payload = {**payload, "rows": [row for f in files for row in f["rows"]]}
     if "groups" in payload:
         return {g: row["img_per_s"] for g, row in payload["groups"].items()}, f"measured on {payload['device']}"
     if "rows" not in payload:

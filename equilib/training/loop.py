@@ -282,11 +282,12 @@ def load_state(model: nn.Module, state: dict) -> None:
     """``model.load_state_dict(state)`` for a state that may lack the derived tensors a checkpoint leaves out;
     any other missing or unexpected key is an error, as in a strict load. Call it in eval mode and re-enter eval
     mode from training afterwards (``model.train().eval()``), so that escnn derives its filters again."""
-    missing = [k for k in model.state_dict() if k not in state]
+    own = model.state_dict()
+    missing = {k: v for k, v in own.items() if k not in state}
     parameters = {name for name, _ in model.named_parameters()}
     if any(not _DERIVED.search(k) or k in parameters for k in missing):
         model.load_state_dict(state)  # strict: names what is missing
-    model.load_state_dict({**{k: v for k, v in model.state_dict().items() if k in missing}, **state})
+    model.load_state_dict({**missing, **state})
 
 
 def save_checkpoint(path: Path, config: TrainConfig, model_state: dict, optimizer_state: dict,
