@@ -180,6 +180,26 @@ def test_glued_values_read_as_the_text_around_them(visits, name):
     assert not heavy, f"glued text in another weight than its paragraph on {name}: {heavy[:3]}"
 
 
+def _visible_search_controls(page) -> int:
+    return page.evaluate("""() => [...document.querySelectorAll('.search-button-field, .search-button__button')]
+        .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden').length""")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_one_search_field_on_a_wide_screen_and_one_on_a_phone(visits, browser, server, name):
+    # the theme's top bar repeats the sidebar's search on a desktop; equilib.css hides the bar there only
+    assert _visible_search_controls(visits[name].page) == 1, f"{name}: search shown more or less than once"
+    assert not visits[name].page.evaluate("() => document.querySelector('header.bd-header').getClientRects().length")
+    phone = browser.new_context(viewport={"width": 400, "height": 800})
+    try:
+        page = phone.new_page()
+        page.route("**/*", loopback_only([]))
+        page.goto(f"{server}/{name}", wait_until="load")
+        assert _visible_search_controls(page) >= 1, f"{name}: no search on a 400 px screen"
+    finally:
+        phone.close()
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_the_header_offers_the_page_source_and_its_notebook(visits, name):
     """The download menu links the page's MyST source and the page as an .ipynb; both are served, and the
