@@ -11,14 +11,13 @@ import torch
 
 from . import __version__
 from .analysis import beyond
-from .analysis.intervals import beats_reference_table
 from .base.paths import cache_dir, data_dir, resolve_device
 from .experiments import beyond as beyond_runs
 from .experiments.cost import measured_costs, project
 from .experiments.mnist import mnist_sweep
 from .experiments.nbody import nbody_convergence, nbody_lr_pilot, nbody_physics, nbody_sweep
 from .experiments.presets import PRESETS, resolve, restrict
-from .experiments.protocol import run_protocol
+from .experiments.protocol import protocol_progress, run_protocol
 from .experiments.settings import RunSettings
 from .models.groups import GROUPS
 from .models.steerable import parameter_table
@@ -74,7 +73,7 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
         if part == "pilot" and protocol["lr"] == "pilot":
             print(nbody_lr_pilot(protocol, run)[["model", "lr", "best_val", "test_at_best_val"]].to_string())
         elif part == "grid":
-            print(nbody_table(run_protocol("nbody", protocol, run)).to_string())
+            _print_progress("nbody", protocol, run_protocol("nbody", protocol, run), args.results)
         elif part == "physics":
             print(nbody_physics(protocol["dims"], steps=protocol["steps"], results=args.results,
                                 cache_dir=args.cache_dir).to_string())
@@ -151,9 +150,18 @@ def _mnist_protocol(args: argparse.Namespace) -> None:
     protocol = restrict(resolve("mnist", args.preset), variants=args.variants, seeds=args.seeds, groups=args.groups,
                         budget_factors=args.budgets)
     runs = run_protocol("mnist", protocol, _run_settings(args))
-    print(runs.groupby(["variant", "group", "n_train"])["test_at_best_val"].agg(["count", "mean"]).to_string())
-    for variant in sorted(set(runs["variant"])):
-        print(beats_reference_table(runs, variant).to_string())
+    _print_progress("mnist", protocol, runs, args.results)
+
+
+def _print_progress(experiment: str, protocol: dict, runs: pd.DataFrame, results: str) -> None:
+    """What a protocol command says when it ends: how much of its grid the store holds, never its errors (a
+    declared grid is read once whole, on the book's pages or with ``equilib answer``)."""
+    table = protocol_progress(experiment, protocol, runs)
+    print(f"{table['finished'].sum()} of {table['declared'].sum()} runs of the {protocol['preset']} preset "
+          f"(this part of it) are finished in {results}:")
+    print(table.to_string(index=False))
+    print("Their errors are read on the book's pages (or with `python -m equilib answer`) once a grid is whole; "
+          "this command prints none, so that a declared grid is not read while it trains.")
 
 
 def _cnn_params(args: argparse.Namespace) -> None:

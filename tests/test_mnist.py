@@ -5,12 +5,14 @@ import re
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from escnn import nn as enn
 
 from equilib.base.store import RunStore, run_id
 from equilib.experiments.mnist import mnist_run_config, mnist_stopped_too_early, mnist_sweep
+from equilib.experiments import presets
 from equilib.experiments.settings import RunSettings
 from equilib.models import steerable
 from equilib.models.catalogue import count_parameters
@@ -454,3 +456,44 @@ def test_the_protocol_command_refuses_a_seed_outside_its_preset(tmp_path, capsys
     assert main(["mnist-protocol", "--preset", "large", "--seeds", "9", "--results", str(tmp_path)]) == 2
     assert "seeds [9] are not in the large preset" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def _runs_of(cells: list[tuple], status: str = "finished") -> pd.DataFrame:
+    return pd.DataFrame([{"variant": v, "group": g, "seed": s, "n_train": n, "budget_factor": float(f),
+                          "status": status, "test_at_best_val": 0.0123456} for v, g, s, n, f in cells])
+
+
+def test_protocol_progress_counts_each_declared_cell_and_only_its_finished_runs():
+    from equilib.experiments.protocol import protocol_progress
+
+    check = presets.resolve("mnist", "large-budget")  # plain and SO(2), seeds 0-4, 50,000 images, budgets 1x and 2x
+    runs = pd.concat([_runs_of([("rotated", "SO2", s, 50_000, 2) for s in (0, 1, 2)]),
+                      _runs_of([("rotated", "SO2", 3, 50_000, 2)], status="failed"),
+                      _runs_of([("rotated", "SO2", 7, 50_000, 2), ("rotated", "C8", 0, 50_000, 2)])])  # not declared
+    table = protocol_progress("mnist", check, runs)
+    assert list(table.columns) == ["variant", "group", "n_train", "budget_factor", "declared", "finished"]
+    assert table["declared"].tolist() == [5, 5, 5, 5] and table["finished"].sum() == 3
+    at = table.set_index(["group", "budget_factor"])["finished"]
+    assert at[("SO2", 2)] == 3 and at[("SO2", 1)] == 0 and at[("trivial", 2)] == 0
+    large = presets.resolve("mnist", "large")  # no budget factors: no such column
+    table = protocol_progress("mnist", large, _runs_of([("fliprot", "O2", 1, 20_000, 1)]))
+    assert "budget_factor" not in table and table["declared"].sum() == 48 and table["finished"].sum() == 1
+    assert table.loc[(table["group"] == "O2") & (table["n_train"] == 20_000), "finished"].item() == 1
+    assert protocol_progress("mnist", large, pd.DataFrame())["finished"].sum() == 0  # an empty store
+    grid = presets.resolve("nbody", "confirm-clipped")  # N-body: per dimension and model
+    nbody = pd.DataFrame([{"dim": 8, "model": "egnn", "seed": s, "status": "finished"} for s in grid["seeds"][:2]])
+    table = protocol_progress("nbody", grid, nbody).set_index(["dim", "model"])
+    assert table.loc[(8, "egnn"), "finished"] == 2 and table["finished"].sum() == 2
+    assert (table["declared"] == len(grid["seeds"])).all() and len(table) == len(grid["dims"]) * len(grid["models"])
+    with pytest.raises(ValueError, match="unknown experiment 'qm9'"):
+        protocol_progress("qm9", large, pd.DataFrame())
+
+
+def test_the_protocol_command_says_how_much_is_in_and_prints_no_error(tmp_path, capsys, monkeypatch):
+    from equilib import cli
+
+    monkeypatch.setattr(cli, "run_protocol", lambda experiment, protocol, run: _runs_of(
+        [("rotated", "C8", s, 10_000, 1) for s in (0, 1)] + [("rotated", "C8", 0, 1000, 1)]))
+    assert cli.main(["mnist-protocol", "--preset", "capacity", "--groups", "C8", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 20 runs of the capacity preset" in out and "0.0123" not in out and "0.012" not in out

@@ -48,6 +48,41 @@ def protocol_size(experiment: str, protocol: dict) -> int:
     raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
 
 
+def protocol_progress(experiment: str, protocol: dict, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per cell of a protocol's grid (N-body: dimension and model; MNIST: variant, group, size and budget factor),
+    how many runs it declares and how many of them are finished in ``runs``: what a protocol command prints
+    instead of its errors, so that a declared grid is read once whole, on the book's pages, not while it trains.
+    """
+    finished = runs[runs["status"] == "finished"] if len(runs) else runs
+    rows = []
+    if experiment == "nbody":
+        have = set(zip(finished.get("dim", []), finished.get("model", []), finished.get("seed", [])))
+        for dim in protocol["dims"]:
+            for model in protocol["models"]:
+                done = sum((dim, model, s) in have for s in protocol["seeds"])
+                rows.append({"dim": dim, "model": model, "declared": len(protocol["seeds"]), "finished": done})
+        return pd.DataFrame(rows, columns=["dim", "model", "declared", "finished"])
+    if experiment != "mnist":
+        raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
+    factors = protocol.get("budget_factors", [1])
+    factor_of = finished["budget_factor"] if "budget_factor" in finished else pd.Series(1.0, index=finished.index)
+    have = set(zip(finished.get("variant", []), finished.get("group", []), finished.get("seed", []),
+                   finished.get("n_train", []), factor_of))
+    seeds: dict[tuple[str, str], list[int]] = {}
+    for v, g, s in sorted(mnist_cells(protocol)):
+        seeds.setdefault((v, g), []).append(s)
+    order = {g: i for i, g in enumerate(dict.fromkeys(
+        [*protocol["groups"], *(g for gs in protocol["key_groups"].values() for g in gs)]))}
+    for (v, g), cell_seeds in sorted(seeds.items(), key=lambda c: (protocol["variants"].index(c[0][0]), order[c[0][1]])):
+        for n in protocol["n_trains"]:
+            for f in factors:
+                done = sum((v, g, s, n, float(f)) in have for s in cell_seeds)
+                rows.append({"variant": v, "group": g, "n_train": n, "budget_factor": f,
+                             "declared": len(cell_seeds), "finished": done})
+    out = pd.DataFrame(rows, columns=["variant", "group", "n_train", "budget_factor", "declared", "finished"])
+    return out if factors != [1] else out.drop(columns="budget_factor")
+
+
 def mnist_cells(protocol: dict) -> set[tuple[str, str, int]]:
     """The (variant, group, seed) cells an MNIST protocol trains at each of its sizes."""
     cells = {(v, g, s) for v in protocol["variants"] for g in protocol["groups"] for s in protocol["seeds"]}
