@@ -157,8 +157,8 @@ def _print_progress(experiment: str, protocol: dict, runs: pd.DataFrame, results
     """What a protocol command says when it ends: how much of its grid the store holds, never its errors (a
     declared grid is read once whole, on the book's pages or with ``equilib answer``)."""
     table = protocol_progress(experiment, protocol, runs)
-    print(f"{table['finished'].sum()} of {table['declared'].sum()} runs of the {protocol['preset']} preset "
-          f"(this part of it) are finished in {results}:")
+    print(f"{table['finished'].sum()} of the {table['declared'].sum()} runs asked for here ({protocol['preset']} "
+          f"preset) are finished in {results}:")
     print(table.to_string(index=False))
     print("Their errors are read on the book's pages (or with `python -m equilib answer`) once a grid is whole; "
           "this command prints none, so that a declared grid is not read while it trains.")

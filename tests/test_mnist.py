@@ -496,4 +496,4 @@ def test_the_protocol_command_says_how_much_is_in_and_prints_no_error(tmp_path, 
         [("rotated", "C8", s, 10_000, 1) for s in (0, 1)] + [("rotated", "C8", 0, 1000, 1)]))
     assert cli.main(["mnist-protocol", "--preset", "capacity", "--groups", "C8", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "3 of 20 runs of the capacity preset" in out and "0.0123" not in out and "0.012" not in out
+    assert "3 of the 20 runs asked for here (capacity preset)" in out and "0.0123" not in out and "0.012" not in out

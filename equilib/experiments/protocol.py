@@ -73,7 +73,8 @@ def protocol_progress(experiment: str, protocol: dict, runs: pd.DataFrame) -> pd
         seeds.setdefault((v, g), []).append(s)
     order = {g: i for i, g in enumerate(dict.fromkeys(
         [*protocol["groups"], *(g for gs in protocol["key_groups"].values() for g in gs)]))}
-    for (v, g), cell_seeds in sorted(seeds.items(), key=lambda c: (protocol["variants"].index(c[0][0]), order[c[0][1]])):
+    declared_order = sorted(seeds.items(), key=lambda c: (protocol["variants"].index(c[0][0]), order[c[0][1]]))
+    for (v, g), cell_seeds in declared_order:
         for n in protocol["n_trains"]:
             for f in factors:
                 done = sum((v, g, s, n, float(f)) in have for s in cell_seeds)
