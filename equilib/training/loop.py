@@ -397,7 +397,7 @@ def train(
         result.wall_time = time.perf_counter() - start
         result.cpu_time = time.process_time() - cpu_start
         bar.update(epoch - bar.n)
-        bar.set_postfix(loss=f"{last_loss:.3g}", val=f"{val:.3g}", test=f"{test:.3g}")
+        bar.set_postfix(loss=f"{last_loss:.3g}", val=f"{val:.3g}")  # no test error: nothing read while it trains
         if config.should_stop(result):
             result.stopped_early = True
             break
