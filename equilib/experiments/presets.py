@@ -215,8 +215,7 @@ def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None, see
         out["seeds"] = [s for s in protocol["seeds"] if s in seeds]
         out["key_seeds"] = [s for s in protocol["key_seeds"] if s in seeds]
     if groups is not None:
-        known = list(dict.fromkeys([*protocol["groups"], *(g for gs in protocol["key_groups"].values() for g in gs)]))
-        _check_part("groups", groups, known, protocol["preset"])
+        _check_part("groups", groups, protocol_groups(protocol), protocol["preset"])
         out["groups"] = [g for g in protocol["groups"] if g in groups]
         out["key_groups"] = {v: [g for g in gs if g in groups] for v, gs in out["key_groups"].items()}
     if budget_factors is not None:
@@ -224,6 +223,11 @@ def restrict(protocol: dict[str, Any], *, variants: list[str] | None = None, see
         _check_part("budget factors", budget_factors, known, protocol["preset"])
         out["budget_factors"] = [f for f in known if f in budget_factors]
     return out
+
+
+def protocol_groups(protocol: dict[str, Any]) -> list[str]:
+    """Every group an MNIST protocol trains, in its declared order: its groups, then its key groups'."""
+    return list(dict.fromkeys([*protocol["groups"], *(g for gs in protocol["key_groups"].values() for g in gs)]))
 
 
 def _check_part(name: str, asked: list, known: list, preset: str) -> None:

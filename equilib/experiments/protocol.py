@@ -6,6 +6,7 @@ import pandas as pd
 from ..base.store import RunStore
 from .mnist import mnist_sweep
 from .nbody import nbody_rates, nbody_sweep, nbody_training
+from .presets import protocol_groups
 from .settings import RunSettings
 
 
@@ -68,18 +69,13 @@ def protocol_progress(experiment: str, protocol: dict, runs: pd.DataFrame) -> pd
     factor_of = finished["budget_factor"] if "budget_factor" in finished else pd.Series(1.0, index=finished.index)
     have = set(zip(finished.get("variant", []), finished.get("group", []), finished.get("seed", []),
                    finished.get("n_train", []), factor_of))
-    seeds: dict[tuple[str, str], list[int]] = {}
-    for v, g, s in sorted(mnist_cells(protocol)):
-        seeds.setdefault((v, g), []).append(s)
-    order = {g: i for i, g in enumerate(dict.fromkeys(
-        [*protocol["groups"], *(g for gs in protocol["key_groups"].values() for g in gs)]))}
-    declared_order = sorted(seeds.items(), key=lambda c: (protocol["variants"].index(c[0][0]), order[c[0][1]]))
-    for (v, g), cell_seeds in declared_order:
-        for n in protocol["n_trains"]:
-            for f in factors:
-                done = sum((v, g, s, n, float(f)) in have for s in cell_seeds)
-                rows.append({"variant": v, "group": g, "n_train": n, "budget_factor": f,
-                             "declared": len(cell_seeds), "finished": done})
+    cells = mnist_cells(protocol)
+    for v in protocol["variants"]:  # in the declared order
+        for g in protocol_groups(protocol):
+            cell_seeds = [s for vv, gg, s in cells if (vv, gg) == (v, g)]  # none: a key group of another variant
+            rows += [{"variant": v, "group": g, "n_train": n, "budget_factor": f, "declared": len(cell_seeds),
+                      "finished": sum((v, g, s, n, float(f)) in have for s in cell_seeds)}
+                     for n in protocol["n_trains"] for f in factors if cell_seeds]
     out = pd.DataFrame(rows, columns=["variant", "group", "n_train", "budget_factor", "declared", "finished"])
     return out if factors != [1] else out.drop(columns="budget_factor")
 
