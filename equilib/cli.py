@@ -78,8 +78,11 @@ def _nbody_protocol(args: argparse.Namespace) -> None:
             print(nbody_physics(protocol["dims"], steps=protocol["steps"], results=args.results,
                                 cache_dir=args.cache_dir).to_string())
         elif part == "convergence":
-            print(nbody_convergence(protocol, run).groupby(["budget_factor", "dim", "model"])
-                  ["test_at_best_val"].describe().to_string())
+            checked = nbody_convergence(protocol, run)
+            finished = checked[checked["status"] == "finished"]
+            print(f"The budget check: {len(finished)} finished runs in {args.results}, per budget factor, "
+                  "dimension and model (its verdict is read on the N-body page):")
+            print(finished.groupby(["budget_factor", "dim", "model"]).size().rename("finished").to_string())
 
 
 def _beyond(args: argparse.Namespace) -> None:

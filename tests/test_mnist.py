@@ -497,3 +497,17 @@ def test_the_protocol_command_says_how_much_is_in_and_prints_no_error(tmp_path, 
     assert cli.main(["mnist-protocol", "--preset", "capacity", "--groups", "C8", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "3 of the 20 runs asked for here (capacity preset)" in out and "0.0123" not in out and "0.012" not in out
+
+
+def test_the_nbody_budget_check_command_counts_its_runs_and_prints_no_error(tmp_path, capsys, monkeypatch):
+    from equilib import cli
+
+    checked = pd.DataFrame([{"budget_factor": f, "dim": 2, "model": m, "seed": s, "status": status,
+                             "test_at_best_val": 0.0123456}
+                            for f in (0.5, 1.0, 2.0) for m in ("gnn", "egnn") for s in (0, 1)
+                            for status in (["finished", "failed"] if (f, m, s) == (2.0, "egnn", 1) else ["finished"])])
+    monkeypatch.setattr(cli, "nbody_convergence", lambda protocol, run: checked)
+    assert cli.main(["nbody-protocol", "--preset", "smoke", "--parts", "convergence",
+                     "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "The budget check: 12 finished runs" in out and "0.012" not in out
