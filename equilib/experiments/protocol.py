@@ -54,10 +54,9 @@ def protocol_progress(experiment: str, protocol: dict, runs: pd.DataFrame) -> pd
     how many runs it declares and how many of them are finished in ``runs``: what a protocol command prints
     instead of its errors, so that a declared grid is read once whole, on the book's pages, not while it trains.
     """
-    finished = runs[runs["status"] == "finished"] if len(runs) else runs
     rows = []
     if experiment == "nbody":
-        have = set(zip(finished.get("dim", []), finished.get("model", []), finished.get("seed", [])))
+        have = finished_keys(runs, ["dim", "model", "seed"])
         for dim in protocol["dims"]:
             for model in protocol["models"]:
                 done = sum((dim, model, s) in have for s in protocol["seeds"])
@@ -66,9 +65,7 @@ def protocol_progress(experiment: str, protocol: dict, runs: pd.DataFrame) -> pd
     if experiment != "mnist":
         raise ValueError(f"unknown experiment {experiment!r}; choose 'nbody' or 'mnist'")
     factors = protocol.get("budget_factors", [1])
-    factor_of = finished["budget_factor"] if "budget_factor" in finished else pd.Series(1.0, index=finished.index)
-    have = set(zip(finished.get("variant", []), finished.get("group", []), finished.get("seed", []),
-                   finished.get("n_train", []), factor_of))
+    have = finished_keys(runs, ["variant", "group", "seed", "n_train", "budget_factor"])
     cells = mnist_cells(protocol)
     for v in protocol["variants"]:  # in the declared order
         for g in protocol_groups(protocol):
@@ -93,10 +90,9 @@ def complete_sizes(protocol: dict, runs: pd.DataFrame) -> list[tuple[str, int]]:
     A declared grid is read size by size once whole, so that a sweep half-way through a size cannot turn
     the verdicts at the sizes already complete into "too few seeds". Whole per variant, as every MNIST
     verdict is: rotated MNIST's sizes need not wait for the flip-rotated runs, which train after them."""
-    if runs.empty:  # an empty store's frame may lack the columns
+    if runs.empty:
         return []
-    finished = runs[runs["status"] == "finished"]
-    have = set(zip(finished["variant"], finished["group"], finished["seed"], finished["n_train"]))
+    have = finished_keys(runs, ["variant", "group", "seed", "n_train"])
     cells = mnist_cells(protocol)
     return [(variant, n) for variant in protocol["variants"] for n in protocol["n_trains"]
             if all((v, g, s, n) in have for v, g, s in cells if v == variant)]
@@ -111,6 +107,18 @@ def with_complete_sizes(runs: pd.DataFrame, protocol: dict | None, more: pd.Data
         return runs
     take = pd.Series(list(zip(more["variant"], more["n_train"])), index=more.index).isin(whole)
     return joined(runs, more[take])
+
+
+def finished_keys(runs: pd.DataFrame, columns: list[str]) -> set[tuple]:
+    """The ``columns`` of every finished run in ``runs``, as tuples: what a declared grid's cells are checked
+    against. A store without budget checks has no ``budget_factor`` column; its runs are at the budget (1.0).
+    An empty store's frame may lack every column, and holds none."""
+    if runs.empty:
+        return set()
+    finished = runs[runs["status"] == "finished"]
+    values = [finished[c] if c in finished else pd.Series(1.0 if c == "budget_factor" else None, index=finished.index)
+              for c in columns]
+    return set(zip(*values))
 
 
 def joined(runs: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
