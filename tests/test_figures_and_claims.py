@@ -373,3 +373,17 @@ def test_convergence_text_counts_early_stops_and_runs_still_improving():
     too_soon = pd.concat([runs, pd.DataFrame([run(True, 500, False)])], ignore_index=True)
     assert "1 before the protocol allowed it" in pages.convergence_text(too_soon)
     assert pages.convergence_text(runs.head(0)) == "No trained run in the store yet."
+
+
+def test_the_ratio_grid_names_a_size_a_variant_does_not_read_yet():
+    from equilib.report import pages
+
+    def table(variant: str, sizes: list[int]) -> pd.DataFrame:
+        return pd.DataFrame([{"variant": variant, "group": "C8", "n_train": n, "ratio": 1.5, "low": 1.2, "high": 1.9}
+                             for n in sizes])
+
+    grid = pages.ratio_grid([table("rotated", [1000, 20_000]), table("fliprot", [1000]), table("plain", [])], "r")
+    assert grid.loc[("fliprot", "C8"), 20_000] == pages.NOT_READ
+    assert grid.loc[("rotated", "C8"), 20_000] == grid.loc[("fliprot", "C8"), 1000] == "1.50 [1.20, 1.90]"
+    assert not grid.isna().any().any() and list(grid.columns) == [1000, 20_000]
+    assert pages.ratio_grid([table("rotated", [])], "r").iloc[0, 0] == "not yet measured"

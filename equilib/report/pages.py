@@ -2,6 +2,8 @@
 that a page only calls, shows and explains."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 from pandas.io.formats.style import Styler
 
@@ -465,14 +467,21 @@ def horizon_power_text(rates: dict) -> str:
             "needs more seeds than it has to find any but a large move.")
 
 
-def ratio_grid(table: pd.DataFrame, label: str) -> pd.DataFrame:
-    """A ratio table with intervals (:func:`equilib.analysis.intervals.beats_reference_table`) as one cell per
-    (variant, group) and training size; a named row when nothing is measured yet."""
-    if table.empty:
+NOT_READ = "not read yet"  # a ratio grid's cell at a size whose declared runs are not all in
+
+
+def ratio_grid(tables: Sequence[pd.DataFrame], label: str) -> pd.DataFrame:
+    """Ratio tables with intervals (:func:`equilib.analysis.intervals.beats_reference_table`, one per variant) as
+    one grid: a cell per (variant, group) and training size. A size one variant's verdicts do not read yet (its
+    declared runs are not all in) says so instead of showing a blank; a named row when nothing is measured."""
+    measured = [t for t in tables if not t.empty]
+    if not measured:
         return pd.DataFrame({"": ["not yet measured"]})
+    table = pd.concat(measured, ignore_index=True)
     shown = table.assign(**{label: [interval_text(r, lo, hi) for r, lo, hi in
                                     zip(table.ratio, table.low, table.high)]})
-    return shown.pivot(index=["variant", "group"], columns="n_train", values=label).rename_axis(columns="n")
+    grid = shown.pivot(index=["variant", "group"], columns="n_train", values=label).rename_axis(columns="n")
+    return grid.fillna(NOT_READ)
 
 
 def interval_table(table: pd.DataFrame, columns: list[str], **intervals: tuple[str, str, str]) -> Styler:
