@@ -264,6 +264,8 @@ def test_capacity_rows_wait_for_the_declared_grid_then_find_the_true_change():
     # more than 20% of a group's larger runs still improving: no verdict
     stuck = large.assign(best_at_last_eval=large["group"].eq("C8") & large["seed"].lt(2))
     assert claims.capacity_claim(stuck, small, expected=len(large))["why"] == "unconverged"
+    assert pages.capacity_text(claims.capacity_claim(stuck, small, expected=len(large))).endswith(
+        "still improving at their last evaluation: the plain CNN 0%, C8 40%).")
     assert "Verdict: vanishes (its interval lies within ±0.05" in pages.capacity_text(verdict)
     assert pages.capacity_text(claims.capacity_claim(partial, small, expected=len(large))).startswith(
         "Not yet measured: 39 of the 40 runs")
