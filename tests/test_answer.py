@@ -339,3 +339,16 @@ def test_the_answer_reads_a_large_size_once_all_its_declared_runs_are_in(monkeyp
     served["large"] = big.drop(index=big.index[big.n_train == 20_000][:1]).iloc[:-1]  # one short at each size
     table, about = answer.stored_effects("unused", confirmatory=None)
     assert about["mnist_sizes"] == {"rotated": [1000, 10000], "fliprot": [1000, 10000]} and _row(table, "C8 on rotated")["source"] == "MNIST cpu preset"
+
+
+def test_a_property_partly_measured_still_names_the_study_it_lacks():
+    rows = [("capacity", "C8 at 5x, n = 10,000", "shrank", 0.85), ("capacity", "C8 at 5x, n = 1,000", "inconclusive",
+                                                                   1.05),
+            ("capacity", "C8 at 20x", "missing", np.nan), ("size", "C8 on rotated", "shrank", 0.7)]
+    table = pd.DataFrame([{"property": p, "effect": e, "verdict": v, "change": c, "why": "", "detectable": 1.3,
+                           "finding": "new here"} for p, e, v, c in rows])
+    words = pages.decision_table(table).set_index("property")
+    said = words.loc["capacity", "the benefit of equivariance"]
+    assert said == "pays less for C8 at 5x, n = 10,000 (change 0.85); not measured yet: C8 at 20x"
+    assert words.loc["capacity", "how sure"].startswith("1 of 2 decided")
+    assert "not measured" not in words.loc["size", "the benefit of equivariance"]

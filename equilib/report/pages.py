@@ -554,6 +554,8 @@ def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
                      for v, g in decided.groupby("verdict", sort=False)]
             said = "; ".join(parts)
             sure = f"{len(decided)} of {len(measured)} decided"
+        if len(measured) and len(measured) < len(at):  # a study of this property still to run: named, not dropped
+            said += "; not measured yet: " + "; ".join(at.loc[at["verdict"] == "missing", "effect"])
         undecided = measured.loc[~measured.index.isin(decided.index) & ~held, "detectable"]
         reach = undecided.dropna()
         if len(reach):  # what an "inconclusive" could not rule out
