@@ -193,7 +193,7 @@ def test_the_rules_return_numbers_and_the_claims_word_them():
     assert lowest["why"] == "beaten" and claims.why_text(lowest).startswith("C8 is lower by more than 10% beyond "
                                                                             "doubt at n = 1,000 and 3 more")
     assert beats["why"] == "better" and claims.why_text(beats) == "better at every one of 4 sizes"
-    assert slopes["why"] == "similar" and claims.why_text(slopes) == "every difference within +-0.1 (95% intervals)"
+    assert slopes["why"] == "similar" and claims.why_text(slopes) == "every difference within ±0.1 (95% intervals)"
     growth = rules.growth_verdict(intervals.ratio_table(_nbody({2: 1.1, 3: 1.3, 4: 1.6, 8: 2.5}), "gnn", "egnn"))
     assert growth["why"] in rules.GROWTH_WHY and claims.why_text(growth) == "the slope's interval lies above 0"
 

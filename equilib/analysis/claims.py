@@ -53,16 +53,16 @@ def why_text(v: dict) -> str:
         words = {"few points": lambda: "fewer than three points",
                  "above zero": lambda: "the slope's interval lies above 0",
                  "below zero": lambda: "the slope's interval lies below 0: the ratio shrinks",
-                 "flat": lambda: f"the slope's interval lies within +-{v['margin'] - 1:.0%} per unit: flat",
+                 "flat": lambda: f"the slope's interval lies within ±{v['margin'] - 1:.0%} per unit: flat",
                  "straddles": lambda: "the slope's interval straddles 0 and the equivalence margin"}
     elif "apart" in v:  # rules.similar_slopes_verdict
         words = {"nothing to compare": lambda: "no groups to compare",
                  "no intervals": lambda: "too few seeds for slope intervals",
                  "apart": lambda: f"slopes differ by more than {v['margin']} beyond doubt: "
                                   + ", ".join(f"{g} on {variant} ({d:+.2f})" for variant, g, d in v["apart"]),
-                 "similar": lambda: f"every difference within +-{v['margin']} (95% intervals)",
+                 "similar": lambda: f"every difference within ±{v['margin']} (95% intervals)",
                  "undecided": lambda: f"{v['within_margin']} of {v['groups']} differences shown within "
-                                      f"+-{v['margin']}, none beyond it"}
+                                      f"±{v['margin']}, none beyond it"}
     elif "worse" in v:  # rules.beats_reference_verdict
         words = {"nothing to compare": lambda: f"no {v['group']} and {v['reference']} runs at common sizes",
                  "worse": lambda: f"{v['reference']} is better beyond doubt at n = {v['worse'][0]:,}",
@@ -416,7 +416,7 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
     """Claim 4 (MNIST): scaling slopes are similar across groups.
 
     :func:`equilib.analysis.rules.similar_slopes_verdict`: each group's slope minus the
-    plain CNN's, from per-seed fits, within +-0.1 (the equivalence margin) for
+    plain CNN's, from per-seed fits, within ±0.1 (the equivalence margin) for
     *supported*; a difference beyond doubt (Bonferroni) for *not supported*.
     """
     claim = "Equivariant and plain models scale with similar slopes (rotated MNIST)"
@@ -425,7 +425,7 @@ def slope_claim(mnist_runs: pd.DataFrame) -> dict:
     if not variants:
         return _verdict(claim, "not yet measured", "no plain-CNN runs to compare slopes with")
     v = rules.similar_slopes_verdict(mnist_runs, variants)
-    return _verdict(claim, v["verdict"], f"{why_text(v)}; margin +-{rules.SLOPE_EQUIVALENCE} on log-log axes, "
+    return _verdict(claim, v["verdict"], f"{why_text(v)}; margin ±{rules.SLOPE_EQUIVALENCE} on log-log axes, "
                     f"{v['groups']} group slopes compared with the plain CNN's")
 
 

@@ -432,7 +432,7 @@ def mnist_power_text(table: pd.DataFrame, trained: int = 3) -> str:
         more = (f"{k} seeds per cell would decide it in 8 of 10" if k and k > int(now["seeds"]) else
                 "that is already 8 in 10 or more" if k else
                 f"not even {int(g['seeds'].max())} seeds per cell would decide it 8 times in 10")
-        parts.append(f"*{MNIST_CLAIM_NAMES.get(name, name)}*: with {int(now['seeds'])} seeds per cell the rule "
+        parts.append(f"“{MNIST_CLAIM_NAMES.get(name, name)}”: with {int(now['seeds'])} seeds per cell the rule "
                      f"says {answer} in {tenths(now[answer])} redraws; {more}")
     return "; ".join(parts) + "."
 
