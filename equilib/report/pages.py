@@ -415,7 +415,7 @@ def capacity_text(verdict: dict) -> str:
            "straddles": f"its interval reaches past ±{verdict['margin']:g} without lying above 0",
            "thin": "fewer than 3 seeds have every size",
            "unconverged": "more than 20% of a group's larger runs were still improving at their last evaluation: "
-                          + ", ".join(f"{'the plain CNN' if g == 'trivial' else g} {share:.0%}"
+                          + ", ".join(f"{group_name(g)} {share:.0%}"
                                       for g, share in verdict.get("unconverged", {}).items())}
     return said + f"Verdict: {verdict['verdict']} ({why[verdict['why']]})."
 
