@@ -352,3 +352,20 @@ def test_a_property_partly_measured_still_names_the_study_it_lacks():
     assert said == "pays less for C8 at 5x, n = 10,000 (change 0.85); not measured yet: C8 at 20x"
     assert words.loc["capacity", "how sure"].startswith("1 of 2 decided")
     assert "not measured" not in words.loc["size", "the benefit of equivariance"]
+
+
+def test_the_decision_table_names_every_decided_effect_compactly():
+    """Three or more decided effects are named, not counted: names that differ in one word share one phrase."""
+    assert pages.effect_names(["n = 4 vs n = 2", "n = 6 vs n = 2", "n = 8 vs n = 2"]) == "n = 4, 6, 8 vs n = 2"
+    steps = [f"augmented GNN ({s} steps) vs GNN, n = {n}" for s, ns in (("equal", (2, 3, 6)), ("2x", (2, 4)))
+             for n in ns]
+    assert pages.effect_names(steps) == ("augmented GNN (equal steps) vs GNN, n = 2, 3, 6 and "
+                                         "augmented GNN (2x steps) vs GNN, n = 2, 4")
+    assert pages.effect_names(["C8 on rotated: n", "C8 on flip-rotated: n"]) == "C8 on rotated, flip-rotated: n"
+    assert pages.effect_names(["box 5 (first look)", "box 5 (confirmation)"]) == (
+        "box 5 (first look) and box 5 (confirmation)")  # a bracket split across words is not listed
+    rows = pd.DataFrame([{"property": "dimension", "effect": f"n = {n} vs n = 2", "verdict": "grew",
+                          "change": c, "why": "", "detectable": 1.3, "finding": "claim 1"}
+                         for n, c in ((4, 1.4), (6, 3.4), (8, 7.6))])
+    said = pages.decision_table(rows)["the benefit of equivariance"].iloc[0]
+    assert said == "pays more for n = 4, 6, 8 vs n = 2 (changes 1.4 to 7.6)"

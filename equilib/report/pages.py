@@ -525,6 +525,43 @@ def missing_text(table: pd.DataFrame) -> str:
                      for r in missing.itertuples())
 
 
+def _varies_at(a: list[str], b: list[str]) -> int | None:
+    """The one word position where two effect names differ (None if they differ in length, at several words, or
+    in a word with an unclosed bracket, which would not read as a list)."""
+    if len(a) != len(b):
+        return None
+    differ = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    whole = all(w.count("(") == w.count(")") for i in differ for w in (a[i], b[i]))
+    return differ[0] if len(differ) == 1 and whole else None
+
+
+def effect_names(names: Sequence[str]) -> str:
+    """Several effects in one phrase, each run of names that differ in one word said once with that word listed:
+    "n = 4, 6, 8 vs n = 2", not three names that repeat each other (the decision table names every decided
+    effect, however many)."""
+    runs: list[dict] = []  # each: the first name's words, the position that varies (None: one name), its values
+    for name in names:
+        words = name.split(" ")
+        for run in runs:
+            at = _varies_at(run["words"], words)
+            if at is not None and run["at"] in (None, at):
+                run["at"] = at
+                run["values"] = (run["values"] or [run["words"][at]]) + [words[at]]
+                break
+        else:
+            runs.append({"words": words, "at": None, "values": []})
+    said = []
+    for run in runs:
+        words, at, values = run["words"], run["at"], run["values"]
+        if at is not None:
+            mark = values[0][-1]  # "rotated:" and "flip-rotated:" read "rotated, flip-rotated:"
+            shared = not mark.isalnum() and mark != ")" and all(v[-1] == mark and len(v) > 1 for v in values)
+            listed = ", ".join(v[:-1] if shared else v for v in values) + (mark if shared else "")
+            words = words[:at] + [listed] + words[at + 1:]
+        said.append(" ".join(words))
+    return " and ".join(said)
+
+
 def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
     """The answer page's decision table: per property, in plain words, which way the benefit of equivariance
     moved where the store decides it, how many of its effects are decided, how large a change the undecided ones
@@ -549,8 +586,7 @@ def decision_table(effects: pd.DataFrame) -> pd.DataFrame:
             sure = f"0 of {len(measured)} decided"
         else:
             words = {"grew": "pays more", "shrank": "pays less", "reversed": "reverses: the plain model wins"}
-            parts = [f"{words[v]} for {', '.join(g['effect'])} ({_changes(g['change'])})"
-                     if len(g) <= 2 else f"{words[v]} in {len(g)} effects ({_changes(g['change'])})"
+            parts = [f"{words[v]} for {effect_names(g['effect'])} ({_changes(g['change'])})"
                      for v, g in decided.groupby("verdict", sort=False)]
             said = "; ".join(parts)
             sure = f"{len(decided)} of {len(measured)} decided"
