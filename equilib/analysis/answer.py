@@ -213,18 +213,19 @@ def horizon_effects(tables: dict[str, pd.DataFrame]) -> list[dict]:
     return _table_rows("horizon", table, "beyond", lambda r: f"{r.setting} vs the shortest, n = {r.dim}")
 
 
-CAPACITY_DECLARATION = "docs/confirmatory-capacity.md"
 # The capacity studies, each declared before its runs: preset, parameters over the cpu preset's, declaration
-CAPACITY_STUDIES = (("capacity", 5, CAPACITY_DECLARATION), ("capacity-400k", 20, "docs/confirmatory-capacity-400k.md"))
+CAPACITY_STUDIES = (("capacity", 5, "docs/confirmatory-capacity.md"),
+                    ("capacity-400k", 20, "docs/confirmatory-capacity-400k.md"))
 
 
 def capacity_effects(larger: pd.DataFrame | None = None, smaller: pd.DataFrame | None = None, expected: int = 0,
-                     group: str = "C8", variant: str = "rotated", *, preset: str = "capacity", factor: int = 5,
-                     declaration: str = CAPACITY_DECLARATION) -> list[dict]:
-    """Model capacity: ``group``'s benefit over the plain CNN in the ``larger`` models (``preset``, ``factor``
-    times the parameters) over the same in the ``smaller`` (the ``cpu`` preset's), at each training size. Named
-    as missing, with how many runs are in, until all ``expected`` runs of the declared grid are
-    (``declaration``), whatever the partial runs say."""
+                     group: str = "C8", variant: str = "rotated", *,
+                     study: tuple[str, int, str] = CAPACITY_STUDIES[0]) -> list[dict]:
+    """Model capacity: ``group``'s benefit over the plain CNN in the ``larger`` models (one of
+    ``CAPACITY_STUDIES``: its preset, its factor on the parameters, its declaration) over the same in the
+    ``smaller`` (the ``cpu`` preset's), at each training size. Named as missing, with how many runs are in,
+    until all ``expected`` runs of the declared grid are, whatever the partial runs say."""
+    preset, factor, declaration = study
     effect = f"{group} vs plain CNN at {factor}x the parameters"
     big = _finished(larger) if larger is not None and len(larger) else pd.DataFrame()
     if not expected or len(big) < expected:
@@ -268,10 +269,9 @@ def effects(nbody_runs: pd.DataFrame, mnist_runs: pd.DataFrame, beyond_runs: pd.
         raise ValueError(f"unknown capacity studies {unknown}; the declared ones are "
                          f"{[preset for preset, _, _ in CAPACITY_STUDIES]}")
     capacity_rows = []
-    for preset, factor, declaration in CAPACITY_STUDIES:
-        runs, expected = given.get(preset, (None, 0))
-        capacity_rows += capacity_effects(runs, mnist_runs, expected, preset=preset, factor=factor,
-                                          declaration=declaration)
+    for study in CAPACITY_STUDIES:
+        runs, expected = given.get(study[0], (None, 0))
+        capacity_rows += capacity_effects(runs, mnist_runs, expected, study=study)
     rows = (dimension_effects(nbody_runs, nbody_source) + group_effects(mnist_runs, mnist_source)
             + size_effects(mnist_runs, mnist_source) + breaking_effects(beyond_tables)
             + augmentation_effects(beyond_runs, augment_longer) + horizon_effects(beyond_tables)
