@@ -19,6 +19,7 @@ import pandas as pd
 from . import intervals, power, rules
 from .claims import still_improving_text
 from ..experiments.beyond import UNBROKEN, longer_label
+from ..models.groups import group_label
 
 METRIC = "test_at_best_val"
 COLUMNS = ["property", "effect", "source", "change", "low", "high", "level", "verdict", "why", "seeds", "runs",
@@ -143,7 +144,7 @@ def size_effects(mnist_runs: pd.DataFrame, source: str,
     for variant, group in groups:
         sizes = sorted(set(runs.loc[(runs["variant"] == variant) & (runs["group"] == group), "n_train"])) \
             if len(runs) else []
-        label = f"{group} on {'rotated' if variant == 'rotated' else 'flip-rotated'}"
+        label = f"{group_label(group)} on {'rotated' if variant == 'rotated' else 'flip-rotated'}"
         if len(sizes) < 2:
             rows.append(_missing("training-set size", f"{label}: largest vs smallest size", source))
             continue

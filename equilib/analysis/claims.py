@@ -13,6 +13,7 @@ import pandas as pd
 from ..base.store import RunStore
 from ..experiments.presets import KEY_GROUPS
 from ..models.catalogue import MODEL_LABELS
+from ..models.groups import group_label
 from ..tasks.mnist import VARIANT_LABELS
 from . import intervals, power, rules
 
@@ -26,7 +27,8 @@ def _thin_text(v: dict) -> str:
     if "slope" in v:  # the growth rule: thin x values
         return f"fewer than {k} seeds at {v['x']} = {thin}"
     variant, group, n, seeds = thin[0]
-    return f"fewer than {k} seeds at {len(thin)} point(s), e.g. {group} on {variant} at n = {n} ({seeds})"
+    return (f"fewer than {k} seeds at {len(thin)} point(s), e.g. {group_label(group)} on {variant} at n = {n} "
+            f"({seeds})")
 
 
 def _unconverged_text(v: dict) -> str:
@@ -38,7 +40,7 @@ def _unconverged_text(v: dict) -> str:
 
 def still_improving_text(over: dict[tuple[str, str], float]) -> str:
     """:func:`equilib.analysis.rules.unconverged_groups` in words: the groups that hold a verdict back."""
-    said = ", ".join(f"{g} on {variant} ({share:.0%})" for (variant, g), share in over.items())
+    said = ", ".join(f"{group_label(g)} on {variant} ({share:.0%})" for (variant, g), share in over.items())
     return f"runs still improving at their last evaluation in more than {rules.MAX_UNCONVERGED:.0%}: {said}"
 
 
@@ -59,13 +61,15 @@ def why_text(v: dict) -> str:
         words = {"nothing to compare": lambda: "no groups to compare",
                  "no intervals": lambda: "too few seeds for slope intervals",
                  "apart": lambda: f"slopes differ by more than {v['margin']} beyond doubt: "
-                                  + ", ".join(f"{g} on {variant} ({d:+.2f})" for variant, g, d in v["apart"]),
+                                  + ", ".join(f"{group_label(g)} on {variant} ({d:+.2f})"
+                                              for variant, g, d in v["apart"]),
                  "similar": lambda: f"every difference within ±{v['margin']} (95% intervals)",
                  "undecided": lambda: f"{v['within_margin']} of {v['groups']} differences shown within "
                                       f"±{v['margin']}, none beyond it"}
     elif "worse" in v:  # rules.beats_reference_verdict
-        words = {"nothing to compare": lambda: f"no {v['group']} and {v['reference']} runs at common sizes",
-                 "worse": lambda: f"{v['reference']} is better beyond doubt at n = {v['worse'][0]:,}",
+        words = {"nothing to compare": lambda: f"no {group_label(v['group'])} and "
+                                               f"{group_label(v['reference'])} runs at common sizes",
+                 "worse": lambda: f"{group_label(v['reference'])} is better beyond doubt at n = {v['worse'][0]:,}",
                  "better": lambda: f"better at every one of {v['sizes']} sizes",
                  "undecided": lambda: f"better beyond doubt at {v['better_at']} of {v['sizes']} sizes"}
     else:  # rules.lowest_group_verdict
@@ -73,9 +77,9 @@ def why_text(v: dict) -> str:
 
         def beaten() -> str:
             (n, g), more = v["beaten"][0], len(v["beaten"]) - 1
-            return f"{g} is lower by more than {margin} beyond doubt at n = {n:,}" + (f" and {more} more" if more
-                                                                                      else "")
-        words = {"nothing to compare": lambda: f"no {v['group']} runs, or nothing to compare with, on "
+            said = f"{group_label(g)} is lower by more than {margin} beyond doubt at n = {n:,}"
+            return said + (f" and {more} more" if more else "")
+        words = {"nothing to compare": lambda: f"no {group_label(v['group'])} runs, or nothing to compare with, on "
                                                f"{v['variant']}",
                  "beaten": beaten,
                  "best": lambda: f"no group lower by more than {margin} at any size; lowest beyond doubt at "
@@ -381,7 +385,7 @@ def alignment_claim(mnist_runs: pd.DataFrame) -> dict:
             parts.append({"variant": variant, **rules.lowest_group_verdict(mnist_runs, variant, group)})
     if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the matching group in the store")
-    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {MATCH[p['variant']]} {p['verdict']} "
+    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {group_label(MATCH[p['variant']])} {p['verdict']} "
                          f"({why_text(p)})" for p in parts)
     return _verdict(claim, _combine(parts), evidence)
 
@@ -407,7 +411,8 @@ def regime_claim(mnist_runs: pd.DataFrame) -> dict:
                               **rules.beats_reference_verdict(mnist_runs, variant, other)})
     if not parts:
         return _verdict(claim, "not yet measured", "no rotated-MNIST sweep with the plain CNN in the store")
-    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {p['group']} {p['verdict']} ({why_text(p)})"
+    evidence = "; ".join(f"{VARIANT_LABELS[p['variant']]}: {group_label(p['group'])} {p['verdict']} "
+                         f"({why_text(p)})"
                          for p in parts)
     return _verdict(claim, _combine(parts), evidence)
 

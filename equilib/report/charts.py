@@ -16,7 +16,7 @@ import pandas as pd
 from ..analysis import intervals
 from ..analysis.claims import RATIOS
 from ..models.catalogue import MODEL_LABELS
-from ..models.groups import GROUPS
+from ..models.groups import GROUPS, group_label
 from ..tasks.mnist import VARIANT_LABELS
 
 
@@ -250,8 +250,9 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
                      bind=alt.binding_select(options=sizes, name="smallest n: ") if ranged else alt.Undefined)
     n_hi = alt.param(name="n_max", value=sizes[-1],
                      bind=alt.binding_select(options=sizes, name="largest n: ") if ranged else alt.Undefined)
+    groups_present = [group_label(g) for g in GROUPS if g in set(frame["group"])]
+    frame = frame.assign(group=frame["group"].map(group_label))  # the legend's names
     groups = alt.selection_point(fields=["group"], bind="legend")
-    groups_present = [g for g in GROUPS if g in set(frame["group"])]
     color = alt.Color("group:N", sort=groups_present, scale=alt.Scale(domain=groups_present, scheme="category10"),
                       title="group (click to highlight)",
                       legend=alt.Legend(orient="top", direction="horizontal", titleOrient="top", titleLimit=400))
@@ -278,7 +279,8 @@ def mnist_figure(frame: pd.DataFrame, variant: str | None = None, protocol: str 
         x=alt.value(115), y=alt.value(115))
     # the layers carry no data of their own: the facet splits one data set into the panels
     panel = alt.layer(lines, bars, fits, refused).properties(width=230, height=220)
-    chart = panel.facet(column=alt.Column("variant:N", title=None), data=frame)
+    order = [label for label in VARIANT_LABELS.values() if label in set(frame["variant"])]  # rotated first
+    chart = panel.facet(column=alt.Column("variant:N", title=None, sort=order), data=frame)
     return chart.add_params(pick_variant, pick_protocol, n_lo, n_hi, groups)
 
 

@@ -14,6 +14,7 @@ from ..analysis.divergence import settled_loss
 from ..analysis.rules import BUDGET_MARGIN, GROWTH_OF_INTEREST, MAX_UNCONVERGED, budget_check, budget_verdict
 from ..experiments.protocol import complete_sizes
 from ..models.catalogue import MODEL_LABELS
+from ..models.groups import group_label
 from ..tasks.mnist import VARIANT_LABELS
 from .charts import interval_text
 
@@ -366,7 +367,7 @@ def budget_check_text(check: pd.DataFrame, expected: int = 0) -> str:
 
 def group_name(group: str) -> str:
     """A group as the prose writes it: "the plain CNN", C8, SO(2)."""
-    return "the plain CNN" if group == "trivial" else group.replace("SO2", "SO(2)").replace("O2", "O(2)")
+    return "the plain CNN" if group == "trivial" else group_label(group)
 
 
 def budget_gain_text(check: pd.DataFrame) -> str:
