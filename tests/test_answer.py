@@ -362,8 +362,10 @@ def test_the_decision_table_names_every_decided_effect_compactly():
     assert pages.effect_names(steps) == ("augmented GNN (equal steps) vs GNN, n = 2, 3, 6 and "
                                          "augmented GNN (2x steps) vs GNN, n = 2, 4")
     assert pages.effect_names(["C8 on rotated: n", "C8 on flip-rotated: n"]) == "C8 on rotated, flip-rotated: n"
-    assert pages.effect_names(["box 5 (first look)", "box 5 (confirmation)"]) == (
-        "box 5 (first look) and box 5 (confirmation)")  # a bracket split across words is not listed
+    assert pages.effect_names(["box 5, n = 3 (confirmation)", "box 5, n = 3 (first look)"]) == (
+        "box 5, n = 3 (confirmation, first look)")  # a bracketed phrase is one word
+    assert pages.effect_names(["D4 vs C4 (mirrors the data lack), n = 1", "D8 vs C8 (the data have), n = 1"]) == (
+        "D4 vs C4 (mirrors the data lack), n = 1 and D8 vs C8 (the data have), n = 1")  # apart in two words
     rows = pd.DataFrame([{"property": "dimension", "effect": f"n = {n} vs n = 2", "verdict": "grew",
                           "change": c, "why": "", "detectable": 1.3, "finding": "claim 1"}
                          for n, c in ((4, 1.4), (6, 3.4), (8, 7.6))])

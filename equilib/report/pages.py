@@ -2,6 +2,7 @@
 that a page only calls, shows and explains."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -526,14 +527,24 @@ def missing_text(table: pd.DataFrame) -> str:
                      for r in missing.itertuples())
 
 
+_WORD = re.compile(r"\([^)]*\)\S*|\S+")  # a word, or a bracketed phrase with what sticks to it: "(first look)"
+
+
 def _varies_at(a: list[str], b: list[str]) -> int | None:
-    """The one word position where two effect names differ (None if they differ in length, at several words, or
-    in a word with an unclosed bracket, which would not read as a list)."""
-    if len(a) != len(b):
-        return None
+    """The one word position where two effect names differ (None if they differ in length or at several words)."""
     differ = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
-    whole = all(w.count("(") == w.count(")") for i in differ for w in (a[i], b[i]))
-    return differ[0] if len(differ) == 1 and whole else None
+    return differ[0] if len(a) == len(b) and len(differ) == 1 else None
+
+
+def _listed(values: list[str]) -> str:
+    """The words that vary in one run of names, as one list: "rotated, flip-rotated:" (the mark they share said
+    once), "(confirmation, first look)" (the brackets they share said once)."""
+    mark = values[0][-1]
+    if not mark.isalnum() and mark != ")" and all(v[-1] == mark and len(v) > 1 for v in values):
+        return _listed([v[:-1] for v in values]) + mark
+    if all(v.startswith("(") and v.endswith(")") for v in values):
+        return "(" + ", ".join(v[1:-1] for v in values) + ")"
+    return ", ".join(values)
 
 
 def effect_names(names: Sequence[str]) -> str:
@@ -542,7 +553,7 @@ def effect_names(names: Sequence[str]) -> str:
     effect, however many)."""
     runs: list[dict] = []  # each: the first name's words, the position that varies (None: one name), its values
     for name in names:
-        words = name.split(" ")
+        words = _WORD.findall(name)
         for run in runs:
             at = _varies_at(run["words"], words)
             if at is not None and run["at"] in (None, at):
@@ -553,12 +564,9 @@ def effect_names(names: Sequence[str]) -> str:
             runs.append({"words": words, "at": None, "values": []})
     said = []
     for run in runs:
-        words, at, values = run["words"], run["at"], run["values"]
+        words, at = run["words"], run["at"]
         if at is not None:
-            mark = values[0][-1]  # "rotated:" and "flip-rotated:" read "rotated, flip-rotated:"
-            shared = not mark.isalnum() and mark != ")" and all(v[-1] == mark and len(v) > 1 for v in values)
-            listed = ", ".join(v[:-1] if shared else v for v in values) + (mark if shared else "")
-            words = words[:at] + [listed] + words[at + 1:]
+            words = words[:at] + [_listed(run["values"])] + words[at + 1:]
         said.append(" ".join(words))
     return " and ".join(said)
 
