@@ -383,7 +383,25 @@ def test_the_ratio_grid_names_a_size_a_variant_does_not_read_yet():
                              for n in sizes])
 
     grid = pages.ratio_grid([table("rotated", [1000, 20_000]), table("fliprot", [1000]), table("plain", [])], "r")
-    assert grid.loc[("fliprot", "C8"), 20_000] == pages.NOT_READ
-    assert grid.loc[("rotated", "C8"), 20_000] == grid.loc[("fliprot", "C8"), 1000] == "1.50 [1.20, 1.90]"
+    flip, rot = ("flip-rotated MNIST", "C8"), ("rotated MNIST", "C8")
+    assert grid.loc[flip, 20_000] == pages.NOT_READ
+    assert grid.loc[rot, 20_000] == grid.loc[flip, 1000] == "1.50 [1.20, 1.90]"
     assert not grid.isna().any().any() and list(grid.columns) == [1000, 20_000]
+    assert list(grid.index) == [rot, flip]  # the book's order, named as on the page
     assert pages.ratio_grid([table("rotated", [])], "r").iloc[0, 0] == "not yet measured"
+
+
+def test_tables_name_groups_and_data_sets_as_a_reader_does_in_the_book_order():
+    """The store keeps ids (trivial, SO2, fliprot); every table on a page shows names, rotated MNIST first and
+    the groups in the book's order, through a sort and a pivot alike."""
+    table = pd.DataFrame({"variant": ["fliprot", "rotated", "rotated", "rotated", "plain"],
+                          "group": ["O2", "trivial", "SO2", "C4", "mystery"], "n_train": [1000] * 5,
+                          "value": list("abcde")})
+    shown = tables.labelled(table)
+    assert shown["group"].tolist() == ["O(2)", "plain CNN", "SO(2)", "C4", "mystery"]  # rows stay where they were
+    ordered = shown.sort_values(["variant", "group"])
+    assert ordered["variant"].astype(str).tolist() == ["rotated MNIST"] * 3 + ["flip-rotated MNIST", "MNIST"]
+    assert ordered["group"].astype(str).tolist()[:3] == ["plain CNN", "C4", "SO(2)"]
+    grid = shown.pivot(index=["variant", "group"], columns="n_train", values="value")
+    assert grid.index[0] == ("rotated MNIST", "plain CNN") and len(grid) == 5
+    assert table["group"].tolist()[0] == "O2"  # the caller's table is not changed

@@ -18,6 +18,7 @@ from ..analysis.claims import RATIOS
 from ..models.catalogue import MODEL_LABELS
 from ..models.groups import GROUPS, group_label
 from ..tasks.mnist import VARIANT_LABELS
+from .tables import labelled
 
 
 # --------------------------------------------------------------------------- theory
@@ -205,7 +206,7 @@ def step_trace_chart(traces: pd.DataFrame, window: tuple[int, int] | None = None
 
 def models_table(rows: list[dict]):
     """The CNN zoo as a reader sees it: group order as an integer (continuous for SO(2) and O(2)), no index."""
-    df = pd.DataFrame(rows)
+    df = labelled(pd.DataFrame(rows))
     df["order"] = [("continuous" if not np.isfinite(o) else f"{int(o)}") for o in df["order"]]
     df["params"] = df["params"].map("{:,}".format)
     df["deviation"] = df["deviation"].map("{:+.1%}".format)

@@ -18,6 +18,7 @@ from ..models.catalogue import MODEL_LABELS
 from ..models.groups import group_label
 from ..tasks.mnist import VARIANT_LABELS
 from .charts import interval_text
+from .tables import labelled
 
 
 def sentence(text: str) -> str:
@@ -280,7 +281,7 @@ def published_mnist_table(table: pd.DataFrame) -> Styler:
              for e, lo, hi, s in zip(table.error, table.low, table.high, table.seeds)]
     shown = pd.DataFrame({
         "model": [m if pd.isna(s) else f"{m}, {int(s)} seeds" for m, s in zip(table.model, table.seeds)],
-        "group": table["group"].replace({"trivial": "{e} (plain)"}), "test error": error,
+        "group": table["group"].map(lambda g: "{e} (plain)" if g == "trivial" else group_label(g)), "test error": error,
         "parameters": table["params"].map(lambda p: "not counted" if pd.isna(p) else f"{int(p):,}"),
         "images": table["n_train"].map("{:,}".format), "augmentation": table["augmentation"]})
     return shown.style.hide(axis="index")
@@ -482,8 +483,8 @@ def ratio_grid(tables: Sequence[pd.DataFrame], label: str) -> pd.DataFrame:
     if not measured:
         return pd.DataFrame({"": ["not yet measured"]})
     table = pd.concat(measured, ignore_index=True)
-    shown = table.assign(**{label: [interval_text(r, lo, hi) for r, lo, hi in
-                                    zip(table.ratio, table.low, table.high)]})
+    shown = labelled(table.assign(**{label: [interval_text(r, lo, hi) for r, lo, hi in
+                                             zip(table.ratio, table.low, table.high)]}))
     grid = shown.pivot(index=["variant", "group"], columns="n_train", values=label).rename_axis(columns="n")
     return grid.fillna(NOT_READ)
 

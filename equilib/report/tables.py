@@ -5,8 +5,22 @@ from __future__ import annotations
 import pandas as pd
 
 from ..analysis import intervals
-from ..models.groups import GROUPS
+from ..models.groups import GROUPS, group_label
 from ..tasks.mnist import VARIANT_LABELS
+
+
+def labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its ``group`` and ``variant`` columns as a reader names them (plain CNN, SO(2), rotated
+    MNIST), as ordered categoricals in the book's order, so that a sort or a pivot keeps it: the store keeps the
+    ids, every table a reader sees goes through here."""
+    out = table.copy()
+    for column, order, name in (("variant", list(VARIANT_LABELS), lambda v: VARIANT_LABELS.get(v, v)),
+                                ("group", list(GROUPS), group_label)):
+        if column in out:
+            present = list(dict.fromkeys(out[column]))
+            ids = [i for i in order if i in present] + [i for i in present if i not in order]
+            out[column] = pd.Categorical(out[column].map(name), [name(i) for i in ids], ordered=True)
+    return out
 
 
 def nbody_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -27,8 +41,6 @@ def fits_table(runs: pd.DataFrame, protocol: str = "test_at_best_val", n_min: in
     """:func:`equilib.analysis.intervals.power_law_fits`, labelled and in the book's group order."""
     out = intervals.power_law_fits(runs, protocol, n_min, n_max)
     if not out.empty:
-        out["variant"] = out["variant"].map(lambda v: VARIANT_LABELS.get(v, v))
-        out["group"] = pd.Categorical(out["group"], GROUPS, ordered=True)
-        out = out.sort_values(["variant", "group"]).reset_index(drop=True)
-        out["group"] = out["group"].astype(str)
+        out = labelled(out).sort_values(["variant", "group"]).reset_index(drop=True)
+        out[["variant", "group"]] = out[["variant", "group"]].astype(str)
     return out
