@@ -78,7 +78,7 @@ def test_an_mnist_row_is_held_back_by_runs_still_improving_as_every_mnist_verdic
                           runs.assign(best_at_last_eval=runs.index.isin(plain[:4])), pd.DataFrame(), {})
     row = _row(held, "C8 on rotated")  # 4 of 16 (25%) of the plain CNN's rotated runs still improving
     assert row["verdict"] == "inconclusive" and row["low"] < 2 / 3 < row["high"] < 1  # the interval alone decides
-    assert row["why"] == "runs still improving at their last evaluation in more than 20%: plain CNN on rotated (25%)"
+    assert row["why"] == "runs still improving at their last evaluation in more than 20%: plain CNN on rotated MNIST (25%)"
     assert _row(held, "O(2) on flip-rotated")["verdict"] == "shrank"  # the other variant's runs are not held back
     words = pages.decision_table(held).set_index("property").loc["training-set size", "how sure"]
     assert "2 held back by runs still improving at their last evaluation" in words  # C8 and SO(2) on rotated

@@ -22,13 +22,17 @@ RATIOS = {"GNN / EGNN": ("gnn", "egnn"), "residual GNN / EGNN": ("resgnn", "egnn
 MATCH = {"rotated": "SO2", "fliprot": "O2"}
 
 
+def _on(group: str, variant: str) -> str:
+    """A group on a data set, as the evidence names it: "SO(2) on rotated MNIST"."""
+    return f"{group_label(group)} on {VARIANT_LABELS.get(variant, variant)}"
+
+
 def _thin_text(v: dict) -> str:
     thin, k = v["thin"], v["min_seeds"]
     if "slope" in v:  # the growth rule: thin x values
         return f"fewer than {k} seeds at {v['x']} = {thin}"
     variant, group, n, seeds = thin[0]
-    return (f"fewer than {k} seeds at {len(thin)} point(s), e.g. {group_label(group)} on {variant} at n = {n} "
-            f"({seeds})")
+    return f"fewer than {k} seeds at {len(thin)} point(s), e.g. {_on(group, variant)} at n = {n} ({seeds})"
 
 
 def _unconverged_text(v: dict) -> str:
@@ -40,7 +44,7 @@ def _unconverged_text(v: dict) -> str:
 
 def still_improving_text(over: dict[tuple[str, str], float]) -> str:
     """:func:`equilib.analysis.rules.unconverged_groups` in words: the groups that hold a verdict back."""
-    said = ", ".join(f"{group_label(g)} on {variant} ({share:.0%})" for (variant, g), share in over.items())
+    said = ", ".join(f"{_on(g, variant)} ({share:.0%})" for (variant, g), share in over.items())
     return f"runs still improving at their last evaluation in more than {rules.MAX_UNCONVERGED:.0%}: {said}"
 
 
@@ -61,8 +65,7 @@ def why_text(v: dict) -> str:
         words = {"nothing to compare": lambda: "no groups to compare",
                  "no intervals": lambda: "too few seeds for slope intervals",
                  "apart": lambda: f"slopes differ by more than {v['margin']} beyond doubt: "
-                                  + ", ".join(f"{group_label(g)} on {variant} ({d:+.2f})"
-                                              for variant, g, d in v["apart"]),
+                                  + ", ".join(f"{_on(g, variant)} ({d:+.2f})" for variant, g, d in v["apart"]),
                  "similar": lambda: f"every difference within ±{v['margin']} (95% intervals)",
                  "undecided": lambda: f"{v['within_margin']} of {v['groups']} differences shown within "
                                       f"±{v['margin']}, none beyond it"}
