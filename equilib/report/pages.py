@@ -281,7 +281,8 @@ def published_mnist_table(table: pd.DataFrame) -> Styler:
              for e, lo, hi, s in zip(table.error, table.low, table.high, table.seeds)]
     shown = pd.DataFrame({
         "model": [m if pd.isna(s) else f"{m}, {int(s)} seeds" for m, s in zip(table.model, table.seeds)],
-        "group": table["group"].map(lambda g: "{e} (plain)" if g == "trivial" else group_label(g)), "test error": error,
+        "group": table["group"].map(lambda g: "{e} (plain)" if g == "trivial" else group_label(g)),
+        "test error": error,
         "parameters": table["params"].map(lambda p: "not counted" if pd.isna(p) else f"{int(p):,}"),
         "images": table["n_train"].map("{:,}".format), "augmentation": table["augmentation"]})
     return shown.style.hide(axis="index")
